@@ -1,0 +1,72 @@
+"""Entry point of the ``altsa`` command.
+
+Each task owns one module under ``altsa.cli`` that registers its commands on ``app``.
+``main`` turns every ``AltsaError`` into a one-line message and exit status 2, so users
+never see a stack trace for their own mistakes.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from altsa import __version__
+from altsa.errors import AltsaError
+
+app = typer.Typer(
+    name="altsa",
+    help="Multimodal emotion recognition in conversation (ALTSA).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"altsa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    """Multimodal emotion recognition in conversation (ALTSA)."""
+
+
+def _register() -> None:
+    # Imported for their side effect: each module adds its commands to ``app``.
+    from altsa.cli import data  # noqa: F401
+
+
+def main(argv: list[str] | None = None) -> int:
+    _register()
+    try:
+        app(args=argv, standalone_mode=False)
+    except AltsaError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except typer.Exit as ex:
+        return ex.exit_code
+    except SystemExit as ex:  # click usage errors exit through here
+        return int(ex.code or 0)
+    except Exception as err:  # click.ClickException and friends
+        import click
+
+        if isinstance(err, click.exceptions.ClickException):
+            err.show()
+            return err.exit_code
+        if isinstance(err, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            return 1
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

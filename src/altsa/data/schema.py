@@ -1,0 +1,177 @@
+"""The data model every stage shares: label sets, utterances, conversations, corpora.
+
+A conversation is an ordered list of utterances; each has a speaker, its text, optional
+media (one clip holding audio and video, as MELD ships, or separate audio/video files)
+and optional labels per task (``{"emotion": "joy", "sentiment": "positive"}``).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from altsa.errors import DataError
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """An ordered set of class labels; the order fixes the class index (stable across runs).
+
+    ``aliases`` maps other spellings (case-folded) to a canonical label, e.g. EmoryNLP's
+    ``Joyful`` -> ``joyful``; lookups are case-insensitive.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    aliases: tuple[tuple[str, str], ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.labels:
+            raise DataError(f"label set {self.name!r} is empty")
+        if len(set(self.labels)) != len(self.labels):
+            raise DataError(f"label set {self.name!r} has duplicate labels")
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.labels)
+
+    def canonical(self, label: str) -> str:
+        """The canonical spelling of ``label``; ``DataError`` if it is not in the set."""
+        key = label.strip().casefold()
+        for lab in self.labels:
+            if lab.casefold() == key:
+                return lab
+        for alias, lab in self.aliases:
+            if alias.casefold() == key:
+                return lab
+        raise DataError(f"unknown label {label!r} for {self.name} (expected one of: {', '.join(self.labels)})")
+
+    def index(self, label: str) -> int:
+        return self.labels.index(self.canonical(label))
+
+    def __contains__(self, label: object) -> bool:
+        if not isinstance(label, str):
+            return False
+        try:
+            self.canonical(label)
+        except DataError:
+            return False
+        return True
+
+    @classmethod
+    def infer(cls, name: str, labels: Iterable[str]) -> LabelSet:
+        """A label set from the labels seen in a corpus (case-folded, sorted: stable order)."""
+        seen = sorted({lab.strip().casefold() for lab in labels if lab and lab.strip()})
+        return cls(name, tuple(seen))
+
+
+MELD_EMOTION = LabelSet("meld-emotion", ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"))
+MELD_SENTIMENT = LabelSet("meld-sentiment", ("negative", "neutral", "positive"))
+
+LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (MELD_EMOTION, MELD_SENTIMENT)}
+
+
+@dataclass
+class Utterance:
+    """One turn of a conversation.
+
+    ``position`` orders utterances within a dialogue; it may have gaps (MELD does), so it
+    is a sort key, never an index. ``speaker_tag`` (``s1``, ``s2``, ...) is assigned by
+    order of first appearance within the conversation (see ``Conversation``).
+    """
+
+    dialogue_id: str
+    position: int
+    speaker: str
+    text: str
+    speaker_tag: str = ""
+    media: str | None = None  # one clip holding audio and/or video (MELD's mp4)
+    audio: str | None = None  # a separate audio file; overrides the clip's audio track
+    video: str | None = None  # a separate video file; overrides the clip's video track
+    labels: dict[str, str] = field(default_factory=dict)  # task -> label
+    meta: dict[str, str] = field(default_factory=dict)  # corpus-specific extras (season, times, ...)
+
+    @property
+    def key(self) -> str:
+        """Stable identity used by the feature cache: ``dialogue_id/position``."""
+        return f"{self.dialogue_id}/{self.position}"
+
+    def audio_source(self) -> str | None:
+        return self.audio or self.media
+
+    def video_source(self) -> str | None:
+        return self.video or self.media
+
+
+@dataclass
+class Conversation:
+    """Utterances of one dialogue, sorted by position, with speaker tags assigned."""
+
+    dialogue_id: str
+    utterances: list[Utterance]
+
+    def __post_init__(self) -> None:
+        self.utterances = sorted(self.utterances, key=lambda u: u.position)
+        positions = [u.position for u in self.utterances]
+        dupes = [p for p, n in Counter(positions).items() if n > 1]
+        if dupes:
+            raise DataError(f"dialogue {self.dialogue_id!r} has duplicate position(s) {dupes}")
+        assign_speaker_tags(self.utterances)
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    def __iter__(self) -> Iterator[Utterance]:
+        return iter(self.utterances)
+
+    def __getitem__(self, i: int) -> Utterance:
+        return self.utterances[i]
+
+    @property
+    def speakers(self) -> list[str]:
+        """Speaker names in order of first appearance."""
+        return list(dict.fromkeys(u.speaker for u in self.utterances))
+
+
+def assign_speaker_tags(utterances: Sequence[Utterance]) -> None:
+    """Tag speakers ``s1, s2, ...`` by order of first appearance (the spec's speaker tokens)."""
+    tags: dict[str, str] = {}
+    for u in utterances:
+        if u.speaker not in tags:
+            tags[u.speaker] = f"s{len(tags) + 1}"
+        u.speaker_tag = tags[u.speaker]
+
+
+@dataclass
+class Problem:
+    """A row that was skipped or repaired, reported instead of crashing."""
+
+    path: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}" if self.line is not None else f"{self.path}: {self.message}"
+
+
+@dataclass
+class Corpus:
+    """What a corpus reader returns: conversations plus what it found along the way."""
+
+    name: str
+    conversations: list[Conversation]
+    label_sets: dict[str, LabelSet]  # task -> label set, e.g. {"emotion": MELD_EMOTION}
+    problems: list[Problem] = field(default_factory=list)
+    repaired_rows: int = 0
+    missing_media: list[str] = field(default_factory=list)  # utterance keys whose clip is absent
+
+    def utterances(self) -> Iterator[Utterance]:
+        for conv in self.conversations:
+            yield from conv.utterances
+
+    @property
+    def num_utterances(self) -> int:
+        return sum(len(c) for c in self.conversations)

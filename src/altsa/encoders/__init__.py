@@ -1,0 +1,1 @@
+"""Modality encoders (text teacher, audio and video students) wrapping Hugging Face models."""

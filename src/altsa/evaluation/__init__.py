@@ -1,0 +1,1 @@
+"""Metrics and reports: weighted F1 (headline), macro F1, accuracy, per-class F1, confusion."""

@@ -1,0 +1,1 @@
+"""The feature cache: frozen-encoder vectors computed once, stored as safetensors shards."""

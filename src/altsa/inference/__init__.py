@@ -1,0 +1,1 @@
+"""Inference: the Recognizer API over trained runs and bundled models."""

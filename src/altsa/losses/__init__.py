@@ -1,0 +1,1 @@
+"""Distillation losses: logit-level relation loss and feature-level similarity alignment."""

@@ -1,0 +1,1 @@
+"""ALTSA modules: student projections, cross-modal attention, adaptive weighting, context model."""

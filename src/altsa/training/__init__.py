@@ -1,0 +1,1 @@
+"""Training stages: teacher, students (distillation), fusion."""
