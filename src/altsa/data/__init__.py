@@ -1,6 +1,7 @@
 """Conversation data: schema, corpus readers, text repair, media decoding."""
 
 from altsa.data.schema import (
+    EMORYNLP_EMOTION,
     LABEL_SETS,
     MELD_EMOTION,
     MELD_SENTIMENT,
@@ -12,6 +13,7 @@ from altsa.data.schema import (
 )
 
 __all__ = [
+    "EMORYNLP_EMOTION",
     "LABEL_SETS",
     "MELD_EMOTION",
     "MELD_SENTIMENT",

@@ -70,8 +70,13 @@ class LabelSet:
 
 MELD_EMOTION = LabelSet("meld-emotion", ("anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"))
 MELD_SENTIMENT = LabelSet("meld-sentiment", ("negative", "neutral", "positive"))
+# EmoryNLP (Zahiri & Choi 2018) publishes capitalised labels (``Joyful``); sorted like
+# ``LabelSet.infer`` would sort them, so an inferred full set has the same order.
+EMORYNLP_EMOTION = LabelSet(
+    "emorynlp-emotion", ("joyful", "mad", "neutral", "peaceful", "powerful", "sad", "scared")
+)
 
-LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (MELD_EMOTION, MELD_SENTIMENT)}
+LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (MELD_EMOTION, MELD_SENTIMENT, EMORYNLP_EMOTION)}
 
 
 @dataclass
@@ -166,6 +171,7 @@ class Corpus:
     label_sets: dict[str, LabelSet]  # task -> label set, e.g. {"emotion": MELD_EMOTION}
     problems: list[Problem] = field(default_factory=list)
     repaired_rows: int = 0
+    repairs: dict[str, int] = field(default_factory=dict)  # repair kind -> rows (altsa.data.textfix)
     missing_media: list[str] = field(default_factory=list)  # utterance keys whose clip is absent
 
     def utterances(self) -> Iterator[Utterance]:

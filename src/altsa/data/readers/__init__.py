@@ -1,0 +1,119 @@
+"""Corpus readers: one registry of formats, one entry point.
+
+    corpus = read_corpus("../shared/data/meld/dev_sent_emo.csv")          # format detected
+    corpus = read_corpus("emory_dev.csv", format="emorynlp")
+    corpus = read_corpus("mine.csv", mapping=ColumnMapping(dialogue="conv", text="utt", ...))
+    write_jsonl(corpus, "dev.jsonl")
+
+``CORPORA.names()`` lists the formats (``altsa data list``). Default mode skips bad rows
+and reports them in ``Corpus.problems``; ``strict=True`` raises ``DataError(path, line)``
+on the first one. Missing/unreadable/non-UTF-8 files and missing required columns always
+raise. See ``docs/data.md``.
+"""
+
+from __future__ import annotations
+
+import csv as _csv
+import io
+from pathlib import Path
+
+from altsa.data.readers import csv as _csv_reader  # noqa: F401  (registers csv, emorynlp)
+from altsa.data.readers import jsonl as _jsonl  # noqa: F401  (registers jsonl)
+from altsa.data.readers import meld as _meld  # noqa: F401  (registers meld)
+from altsa.data.readers._base import CORPORA, MAPPINGS, ColumnMapping, CorpusReader, ReadOptions
+from altsa.data.readers.csv import parse_speaker
+from altsa.data.readers.jsonl import conversation_to_dict, parse_conversation, write_jsonl
+from altsa.data.readers.summary import summarize
+from altsa.data.schema import LABEL_SETS, Corpus, LabelSet
+from altsa.errors import DataError
+
+_JSONL_SUFFIXES = {".jsonl", ".ndjson"}
+_EMORYNLP_COLUMNS = {"Utterance", "Speaker", "Emotion", "Scene_ID", "Utterance_ID"}
+
+
+def detect_format(path: str | Path) -> str:
+    """``jsonl`` by suffix or a leading ``{``; ``meld``/``emorynlp`` by their header."""
+    path = Path(path)
+    if path.suffix.casefold() in _JSONL_SUFFIXES:
+        return "jsonl"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(65536)
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise DataError("is a directory, not a corpus file", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+    text = head.decode("utf-8-sig", errors="replace")
+    if text.lstrip().startswith("{"):
+        return "jsonl"
+    first = text.splitlines()[0] if text.strip() else ""
+    try:
+        header = {h.strip() for h in next(_csv.reader(io.StringIO(first)), [])}
+    except _csv.Error:
+        header = set()
+    if set(_meld.REQUIRED.values()) <= header:
+        return "meld"
+    if _EMORYNLP_COLUMNS <= header:
+        return "emorynlp"
+    raise DataError(
+        "cannot tell the corpus format (not MELD or EmoryNLP columns, not JSONL); pass a format "
+        "(altsa data list) and, for csv, a column mapping",
+        path=path,
+    )
+
+
+def parse_labels(spec: str) -> LabelSet:
+    """A label set from ``a,b,c`` (that order fixes the class index) or a known set's name."""
+    spec = spec.strip()
+    if spec in LABEL_SETS:
+        return LABEL_SETS[spec]
+    labels = tuple(lab.strip() for lab in spec.split(",") if lab.strip())
+    if not labels:
+        raise DataError("--labels needs comma-separated labels or a known set: " + ", ".join(LABEL_SETS))
+    return LabelSet("custom", labels)
+
+
+def read_corpus(
+    path: str | Path,
+    *,
+    format: str | None = None,
+    clips: str | Path | None = None,
+    strict: bool = False,
+    mapping: ColumnMapping | None = None,
+    label_set: LabelSet | None = None,
+    split: str | None = None,
+) -> Corpus:
+    """Read a corpus file into conversations (see the module docstring)."""
+    path = Path(path)
+    if format is None:
+        format = "csv" if mapping is not None else detect_format(path)
+    reader_cls = CORPORA.get(format)
+    if mapping is not None and not issubclass(reader_cls, _csv_reader.CsvReader):
+        raise DataError(f"a column mapping applies to the csv formats, not {format!r}", path=path)
+    opts = ReadOptions(
+        strict=strict,
+        clips=Path(clips) if clips is not None else None,
+        mapping=mapping,
+        label_set=label_set,
+        split=split,
+    )
+    return reader_cls().read(path, opts)
+
+
+__all__ = [
+    "CORPORA",
+    "MAPPINGS",
+    "ColumnMapping",
+    "CorpusReader",
+    "ReadOptions",
+    "conversation_to_dict",
+    "detect_format",
+    "parse_conversation",
+    "parse_labels",
+    "parse_speaker",
+    "read_corpus",
+    "summarize",
+    "write_jsonl",
+]

@@ -1,0 +1,350 @@
+"""What every corpus reader shares: the registry, options, problem log, row assembly.
+
+A reader turns one file into a ``Corpus``. Per-row problems (unknown label, empty text,
+duplicate position, malformed row) go through ``ProblemLog``: skipped and reported by
+default, raised as ``DataError(path, line)`` in strict mode. File-level problems (missing,
+unreadable, not UTF-8, missing required column) always raise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import ClassVar
+
+from altsa.data.schema import (
+    EMORYNLP_EMOTION,
+    MELD_EMOTION,
+    MELD_SENTIMENT,
+    Conversation,
+    Corpus,
+    LabelSet,
+    Problem,
+    Utterance,
+)
+from altsa.data.textfix import repair_text
+from altsa.errors import DataError
+from altsa.registry import Registry
+
+
+class CorpusReader:
+    """A corpus format. Subclasses set ``name``/``description`` and implement ``read``."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]  # one line, printed by ``altsa data list``
+
+    def read(self, path: Path, opts: ReadOptions) -> Corpus:
+        raise NotImplementedError
+
+
+CORPORA: Registry[type[CorpusReader]] = Registry("corpus format")
+
+
+@dataclass(frozen=True)
+class ColumnMapping:
+    """Which CSV column holds what, so a corpus loads without code.
+
+    ``dialogue``, ``speaker`` and ``text`` are required; ``order`` (default: file order
+    within the dialogue), ``label`` and ``media`` are optional. Every mapped column must
+    exist in the file. Columns not mapped are kept in ``Utterance.meta``.
+    """
+
+    dialogue: str = "dialogue_id"
+    speaker: str = "speaker"
+    text: str = "text"
+    order: str | None = None
+    label: str | None = None
+    media: str | None = None
+    task: str = "emotion"  # the task name the label column feeds (``Utterance.labels[task]``)
+    label_set: LabelSet | None = None  # None: inferred from the file (see ``choose_label_set``)
+    delimiter: str = ","
+
+    def columns(self) -> dict[str, str]:
+        """Role -> column name, for the mapped roles."""
+        roles = {"dialogue": self.dialogue, "speaker": self.speaker, "text": self.text}
+        for role in ("order", "label", "media"):
+            col = getattr(self, role)
+            if col:
+                roles[role] = col
+        return roles
+
+    def with_overrides(self, **columns: str | None) -> ColumnMapping:
+        """A copy with the given (non-None) fields replaced: CLI options over a preset."""
+        return replace(self, **{k: v for k, v in columns.items() if v is not None})
+
+
+# Shipped mappings (``--mapping NAME``). EmoryNLP as published in the MELD authors'
+# repository: Scene_ID is the dialogue, Speaker holds a list literal (``['Rachel Green']``).
+MAPPINGS: dict[str, ColumnMapping] = {
+    "emorynlp": ColumnMapping(
+        dialogue="Scene_ID",
+        order="Utterance_ID",
+        speaker="Speaker",
+        text="Utterance",
+        label="Emotion",
+        label_set=EMORYNLP_EMOTION,
+    ),
+}
+
+
+@dataclass
+class ReadOptions:
+    strict: bool = False
+    clips: Path | None = None  # media root (MELD: holds the split folders)
+    mapping: ColumnMapping | None = None
+    label_set: LabelSet | None = None  # for the primary task ("emotion"); overrides the mapping's
+    split: str | None = None  # MELD: train | dev | test (default: from the file name)
+
+
+_LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    """``text`` with line breaks escaped: error messages quote file content and must stay
+    on one line."""
+    return text.translate(_LINE_BREAKS)
+
+
+class ProblemLog:
+    """Skip-and-report (default) or raise-on-first (strict) for per-row problems."""
+
+    def __init__(self, path: Path, strict: bool):
+        self.path = path
+        self.strict = strict
+        self.problems: list[Problem] = []
+
+    def report(self, line: int | None, message: str) -> None:
+        message = one_line(message)
+        if self.strict:
+            raise DataError(message, path=self.path, line=line)
+        self.problems.append(Problem(str(self.path), line, message))
+
+
+class Repairs:
+    """Counts rows whose fields ``textfix`` changed, in total and per kind of repair.
+    Only rows that make it into the corpus are counted (``keep`` after validation)."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.kinds: Counter[str] = Counter()
+
+    @staticmethod
+    def fix(values: Iterable[str]) -> tuple[list[str], frozenset[str]]:
+        out, kinds = [], frozenset()
+        for value in values:
+            fixed, k = repair_text(value)
+            out.append(fixed)
+            kinds |= k
+        return out, kinds
+
+    def keep(self, kinds: frozenset[str]) -> None:
+        if kinds:
+            self.rows += 1
+            self.kinds.update(kinds)
+
+
+def read_text(path: Path) -> str:
+    """The whole file as text; ``DataError`` (fatal) when missing, unreadable or not UTF-8."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError("file not found", path=path) from None
+    except IsADirectoryError:
+        raise DataError("is a directory, not a corpus file", path=path) from None
+    except OSError as exc:
+        raise DataError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise DataError(
+            f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); re-save the file as UTF-8",
+            path=path,
+            line=line,
+        ) from None
+
+
+@dataclass
+class CsvTable:
+    header: list[str]
+    rows: Iterator[tuple[int, list[str]]]  # (physical line of the row's first line, fields)
+
+
+def open_csv(path: Path, text: str, log: ProblemLog, delimiter: str = ",") -> CsvTable:
+    """Parse the header and yield rows with their physical line numbers.
+
+    ``csv.reader.line_num`` counts physical lines read so far, so a row's first line is
+    ``line_num`` before reading it plus one (quoted fields may span lines). A malformed
+    row (bad quoting) is a row problem; a malformed header is fatal.
+    """
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+
+    def header_row() -> list[str] | None:
+        try:
+            return next(reader)
+        except StopIteration:
+            return None
+        except csv.Error as exc:
+            raise DataError(f"malformed CSV header: {exc}", path=path, line=reader.line_num or 1) from None
+
+    header = header_row()
+    while header is not None and not any(h.strip() for h in header):
+        header = header_row()
+    if header is None:
+        raise DataError("empty file: no header row", path=path, line=1)
+    header = [h.strip() for h in header]
+
+    def rows() -> Iterator[tuple[int, list[str]]]:
+        while True:
+            start = reader.line_num + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                msg = "unterminated quoted field" if "end of data" in str(exc) else str(exc)
+                log.report(start, f"malformed CSV row: {msg}")
+                if reader.line_num < start:  # nothing consumed: stop rather than loop
+                    return
+                continue
+            if row and any(cell.strip() for cell in row):
+                yield start, row
+
+    return CsvTable(header, rows())
+
+
+def column_index(header: list[str], columns: dict[str, str], path: Path) -> dict[str, int]:
+    """Role -> column position; a missing column is fatal (exact name, then case-insensitive)."""
+    exact = {}
+    folded = {}
+    for i, name in enumerate(header):
+        exact.setdefault(name, i)
+        folded.setdefault(name.casefold(), i)
+    index, missing = {}, []
+    for role, col in columns.items():
+        i = exact.get(col.strip(), folded.get(col.strip().casefold()))
+        if i is None:
+            missing.append(f"{col!r} ({role.split(':')[0]})")
+        else:
+            index[role] = i
+    if missing:
+        shown = ", ".join(header) if len(header) <= 20 else ", ".join(header[:20]) + ", ..."
+        what = "column" if len(missing) == 1 else "columns"
+        msg = f"missing required {what} {', '.join(missing)}; the file has: {shown}"
+        raise DataError(one_line(msg), path=path, line=1)
+    return index
+
+
+class Dialogues:
+    """Utterances grouped by dialogue; a duplicate (dialogue, position) is a problem."""
+
+    def __init__(self, log: ProblemLog):
+        self.log = log
+        self._by_id: dict[str, dict[int, tuple[Utterance, int | None]]] = {}
+
+    def add(self, utt: Utterance, line: int | None) -> bool:
+        turns = self._by_id.setdefault(utt.dialogue_id, {})
+        if utt.position in turns:
+            first = turns[utt.position][1]
+            where = f" (first at line {first})" if first is not None else ""
+            self.log.report(line, f"duplicate utterance: dialogue {utt.dialogue_id!r} position {utt.position}{where}")
+            return False
+        turns[utt.position] = (utt, line)
+        return True
+
+    def open(self, dialogue_id: str) -> None:
+        self._by_id.setdefault(dialogue_id, {})
+
+    def __contains__(self, dialogue_id: object) -> bool:
+        return dialogue_id in self._by_id
+
+    def next_position(self, dialogue_id: str) -> int:
+        turns = self._by_id.get(dialogue_id)
+        return max(turns) + 1 if turns else 0
+
+    def utterances(self) -> Iterator[Utterance]:
+        for turns in self._by_id.values():
+            for utt, _ in turns.values():
+                yield utt
+
+    def conversations(self, *, numeric_order: bool = False) -> list[Conversation]:
+        """Conversations in order of first appearance (numeric id order when asked and
+        every id is an integer, as MELD's Dialogue_IDs are)."""
+        ids = [d for d, turns in self._by_id.items() if turns]
+        if numeric_order and all(_is_int(d) for d in ids):
+            ids.sort(key=int)
+        return [Conversation(d, [u for u, _ in self._by_id[d].values()]) for d in ids]
+
+
+def _is_int(value: str) -> bool:
+    try:
+        int(value)
+    except ValueError:
+        return False
+    return True
+
+
+def parse_position(value: str) -> int | None:
+    try:
+        return int(value.strip())
+    except ValueError:
+        return None
+
+
+# Known label sets per task, tried in order when a file's labels are not given.
+KNOWN_LABEL_SETS: dict[str, tuple[LabelSet, ...]] = {
+    "emotion": (MELD_EMOTION, EMORYNLP_EMOTION),
+    "sentiment": (MELD_SENTIMENT,),
+}
+
+
+def choose_label_set(task: str, seen: Iterable[str], corpus_name: str) -> LabelSet:
+    """The first known set for ``task`` holding every label seen, else one inferred from
+    them (sorted, so stable across files holding the same labels)."""
+    seen = {s for s in seen if s.strip()}
+    for ls in KNOWN_LABEL_SETS.get(task, ()):
+        if seen and all(s in ls for s in seen):
+            return ls
+    if not seen:
+        raise DataError(f"no labels for task {task!r} to build a label set from", path=corpus_name)
+    return LabelSet.infer(f"{corpus_name}-{task}", seen)
+
+
+def media_path(path_str: str | None, root: Path) -> str | None:
+    """An absolute media path: relative paths are taken from ``root``."""
+    if not path_str:
+        return None
+    p = Path(path_str)
+    return str(p if p.is_absolute() else (root / p).resolve())
+
+
+def finish(
+    name: str,
+    dialogues: Dialogues,
+    log: ProblemLog,
+    repairs: Repairs,
+    label_sets: dict[str, LabelSet],
+    *,
+    numeric_order: bool = False,
+) -> Corpus:
+    convs = dialogues.conversations(numeric_order=numeric_order)
+    missing = [
+        u.key
+        for c in convs
+        for u in c.utterances
+        if any(p is not None and not Path(p).is_file() for p in (u.media, u.audio, u.video))
+    ]
+    return Corpus(
+        name=name,
+        conversations=convs,
+        label_sets=label_sets,
+        problems=log.problems,
+        repaired_rows=repairs.rows,
+        repairs=dict(sorted(repairs.kinds.items())),
+        missing_media=missing,
+    )
+

@@ -1,0 +1,144 @@
+"""Generic CSV with a column mapping, and the EmoryNLP preset built on it.
+
+Any conversation corpus in a CSV loads without code: name the dialogue, order, speaker,
+text, label and media columns (``ColumnMapping``, or ``--dialogue-col`` ... on the CLI).
+The dialogue may be a composite of columns written ``Season+Episode+Scene_ID``.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import ClassVar
+
+from altsa.data.readers._base import (
+    CORPORA,
+    MAPPINGS,
+    ColumnMapping,
+    CorpusReader,
+    Dialogues,
+    ProblemLog,
+    ReadOptions,
+    Repairs,
+    choose_label_set,
+    column_index,
+    finish,
+    media_path,
+    open_csv,
+    parse_position,
+    read_text,
+)
+from altsa.data.schema import Corpus, LabelSet, Utterance
+from altsa.errors import DataError
+
+_MAX_LITERAL = 2000  # longer "speaker lists" are kept verbatim rather than parsed
+
+
+def parse_speaker(value: str) -> str:
+    """EmoryNLP writes speakers as Python list literals (``['Rachel Green']``); join the
+    names with ``", "``. ``ast.literal_eval`` evaluates literals only (no code), and
+    anything that is not a list of strings is kept as written."""
+    s = value.strip()
+    if not (s.startswith("[") and s.endswith("]")) or len(s) > _MAX_LITERAL:
+        return s
+    try:
+        parsed = ast.literal_eval(s)
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return s
+    if isinstance(parsed, (list, tuple)) and all(isinstance(x, str) for x in parsed):
+        return ", ".join(x.strip() for x in parsed if x.strip())
+    return s
+
+
+@CORPORA.register("csv")
+class CsvReader(CorpusReader):
+    name = "csv"
+    description = "any CSV with a column mapping (--mapping NAME, or --dialogue-col, --text-col, ...)"
+    default_mapping: ClassVar[ColumnMapping | None] = None
+
+    def read(self, path: Path, opts: ReadOptions) -> Corpus:
+        mapping = opts.mapping or self.default_mapping or ColumnMapping()
+        given: LabelSet | None = opts.label_set or mapping.label_set
+        if opts.clips is not None and not mapping.media:
+            raise DataError("a clip folder needs a media column in the mapping (--media-col)", path=path)
+        media_root = (opts.clips if opts.clips is not None else path.parent).resolve()
+        log = ProblemLog(path, opts.strict)
+        table = open_csv(path, read_text(path), log, mapping.delimiter)
+        header = table.header
+
+        other = mapping.columns()
+        dialogue_cols = [c.strip() for c in other.pop("dialogue").split("+")]
+        roles = {f"dialogue:{c}": c for c in dialogue_cols} | other
+        col = column_index(header, roles, path)
+        dcols = [col[f"dialogue:{c}"] for c in dialogue_cols]
+        mapped = set(col.values())
+        meta_cols = {h: i for i, h in enumerate(header) if i not in mapped and h}
+
+        dialogues = Dialogues(log)
+        repairs = Repairs()
+        for line, row in table.rows:
+            if len(row) != len(header):
+                log.report(line, f"row has {len(row)} fields, the header has {len(header)}")
+                continue
+            (text, speaker), kinds = repairs.fix((row[col["text"]], parse_speaker(row[col["speaker"]])))
+            dialogue = "/".join(row[i].strip() for i in dcols)
+            if not all(row[i].strip() for i in dcols):
+                log.report(line, f"empty dialogue id (column {mapping.dialogue})")
+                continue
+            if "order" in col:
+                position = parse_position(row[col["order"]])
+                if position is None:
+                    log.report(line, f"{mapping.order} must be an integer, got {row[col['order']]!r}")
+                    continue
+            else:
+                position = dialogues.next_position(dialogue)
+            if not text:
+                log.report(line, f"empty text (column {mapping.text})")
+                continue
+            labels = {}
+            if "label" in col:
+                (label,), lkinds = repairs.fix((row[col["label"]],))
+                kinds |= lkinds
+                if not label:
+                    log.report(line, f"empty label (column {mapping.label})")
+                    continue
+                if given is not None:
+                    try:
+                        label = given.canonical(label)
+                    except DataError as err:
+                        log.report(line, err.message)
+                        continue
+                labels[mapping.task] = label
+            media = media_path(row[col["media"]].strip(), media_root) if "media" in col else None
+            utt = Utterance(
+                dialogue_id=dialogue,
+                position=position,
+                speaker=speaker,
+                text=text,
+                labels=labels,
+                meta={h: row[i].strip() for h, i in meta_cols.items()},
+                media=media,
+            )
+            if dialogues.add(utt, line):
+                repairs.keep(kinds)
+
+        label_sets: dict[str, LabelSet] = {}
+        if "label" in col:
+            utts = list(dialogues.utterances())
+            ls = given or (
+                choose_label_set(mapping.task, {u.labels[mapping.task] for u in utts}, path.stem)
+                if utts
+                else None
+            )
+            if ls is not None:
+                for u in utts:
+                    u.labels[mapping.task] = ls.canonical(u.labels[mapping.task])
+                label_sets[mapping.task] = ls
+        return finish(path.stem, dialogues, log, repairs, label_sets)
+
+
+@CORPORA.register("emorynlp")
+class EmoryNlpReader(CsvReader):
+    name = "emorynlp"
+    description = "EmoryNLP CSV as published with MELD (Scene_ID dialogues, ['Name'] speakers)"
+    default_mapping = MAPPINGS["emorynlp"]

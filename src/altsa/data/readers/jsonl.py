@@ -1,0 +1,256 @@
+"""JSONL conversations: one conversation per line, the format ``predict``/``serve`` accept.
+
+    {"dialogue_id": "d1", "utterances": [
+        {"speaker": "Ann", "text": "Hi!", "position": 0, "labels": {"emotion": "joy"},
+         "media": "clips/d1_0.mp4"}, ...]}
+
+The full schema is in ``docs/data.md``. ``write_jsonl`` writes exactly what the reader
+reads back (round trip: equal conversations).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from altsa.data.readers._base import (
+    CORPORA,
+    CorpusReader,
+    Dialogues,
+    ProblemLog,
+    ReadOptions,
+    Repairs,
+    choose_label_set,
+    finish,
+    media_path,
+    read_text,
+)
+from altsa.data.schema import Conversation, Corpus, LabelSet, Utterance
+from altsa.errors import DataError
+from altsa.io import atomic_write_text
+
+LABEL_SHORTHANDS = ("emotion", "sentiment")  # "emotion": "joy" is short for "labels": {"emotion": "joy"}
+MEDIA_KEYS = ("media", "audio", "video")
+
+
+class _Skip(Exception):
+    """This utterance (or conversation) is bad; the report has been made."""
+
+
+def _as_position(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _as_speaker(value: Any) -> str | None:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return ", ".join(v.strip() for v in value if v.strip())
+    return None
+
+
+def _utterance(
+    obj: Any,
+    i: int,
+    dialogue_id: str,
+    default_position: int,
+    label_sets: Mapping[str, LabelSet],
+    base: Path,
+    report: Callable[[str], None],
+) -> tuple[Utterance, frozenset[str]]:
+    def bad(msg: str) -> _Skip:
+        report(f"utterance {i}: {msg}")
+        return _Skip()
+
+    if not isinstance(obj, dict):
+        raise bad("expected a JSON object")
+    text = obj.get("text")
+    if not isinstance(text, str):
+        raise bad("missing or non-string 'text'")
+    speaker = _as_speaker(obj.get("speaker"))
+    if speaker is None:
+        raise bad("'speaker' must be a string")
+    (text, speaker), kinds = Repairs.fix((text, speaker))
+    if not text:
+        raise bad("empty text")
+    position = default_position
+    if obj.get("position") is not None:
+        position = _as_position(obj["position"])
+        if position is None:
+            raise bad(f"'position' must be an integer, got {obj['position']!r}")
+    raw_labels = obj.get("labels") or {}
+    if not isinstance(raw_labels, dict):
+        raise bad("'labels' must be an object of task -> label")
+    raw_labels = dict(raw_labels)
+    for task in LABEL_SHORTHANDS:
+        if obj.get(task) is not None:
+            raw_labels.setdefault(task, obj[task])
+    labels: dict[str, str] = {}
+    for task, label in raw_labels.items():
+        if not isinstance(label, str) or not label.strip():
+            raise bad(f"label for {task!r} must be a non-empty string")
+        (label,), lkinds = Repairs.fix((label,))
+        kinds |= lkinds
+        if task in label_sets:
+            try:
+                label = label_sets[task].canonical(label)
+            except DataError as err:
+                raise bad(err.message) from None
+        labels[str(task)] = label
+    paths: dict[str, str | None] = {}
+    for key in MEDIA_KEYS:
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(f"{key!r} must be a path string")
+        paths[key] = media_path(value, base) if value else None
+    meta = obj.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise bad("'meta' must be an object")
+    utt = Utterance(
+        dialogue_id=dialogue_id,
+        position=position,
+        speaker=speaker,
+        text=text,
+        labels=labels,
+        meta={str(k): v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()},
+        **paths,
+    )
+    return utt, kinds
+
+
+def _conversation(
+    obj: Any,
+    default_id: str,
+    label_sets: Mapping[str, LabelSet],
+    base: Path,
+    report: Callable[[str], None],
+    dialogues: Dialogues,
+    line: int | None,
+    repairs: Repairs,
+) -> None:
+    if not isinstance(obj, dict):
+        report("expected a JSON object with 'utterances'")
+        raise _Skip()
+    did = obj.get("dialogue_id", default_id)
+    if isinstance(did, bool) or not isinstance(did, (str, int)) or not str(did).strip():
+        report(f"'dialogue_id' must be a non-empty string or integer, got {did!r}")
+        raise _Skip()
+    did = str(did).strip()
+    if did in dialogues:
+        report(f"duplicate dialogue_id {did!r}")
+        raise _Skip()
+    utts = obj.get("utterances")
+    if not isinstance(utts, list) or not utts:
+        report("'utterances' must be a non-empty list")
+        raise _Skip()
+    dialogues.open(did)
+    for i, u in enumerate(utts):
+        try:
+            utt, kinds = _utterance(u, i, did, dialogues.next_position(did), label_sets, base, report)
+        except _Skip:
+            continue
+        if dialogues.add(utt, line):
+            repairs.keep(kinds)
+
+
+def parse_conversation(
+    obj: Any,
+    *,
+    label_sets: Mapping[str, LabelSet] | None = None,
+    base: str | Path = ".",
+    default_id: str = "0",
+) -> Conversation:
+    """One conversation from its JSON object (the JSONL schema), for requests that carry a
+    single conversation (``predict``, the HTTP service). Any problem raises ``DataError``."""
+
+    def report(msg: str) -> None:
+        raise DataError(msg)
+
+    log = ProblemLog(Path("<conversation>"), strict=True)
+    dialogues = Dialogues(log)
+    try:
+        _conversation(obj, default_id, label_sets or {}, Path(base), report, dialogues, None, Repairs())
+    except DataError as err:
+        raise DataError(err.message) from None
+    (conv,) = dialogues.conversations()
+    return conv
+
+
+@CORPORA.register("jsonl")
+class JsonlReader(CorpusReader):
+    name = "jsonl"
+    description = "JSONL, one conversation per line (docs/data.md); the predict/serve input"
+
+    def read(self, path: Path, opts: ReadOptions) -> Corpus:
+        text = read_text(path)
+        log = ProblemLog(path, opts.strict)
+        given = {"emotion": opts.label_set} if opts.label_set is not None else {}
+        base = (opts.clips if opts.clips is not None else path.parent).resolve()
+        dialogues = Dialogues(log)
+        repairs = Repairs()
+        for n, raw in enumerate(text.split("\n"), start=1):
+            if not raw.strip():
+                continue
+            try:
+                obj = json.loads(raw)
+            except json.JSONDecodeError as exc:
+                log.report(n, f"invalid JSON: {exc.msg} (column {exc.colno})")
+                continue
+            except (ValueError, RecursionError) as exc:
+                log.report(n, f"invalid JSON: {str(exc)[:120] or type(exc).__name__}")
+                continue
+            try:
+                _conversation(obj, str(n), given, base, lambda msg, n=n: log.report(n, msg), dialogues, n, repairs)
+            except _Skip:
+                continue
+
+        utts = list(dialogues.utterances())
+        label_sets: dict[str, LabelSet] = dict(given)
+        tasks = dict.fromkeys(t for u in utts for t in u.labels)
+        for task in tasks:
+            if task not in label_sets:
+                seen = {u.labels[task] for u in utts if task in u.labels}
+                label_sets[task] = choose_label_set(task, seen, path.stem)
+        for u in utts:
+            u.labels = {t: label_sets[t].canonical(lab) for t, lab in u.labels.items()}
+        return finish(path.stem, dialogues, log, repairs, label_sets)
+
+
+def conversation_to_dict(conv: Conversation) -> dict[str, Any]:
+    """The JSONL object of one conversation (empty optional fields left out)."""
+    utts = []
+    for u in conv.utterances:
+        d: dict[str, Any] = {"position": u.position, "speaker": u.speaker, "text": u.text}
+        if u.labels:
+            d["labels"] = dict(u.labels)
+        for key in MEDIA_KEYS:
+            if getattr(u, key):
+                d[key] = getattr(u, key)
+        if u.meta:
+            d["meta"] = dict(u.meta)
+        utts.append(d)
+    return {"dialogue_id": conv.dialogue_id, "utterances": utts}
+
+
+def write_jsonl(conversations: Corpus | Iterable[Conversation], path: str | Path) -> Path:
+    """Write conversations as JSONL, atomically (a reader never sees half a file)."""
+    convs = conversations.conversations if isinstance(conversations, Corpus) else conversations
+    lines = [json.dumps(conversation_to_dict(c), ensure_ascii=False) for c in convs]
+    return atomic_write_text(path, "".join(line + "\n" for line in lines))
