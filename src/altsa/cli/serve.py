@@ -1,0 +1,69 @@
+"""``altsa serve MODEL``: the HTTP service (FastAPI on uvicorn) with its limits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+import typer
+
+from altsa.cli.main import app
+from altsa.serving.config import ServeSettings, resolve_settings
+
+_D = ServeSettings()
+_SETTING_NAMES = [f.name for f in dataclasses.fields(ServeSettings)]
+
+
+def _opt(default, *flags: str, help: str):  # noqa: A002
+    """An option whose default is None, so only options given override ``--config``."""
+    return typer.Option(None, *flags, help=f"{help} (default: {default})", show_default=False)
+
+
+@app.command("serve")
+def serve(
+    model: str = typer.Argument(..., help="Bundled model name (e.g. meld-text-minilm) or a run directory."),
+    config: str | None = typer.Option(None, "--config", help="YAML file of ServeSettings (options below override it)."),
+    host: str | None = _opt(_D.host, "--host", help="Interface to listen on (0.0.0.0 exposes the service)."),
+    port: int | None = _opt(_D.port, "--port", help="TCP port."),
+    workers: int | None = _opt(_D.workers, "--workers", help="uvicorn worker processes; >1 disables sessions (held in one process)."),
+    device: str | None = _opt(_D.device, "--device", help="torch device for the model."),
+    max_upload_mb: float | None = _opt(_D.max_upload_mb, "--max-upload-mb", help="Largest request body, clips included (413)."),
+    max_clip_seconds: float | None = _opt(_D.max_clip_seconds, "--max-clip-seconds", help="Longest clip accepted (413)."),
+    max_text_chars: int | None = _opt(_D.max_text_chars, "--max-text-chars", help="Longest utterance text (413)."),
+    max_utterances: int | None = _opt(_D.max_utterances, "--max-utterances", help="Utterances per /v1/predict (413)."),
+    max_turns: int | None = _opt(_D.max_turns, "--max-turns", help="Turns per live session (409)."),
+    max_sessions: int | None = _opt(_D.max_sessions, "--max-sessions", help="Live sessions at once (429)."),
+    session_idle_s: float | None = _opt(_D.session_idle_s, "--session-idle", help="Seconds before an unused session is dropped."),
+    request_timeout_s: float | None = _opt(_D.request_timeout_s, "--request-timeout", help="Seconds per request: upload, queue, inference (408/503/504)."),
+    inference_threads: int | None = _opt(_D.inference_threads, "--inference-threads", help="Model calls running at once."),
+    torch_threads: int | None = _opt(_D.torch_threads, "--torch-threads", help="torch intra-op threads (0: torch's default)."),
+    max_queue: int | None = _opt(_D.max_queue, "--max-queue", help="Model calls waiting for a thread (503 beyond)."),
+    max_requests: int | None = _opt(_D.max_requests, "--max-requests", help="Requests in flight (503 beyond)."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve MODEL over HTTP: POST /v1/predict, live sessions under /v1/sessions, a web page
+    at /, the OpenAPI schema at /docs. See docs/serving.md."""
+    options = dict(locals())  # the parameters, before anything else is bound
+    import uvicorn
+
+    from altsa.config import to_dict
+
+    settings = resolve_settings(config, {k: options[k] for k in _SETTING_NAMES})
+    common = dict(host=settings.host, port=settings.port, log_level=log_level, timeout_graceful_shutdown=5)
+    if settings.workers == 1:
+        from altsa.serving.app import create_app
+
+        service = create_app(model, settings)  # load once, before listening: errors exit cleanly
+        typer.echo(f"altsa: serving {model} on http://{settings.host}:{settings.port}/ (API docs at /docs)")
+        uvicorn.run(service, **common)
+        return
+    from altsa.training.run import resolve_run
+
+    resolve_run(model)  # fail here, once, rather than in every worker
+    typer.echo(
+        f"altsa: serving {model} with {settings.workers} workers on http://{settings.host}:{settings.port}/; "
+        "live sessions are off (each worker holds its own memory): use POST /v1/predict"
+    )
+    os.environ["ALTSA_SERVE_SPEC"] = json.dumps({"model": model, "settings": to_dict(settings)})
+    uvicorn.run("altsa.serving.app:app_from_env", factory=True, workers=settings.workers, **common)

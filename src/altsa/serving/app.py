@@ -1,0 +1,410 @@
+"""The FastAPI app: whole-conversation prediction, live sessions, a web page.
+
+``create_app(model_or_recognizer, settings)`` builds it; ``altsa serve`` runs it on uvicorn.
+Request bodies are parsed by hand (JSON or multipart on the same route) so that size and
+time limits apply while the body streams in and uploads stay bytes the server owns; the
+OpenAPI schema still documents both content types (``openapi_extra``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
+
+from altsa import __version__
+from altsa.serving.config import ServeSettings
+from altsa.serving.errors import ApiError, install_handlers
+from altsa.serving.limits import BodyLimit
+from altsa.serving.media import UPLOAD_KINDS, Upload, check_upload
+from altsa.serving.runner import InferenceRunner
+from altsa.serving.schemas import (
+    ConversationIn,
+    ErrorOut,
+    HealthOut,
+    LimitsOut,
+    ModelOut,
+    PredictionOut,
+    PredictOut,
+    SessionOut,
+    TimelineOut,
+    UtteranceIn,
+)
+from altsa.serving.sessions import LiveSession, SessionStore
+
+STATIC = Path(str(resources.files("altsa") / "serving" / "static"))
+# The page loads nothing from elsewhere; the browser enforces it.
+PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+
+_ERRORS = {code: {"model": ErrorOut} for code in (400, 404, 409, 413, 415, 422, 429, 501, 503, 504)}
+
+
+def _body_doc(json_schema: type[BaseModel], form_fields: dict[str, Any], files: str) -> dict[str, Any]:
+    """OpenAPI ``requestBody`` for a route that takes JSON or multipart."""
+    multipart = {
+        "type": "object",
+        "properties": form_fields,
+        "additionalProperties": {"type": "string", "format": "binary", "description": files},
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"$ref": f"#/components/schemas/{json_schema.__name__}"}},
+                "multipart/form-data": {"schema": multipart},
+            },
+        }
+    }
+
+
+class Service:
+    """What the routes share: the recognizer, limits, sessions and the inference pool."""
+
+    def __init__(self, recognizer: Any, settings: ServeSettings, name: str, clock: Callable[[], float]):
+        self.recognizer = recognizer
+        self.settings = settings
+        self.name = name
+        self.runner = InferenceRunner(settings.inference_threads, settings.max_queue)
+        self.sessions = SessionStore(
+            recognizer.stream, max_sessions=settings.max_sessions, idle_s=settings.session_idle_s, clock=clock
+        )
+
+    def remaining(self, request: Request) -> float:
+        """Seconds left of this request's timeout (the clock started when its headers arrived)."""
+        start = request.scope.get("state", {}).get("altsa_start", time.monotonic())
+        return self.settings.request_timeout_s - (time.monotonic() - start)
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _validate(model: type[BaseModel], data: str | bytes, *, loc: str | None = None) -> Any:
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as err:
+        errors = err.errors(include_url=False)
+        if loc is not None:
+            errors = [{**e, "loc": (loc, *e["loc"])} for e in errors]
+        raise RequestValidationError(errors) from None
+
+
+def _is_multipart(request: Request) -> bool:
+    ctype = _content_type(request)
+    if ctype == "multipart/form-data":
+        return True
+    if ctype in ("", "application/json") or ctype.endswith("+json"):
+        return False
+    raise ApiError(415, "unsupported_media_type", f"send application/json or multipart/form-data, not {ctype!r}")
+
+
+async def _read_form(request: Request, settings: ServeSettings, allowed_fields: set[str]) -> tuple[dict[str, str], dict[str, Upload]]:
+    """Multipart body -> (text fields, uploads by field name). Files are read into bytes the
+    server owns; any field not in ``allowed_fields`` (text) or not an upload name is refused."""
+    async with request.form(
+        max_files=2 * settings.max_utterances + 3, max_fields=len(allowed_fields) + 1,
+        max_part_size=max(1 << 20, settings.max_text_chars * 4 * settings.max_utterances + 65536),
+    ) as form:  # fmt: skip
+        fields: dict[str, str] = {}
+        uploads: dict[str, Upload] = {}
+        for name, value in form.multi_items():
+            if name in fields or name in uploads:
+                raise ApiError(422, "invalid_request", f"form field {name!r} given twice")
+            if isinstance(value, UploadFile):
+                kind = name.split("_", 1)[0]
+                if kind not in UPLOAD_KINDS:
+                    raise ApiError(
+                        422, "invalid_request",
+                        f"unexpected file field {name!r}; clips go in fields named audio, video or media",
+                    )  # fmt: skip
+                uploads[name] = Upload(kind=kind, filename=value.filename or "", data=await value.read())
+            elif name in allowed_fields:
+                fields[name] = value
+            else:
+                raise ApiError(422, "invalid_request", f"unexpected form field {name!r}")
+    return fields, uploads
+
+
+def _check_text(utt: UtteranceIn, settings: ServeSettings, where: str = "") -> None:
+    if not utt.text.strip():
+        raise ApiError(422, "empty_text", f"{where}text is empty; every turn needs what was said")
+    if len(utt.text) > settings.max_text_chars:
+        raise ApiError(
+            413, "text_too_long", f"{where}text has {len(utt.text)} characters, over max_text_chars {settings.max_text_chars}"
+        )
+
+
+def _turn_dict(utt: UtteranceIn, uploads: dict[str, Upload]) -> dict[str, Any]:
+    """What the recognizer takes for one turn: text plus clip bytes under audio/video/media."""
+    item: dict[str, Any] = {"speaker": utt.speaker or "speaker", "text": utt.text}
+    for up in uploads.values():
+        item[up.kind] = up.data
+    return item
+
+
+def _out(prediction: Any) -> PredictionOut:
+    data = prediction.to_dict() if hasattr(prediction, "to_dict") else dict(prediction)
+    return PredictionOut.model_validate(data)
+
+
+# --------------------------------------------------------------------------- the app
+
+
+def create_app(
+    model: str | Any,
+    settings: ServeSettings | None = None,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+) -> FastAPI:
+    """The service around ``model``: a bundled model name or run directory (loaded here with
+    ``Recognizer.from_pretrained``) or an already loaded ``Recognizer``. ``clock`` drives
+    session expiry (tests inject one)."""
+    settings = settings or ServeSettings()
+    if isinstance(model, (str, Path)):
+        from altsa.inference import Recognizer
+
+        threads = settings.torch_threads or None
+        recognizer = Recognizer.from_pretrained(str(model), device=settings.device, threads=threads)
+        name = str(model)
+    else:
+        recognizer = model
+        name = str(_info(recognizer).get("name", type(recognizer).__name__))
+    service = Service(recognizer, settings, name, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async def sweeper() -> None:  # frees idle sessions even when no request comes
+            while True:
+                await asyncio.sleep(min(settings.session_idle_s / 2, 30.0))
+                service.sessions.sweep()
+
+        task = asyncio.create_task(sweeper())
+        try:
+            yield
+        finally:
+            task.cancel()
+            service.runner.shutdown()
+
+    app = FastAPI(
+        title="altsa",
+        version=__version__,
+        summary="Emotion of every utterance in a conversation (ALTSA): whole conversations and live sessions.",
+        lifespan=lifespan,
+        responses=_ERRORS,
+    )
+    app.state.service = service
+    install_handlers(app)
+    app.add_middleware(
+        BodyLimit, max_bytes=settings.max_upload_bytes, timeout_s=settings.request_timeout_s,
+        max_requests=settings.max_requests,
+    )  # fmt: skip
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
+
+    @app.get("/healthz", response_model=HealthOut, tags=["service"])
+    async def healthz() -> HealthOut:
+        """Liveness: answers while the event loop is free (inference never runs on it)."""
+        return HealthOut(
+            status="ok", model=service.name, sessions=len(service.sessions), sessions_enabled=settings.sessions_enabled
+        )
+
+    @app.get("/v1/model", response_model=ModelOut, tags=["service"])
+    async def model_info() -> ModelOut:
+        """Labels, modalities, encoders and version of the loaded model."""
+        info = dict(_info(recognizer))
+        info.setdefault("name", service.name)
+        info.setdefault("labels", list(recognizer.labels))
+        info.setdefault("modalities", list(recognizer.modalities))
+        info.setdefault("version", __version__)
+        return ModelOut.model_validate(info)
+
+    @app.get("/v1/limits", response_model=LimitsOut, tags=["service"])
+    async def limits() -> LimitsOut:
+        """The limits this server enforces (the page reads them)."""
+        return LimitsOut(**{f: getattr(settings, f) for f in LimitsOut.model_fields if f != "sessions_enabled"},
+                         sessions_enabled=settings.sessions_enabled)  # fmt: skip
+
+    @app.post(
+        "/v1/predict",
+        response_model=PredictOut,
+        tags=["predict"],
+        openapi_extra=_body_doc(
+            ConversationIn,
+            {"conversation": {"type": "string", "description": "the ConversationIn JSON"}},
+            "clip of utterance i (0-based): field audio_i, video_i or media_i",
+        ),
+    )
+    async def predict(request: Request) -> PredictOut:
+        """The emotion of every utterance of a whole conversation (the model reads it all).
+
+        JSON: a ``ConversationIn``. Multipart: field ``conversation`` (that JSON) plus clip
+        files named ``audio_<i>``, ``video_<i>`` or ``media_<i>`` for utterance ``i``."""
+        uploads: dict[str, Upload] = {}
+        if _is_multipart(request):
+            fields, uploads = await _read_form(request, settings, {"conversation"})
+            if "conversation" not in fields:
+                raise ApiError(422, "invalid_request", "multipart body needs a 'conversation' field (JSON)")
+            conv = _validate(ConversationIn, fields["conversation"], loc="conversation")
+        else:
+            conv = _validate(ConversationIn, await request.body())
+        n = len(conv.utterances)
+        if n > settings.max_utterances:
+            raise ApiError(413, "too_many_utterances", f"{n} utterances, over max_utterances {settings.max_utterances}")
+        per_turn: list[dict[str, Upload]] = [{} for _ in range(n)]
+        for field, up in uploads.items():
+            index = field.split("_", 1)[1] if "_" in field else ""
+            if not index.isdigit() or int(index) >= n:
+                raise ApiError(422, "invalid_request", f"file field {field!r} names no utterance (use {up.kind}_0 .. {up.kind}_{n - 1})")
+            per_turn[int(index)][up.kind] = up
+        for i, utt in enumerate(conv.utterances):
+            _check_text(utt, settings, f"utterance {i}: ")
+        payload = {"dialogue_id": conv.dialogue_id, "utterances": [_turn_dict(u, per_turn[i]) for i, u in enumerate(conv.utterances)]}
+
+        def job() -> list[Any]:
+            for up in uploads.values():
+                check_upload(up, settings.max_clip_seconds)
+            return recognizer.predict(payload)
+
+        predictions = await service.runner.run(job, timeout_s=service.remaining(request))
+        return PredictOut(dialogue_id=conv.dialogue_id, predictions=[_out(p) for p in predictions])
+
+    def _sessions_on() -> None:
+        if not settings.sessions_enabled:
+            raise ApiError(
+                501, "sessions_unavailable",
+                f"live sessions need a single worker process (this server runs {settings.workers}); "
+                "use POST /v1/predict, or run one process per port behind a proxy that routes by session id",
+            )  # fmt: skip
+
+    def _session_out(session: LiveSession) -> SessionOut:
+        return SessionOut(id=session.id, turns=session.turns, idle_expiry_s=settings.session_idle_s, max_turns=settings.max_turns)
+
+    @app.post("/v1/sessions", response_model=SessionOut, status_code=201, tags=["sessions"])
+    async def open_session() -> SessionOut:
+        """Start a live conversation; its id names it in the other session routes."""
+        _sessions_on()
+        return _session_out(service.sessions.create())
+
+    @app.post(
+        "/v1/sessions/{session_id}/utterances",
+        response_model=PredictionOut,
+        tags=["sessions"],
+        openapi_extra=_body_doc(
+            UtteranceIn,
+            {"speaker": {"type": "string"}, "text": {"type": "string"}},
+            "the turn's clip: field audio, video or media",
+        ),
+    )
+    async def add_turn(session_id: str, request: Request) -> PredictionOut:
+        """Add the next turn; answers its emotion given the conversation so far (causal: the
+        cost of a turn does not grow with the conversation). Turns of one session run in order.
+
+        JSON: an ``UtteranceIn``. Multipart: fields ``speaker``, ``text`` and optionally a
+        clip file named ``audio``, ``video`` or ``media``."""
+        _sessions_on()
+        session = service.sessions.get(session_id)
+        uploads: dict[str, Upload] = {}
+        if _is_multipart(request):
+            fields, uploads = await _read_form(request, settings, {"speaker", "text"})
+            bad = [f for f in uploads if f not in UPLOAD_KINDS]
+            if bad:
+                raise ApiError(422, "invalid_request", f"unexpected file field {bad[0]!r}; use audio, video or media")
+            utt = _validate(UtteranceIn, json.dumps(fields), loc="form")
+        else:
+            utt = _validate(UtteranceIn, await request.body())
+        _check_text(utt, settings)
+        item = _turn_dict(utt, uploads)
+        try:
+            await asyncio.wait_for(session.lock.acquire(), timeout=max(service.remaining(request), 0.0))
+        except TimeoutError:
+            raise ApiError(503, "session_busy", "earlier turns of this session did not finish within the request timeout",
+                           {"Retry-After": "1"}) from None  # fmt: skip
+        try:
+            if session.turns >= settings.max_turns:
+                raise ApiError(409, "session_full", f"session has {session.turns} turns, the limit (max_turns); open a new one")
+            session.turns += 1
+
+            def job() -> Any:
+                for up in uploads.values():
+                    check_upload(up, settings.max_clip_seconds)
+                with session.thread_lock:  # one stream, one thread at a time, whatever happens above
+                    return session.stream.add(item)
+
+            try:
+                prediction = await service.runner.run(job, timeout_s=service.remaining(request), must_finish=True)
+            except BaseException:
+                session.turns -= 1
+                raise
+        finally:
+            session.lock.release()
+        session.last_used = service.sessions.clock()
+        return _out(prediction)
+
+    @app.get("/v1/sessions/{session_id}", response_model=TimelineOut, tags=["sessions"])
+    async def timeline(session_id: str) -> TimelineOut:
+        """The session's turns so far with their predictions, oldest first."""
+        _sessions_on()
+        session = service.sessions.get(session_id)
+        return TimelineOut(**_session_out(session).model_dump(), timeline=[_out(p) for p in session.timeline()])
+
+    @app.delete("/v1/sessions/{session_id}", status_code=204, tags=["sessions"])
+    async def close_session(session_id: str) -> Response:
+        """End a session and free its memory."""
+        _sessions_on()
+        service.sessions.delete(session_id)
+        return Response(status_code=204)
+
+    def openapi() -> dict[str, Any]:
+        """FastAPI's schema plus the input models, which routes parsing bodies by hand do not
+        register themselves (their requestBody refers to them)."""
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(title=app.title, version=app.version, summary=app.summary, routes=app.routes)
+            components = schema.setdefault("components", {}).setdefault("schemas", {})
+            for model in (ConversationIn, UtteranceIn):
+                js = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                components.update(js.pop("$defs", {}))
+                components[model.__name__] = js
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def _info(recognizer: Any) -> dict[str, Any]:
+    info = recognizer.info() if hasattr(recognizer, "info") else {}
+    return info if isinstance(info, dict) else {}
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn factory for ``--workers N``: each worker process builds its own app from the
+    spec ``altsa serve`` put in ``ALTSA_SERVE_SPEC`` (model name and settings, JSON)."""
+    import os
+
+    from altsa.config import from_dict
+
+    spec = json.loads(os.environ["ALTSA_SERVE_SPEC"])
+    return create_app(spec["model"], from_dict(ServeSettings, spec["settings"], source="ALTSA_SERVE_SPEC"))
+
+
+__all__ = ["create_app", "app_from_env", "ServeSettings"]

@@ -1,0 +1,73 @@
+"""Settings of the HTTP service: every limit it enforces, in one typed dataclass.
+
+The service is meant to face untrusted clients, so each resource a request can consume
+(body bytes, clip seconds, text, turns, sessions, queue slots, time) has a limit here.
+``altsa serve`` fills it from a YAML file (``--config``, via ``altsa.config.load_config``)
+and/or its command-line options; ``docs/serving.md`` lists them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from altsa.errors import ConfigError
+
+
+@dataclass
+class ServeSettings:
+    """Limits and runtime settings of ``altsa serve`` (defaults suit one CPU host)."""
+
+    host: str = "127.0.0.1"  # loopback by default: exposing the service is a deliberate choice
+    port: int = 8000
+    workers: int = 1  # >1: uvicorn processes; sessions live in one process, so they are disabled
+    device: str = "cpu"  # torch device the model runs on
+    max_upload_mb: float = 20.0  # largest request body (all clips of one request together)
+    max_clip_seconds: float = 30.0  # longer clips are refused (413), not silently cut
+    max_text_chars: int = 2000  # per utterance; MELD's longest is ~300 characters
+    max_utterances: int = 200  # per POST /v1/predict conversation (MELD's longest: 33)
+    max_turns: int = 500  # per live session
+    max_sessions: int = 100  # live sessions held in memory at once (429 beyond, after expiry)
+    session_idle_s: float = 900.0  # a session unused this long is dropped
+    request_timeout_s: float = 30.0  # whole request: body upload + queue + inference
+    inference_threads: int = 1  # concurrent model calls (torch already uses every core per call)
+    torch_threads: int = 0  # torch intra-op threads per process (0: torch's default)
+    max_queue: int = 32  # inference jobs waiting for a thread; beyond this 503 at once
+    max_requests: int = 64  # requests in flight (uploading, queued, running); beyond: 503 at once
+
+    def __post_init__(self) -> None:
+        positive = (
+            "port", "workers", "max_upload_mb", "max_clip_seconds", "max_text_chars", "max_utterances",
+            "max_turns", "max_sessions", "session_idle_s", "request_timeout_s", "inference_threads", "max_requests",
+        )  # fmt: skip
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"serve setting {name} must be > 0 (got {getattr(self, name)!r})")
+        for name in ("max_queue", "torch_threads"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"serve setting {name} must be >= 0 (got {getattr(self, name)!r})")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def sessions_enabled(self) -> bool:
+        """Sessions are state in one process's memory: with several uvicorn workers sharing one
+        socket, a session's turns would land on processes that do not hold it."""
+        return self.workers == 1
+
+
+def resolve_settings(config: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ServeSettings:
+    """Defaults <- YAML file ``config`` <- ``overrides`` (the options given on the command line;
+    None values are ignored), validated as a whole."""
+    from altsa.config import from_dict, load_config, to_dict
+
+    base = load_config(ServeSettings, config) if config is not None else ServeSettings()
+    names = {f.name for f in fields(ServeSettings)}
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(given) - names)
+    if unknown:
+        raise ConfigError(f"unknown serve setting(s): {', '.join(unknown)}")
+    return from_dict(ServeSettings, {**to_dict(base), **given}, source=str(config or "altsa serve"))

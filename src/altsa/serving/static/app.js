@@ -1,0 +1,248 @@
+// altsa page: talks to the JSON API of the same server (no build step, no external code).
+// Whole conversation -> POST /v1/predict; turn by turn -> a session
+// (POST /v1/sessions, POST /v1/sessions/{id}/utterances, DELETE /v1/sessions/{id}).
+"use strict";
+
+const KNOWN = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise", "negative", "positive"];
+const MODS = ["text", "audio", "video"];
+const EXAMPLE = [
+  "Monica: There's nothing to tell! He's just some guy I work with!",
+  "Joey: C'mon, you're going out with the guy! There's gotta be something wrong with him!",
+  "Chandler: All right Joey, be nice. So does he have a hump? A hump and a hairpiece?",
+  "Phoebe: Wait, does he eat chalk?",
+  "Monica: Okay, everybody relax. This is not even a date.",
+  "Ross: I just feel like someone reached down my throat and pulled out my small intestine.",
+].join("\n");
+
+const $ = (id) => document.getElementById(id);
+let sessionId = null;
+
+function el(tag, cls, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function labelClass(label) {
+  const key = String(label).toLowerCase();
+  return "label-" + (KNOWN.includes(key) ? key : "other");
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+// Every error of the API has the shape {"error": {"code", "message"}}.
+async function api(method, path, body) {
+  const init = { method, headers: {} };
+  if (body instanceof FormData) init.body = body;
+  else if (body !== undefined) {
+    init.body = JSON.stringify(body);
+    init.headers["Content-Type"] = "application/json";
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (err) {
+    throw Object.assign(new Error("cannot reach the server (" + err.message + ")"), { code: "network" });
+  }
+  if (response.status === 204) return null;
+  let data = null;
+  try { data = await response.json(); } catch (_) { /* not JSON */ }
+  if (!response.ok) {
+    const e = (data && data.error) || { code: "http_" + response.status, message: response.statusText };
+    throw Object.assign(new Error(e.message), { code: e.code, status: response.status });
+  }
+  return data;
+}
+
+// "Speaker: text" -> {speaker, text}; a line without a short "name:" prefix has no speaker.
+function parseLine(line) {
+  const m = line.match(/^\s*([^:]{1,60}?)\s*:\s*(.*)$/);
+  if (m && m[2].trim()) return { speaker: m[1].trim(), text: m[2].trim() };
+  return { speaker: "", text: line.trim() };
+}
+
+function parseConversation(text) {
+  return text.split(/\r?\n/).filter((l) => l.trim()).map(parseLine);
+}
+
+function bar(name, value, fillClass) {
+  const row = el("div", "bar");
+  row.append(el("span", "name", name));
+  const track = el("div", "track");
+  const fill = el("div", "fill " + fillClass);
+  fill.style.width = Math.round(Math.max(0, Math.min(1, value)) * 100) + "%";
+  track.append(fill);
+  row.append(track, el("span", "num", Math.round(value * 100) + "%"));
+  return row;
+}
+
+function renderTurn(p, index) {
+  const li = el("li", "turn");
+  li.dataset.label = p.label;
+  li.dataset.index = String(index);
+  li.append(el("div", "stripe " + labelClass(p.label)));
+
+  const body = el("div", "body");
+  const head = el("div");
+  head.append(el("span", "speaker", p.speaker || "speaker"), document.createTextNode(" "));
+  const chip = el("span", "chip emotion " + labelClass(p.label), p.label);
+  chip.title = "confidence " + Math.round(p.confidence * 100) + "%";
+  head.append(chip);
+  body.append(head, el("div", "text", p.text));
+  const probs = el("details", "probs");
+  probs.append(el("summary", null, "all labels"));
+  Object.entries(p.probabilities)
+    .sort((a, b) => b[1] - a[1])
+    .forEach(([label, v]) => probs.append(bar(label, v, labelClass(label))));
+  body.append(probs);
+  li.append(body);
+
+  const side = el("div", "side");
+  side.append(bar("confidence", p.confidence, labelClass(p.label)));
+  side.append(el("div", "caption", "modality weights"));
+  MODS.forEach((m) => side.append(bar(m, (p.weights && p.weights[m]) || 0, "mod-" + m)));
+  li.append(side);
+
+  const why = Object.entries(p.absent || {})
+    .filter(([, reason]) => reason !== "not_provided") // weight 0 already says "not given"
+    .map(([m, reason]) => m + ": " + reason.replace(/_/g, " "));
+  if (why.length) li.append(el("div", "absent muted", "not used: " + why.join(", ")));
+  return li;
+}
+
+// The conversation at a glance: one coloured block per turn, in order.
+function stripBlock(p, index) {
+  const block = el("span", labelClass(p.label));
+  block.title = (index + 1) + ". " + (p.speaker || "speaker") + ": " + p.label + " (" + Math.round(p.confidence * 100) + "%)";
+  return block;
+}
+
+function renderTimeline(predictions) {
+  const list = $("timeline");
+  list.replaceChildren(...predictions.map(renderTurn));
+  $("strip").replaceChildren(...predictions.map(stripBlock));
+  $("empty").hidden = predictions.length > 0;
+}
+
+function appendTurn(p) {
+  const list = $("timeline");
+  $("strip").append(stripBlock(p, list.children.length));
+  list.append(renderTurn(p, list.children.length));
+  $("empty").hidden = true;
+  list.lastElementChild.scrollIntoView({ block: "nearest" });
+}
+
+function busy(button, on) {
+  button.disabled = on;
+  button.classList.toggle("pending", on);
+}
+
+async function onConversation(event) {
+  event.preventDefault();
+  showError("");
+  const utterances = parseConversation($("conv-text").value);
+  if (!utterances.length) return showError("Type or paste at least one line.");
+  busy($("conv-submit"), true);
+  try {
+    const out = await api("POST", "/v1/predict", { dialogue_id: "page", utterances });
+    renderTimeline(out.predictions);
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    busy($("conv-submit"), false);
+  }
+}
+
+function setSession(id) {
+  sessionId = id;
+  $("session-state").textContent = id ? "Session open." : "No session yet.";
+  $("live-end").disabled = !id;
+}
+
+async function openSession() {
+  const s = await api("POST", "/v1/sessions");
+  setSession(s.id);
+  renderTimeline([]);
+  return s.id;
+}
+
+async function onTurn(event) {
+  event.preventDefault();
+  showError("");
+  const text = $("live-text").value.trim();
+  if (!text) return showError("Type what the speaker says.");
+  const form = new FormData();
+  form.append("speaker", $("live-speaker").value.trim());
+  form.append("text", text);
+  const clip = $("live-clip").files[0];
+  if (clip) form.append("media", clip, clip.name);
+  busy($("live-submit"), true);
+  try {
+    if (!sessionId) await openSession();
+    let p;
+    try {
+      p = await api("POST", "/v1/sessions/" + encodeURIComponent(sessionId) + "/utterances", form);
+    } catch (err) {
+      if (err.code !== "unknown_session") throw err;
+      await openSession(); // expired while idle: start again rather than fail
+      showError("The previous session expired; a new one was started.");
+      p = await api("POST", "/v1/sessions/" + encodeURIComponent(sessionId) + "/utterances", form);
+    }
+    appendTurn(p);
+    $("live-text").value = "";
+    $("live-clip").value = "";
+    $("live-text").focus();
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    busy($("live-submit"), false);
+  }
+}
+
+async function onEnd() {
+  if (!sessionId) return;
+  try { await api("DELETE", "/v1/sessions/" + encodeURIComponent(sessionId)); } catch (_) { /* gone already */ }
+  setSession(null);
+}
+
+function selectTab(name) {
+  document.querySelectorAll("[role=tab]").forEach((b) => b.setAttribute("aria-selected", String(b.dataset.tab === name)));
+  document.querySelectorAll("[data-pane]").forEach((p) => { p.hidden = p.dataset.pane !== name; });
+  showError("");
+}
+
+async function loadModel() {
+  try {
+    const info = await api("GET", "/v1/model");
+    $("model-info").textContent = info.name + " · reads " + info.modalities.join(", ") + " · labels: " + info.labels.join(", ");
+    const legend = $("legend");
+    legend.replaceChildren(...info.labels.map((l) => el("span", "chip " + labelClass(l), l)));
+  } catch (err) {
+    $("model-info").textContent = "model info unavailable: " + err.message;
+  }
+  try {
+    const limits = await api("GET", "/v1/limits");
+    if (!limits.sessions_enabled) {
+      $("tab-live").disabled = true;
+      $("tab-live").title = "this server runs several worker processes; sessions are off";
+    }
+  } catch (_) { /* optional */ }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("conv-form").addEventListener("submit", onConversation);
+  $("live-form").addEventListener("submit", onTurn);
+  $("live-end").addEventListener("click", onEnd);
+  $("conv-example").addEventListener("click", () => { $("conv-text").value = EXAMPLE; });
+  document.querySelectorAll("[role=tab]").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
+  window.addEventListener("pagehide", () => {
+    // Free the server's memory now instead of waiting for the idle expiry.
+    if (sessionId) fetch("/v1/sessions/" + encodeURIComponent(sessionId), { method: "DELETE", keepalive: true });
+  });
+  loadModel();
+});

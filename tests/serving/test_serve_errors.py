@@ -1,0 +1,251 @@
+"""Every bad input gets a 4xx with ``{"error": {"code", "message"}}``, never a 500.
+
+The TestClient raises server exceptions in the test, so a bug reached by any of these
+inputs fails here instead of hiding behind the catch-all 500 handler.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+
+from altsa.serving.app import create_app
+from altsa.serving.config import ServeSettings
+
+OK = {"speaker": "A", "text": "hello there"}
+
+
+def _err(r, status: int, code: str) -> dict:
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and body["error"]["code"] == code, body
+    assert body["error"]["message"] and "\n" not in body["error"]["message"]
+    return body["error"]
+
+
+JSON_CASES = [
+    # (name, raw body, status, code)
+    ("malformed", b'{"utterances": [', 400, "malformed_json"),
+    ("empty body", b"", 400, "malformed_json"),
+    ("not utf-8", b"\xff\xfe{", 400, "malformed_json"),
+    ("array", b"[1, 2]", 422, "invalid_request"),
+    ("no utterances", b"{}", 422, "invalid_request"),
+    ("zero utterances", b'{"utterances": []}', 422, "invalid_request"),
+    ("text wrong type", b'{"utterances": [{"text": 5}]}', 422, "invalid_request"),
+    ("utterance wrong type", b'{"utterances": ["hi"]}', 422, "invalid_request"),
+    ("text missing", b'{"utterances": [{"speaker": "A"}]}', 422, "invalid_request"),
+    ("text null", b'{"utterances": [{"text": null}]}', 422, "invalid_request"),
+    ("unknown field", b'{"utterances": [{"text": "hi", "emotion": "joy"}]}', 422, "invalid_request"),
+    ("empty text", b'{"utterances": [{"text": ""}]}', 422, "empty_text"),
+    ("blank text", b'{"utterances": [{"text": "hi"}, {"text": " \\n\\t "}]}', 422, "empty_text"),
+    ("media path", b'{"utterances": [{"text": "hi", "media": "/etc/passwd"}]}', 422, "path_not_allowed"),
+    ("audio path", b'{"utterances": [{"text": "hi", "audio": "../../secret.wav"}]}', 422, "path_not_allowed"),
+    ("video path", b'{"utterances": [{"text": "hi", "video": "/dev/zero"}]}', 422, "path_not_allowed"),
+    ("long speaker", json.dumps({"utterances": [{"speaker": "x" * 201, "text": "hi"}]}).encode(), 422, "invalid_request"),
+    ("text too long", json.dumps({"utterances": [{"text": "x" * 2001}]}).encode(), 413, "text_too_long"),
+    ("too many", json.dumps({"utterances": [OK] * 201}).encode(), 413, "too_many_utterances"),
+]
+
+
+@pytest.mark.parametrize("name,body,status,code", JSON_CASES, ids=[c[0] for c in JSON_CASES])
+def test_bad_predict_json(client, name, body, status, code):
+    r = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    _err(r, status, code)
+
+
+@pytest.mark.parametrize(
+    "body,status,code",
+    [
+        (b'{"text": ""}', 422, "empty_text"),
+        (b'{"text": "hi", "media": "/etc/passwd"}', 422, "path_not_allowed"),
+        (b'{"text": 3}', 422, "invalid_request"),
+        (b"{", 400, "malformed_json"),
+    ],
+)
+def test_bad_turn_json(client, body, status, code):
+    sid = client.post("/v1/sessions").json()["id"]
+    _err(client.post(f"/v1/sessions/{sid}/utterances", content=body), status, code)
+    assert client.get(f"/v1/sessions/{sid}").json()["turns"] == 0  # a refused turn leaves no trace
+
+
+def test_paths_in_form_fields_are_refused(client):
+    """A path sent as a text form field is an unexpected field, never opened."""
+    sid = client.post("/v1/sessions").json()["id"]
+    r = client.post(f"/v1/sessions/{sid}/utterances", data={"text": "hi", "audio": "/etc/passwd"},
+                    files={"media": ("x.wav", b"", "audio/wav")})  # fmt: skip
+    _err(r, 422, "invalid_request")
+    r = client.post("/v1/predict", data={"conversation": json.dumps({"utterances": [{"text": "hi", "media": "/etc/hosts"}]})},
+                    files={"audio_0": ("x.wav", b"RIFF", "audio/wav")})  # fmt: skip
+    _err(r, 422, "path_not_allowed")
+
+
+def test_unknown_session(client):
+    for method, path in [("get", "/v1/sessions/nope"), ("delete", "/v1/sessions/nope"),
+                         ("post", "/v1/sessions/nope/utterances")]:  # fmt: skip
+        kwargs = {"json": OK} if method == "post" else {}
+        _err(getattr(client, method)(path, **kwargs), 404, "unknown_session")
+
+
+def test_routing_errors(client):
+    _err(client.get("/v1/nothing"), 404, "not_found")
+    _err(client.get("/v1/predict"), 405, "method_not_allowed")
+    _err(client.post("/v1/predict", content=b"text: hi", headers={"content-type": "text/plain"}), 415, "unsupported_media_type")
+
+
+def test_oversize_bodies(make_client, media):
+    client = make_client(max_upload_mb=0.01)  # 10 KiB
+    big = {"utterances": [{"text": "y" * 1500}] * 8}
+    e = _err(client.post("/v1/predict", json=big), 413, "too_large")  # declared Content-Length
+    assert "max_upload_mb" in e["message"]
+
+    def chunks():  # no Content-Length: cut off while streaming
+        for _ in range(40):
+            yield b" " * 1024
+
+    _err(client.post("/v1/predict", content=chunks(), headers={"content-type": "application/json"}), 413, "too_large")
+    sid = client.post("/v1/sessions").json()["id"]
+    r = client.post(f"/v1/sessions/{sid}/utterances", data={"text": "hi"},
+                    files={"audio": ("big.wav", media["long_wav"], "audio/wav")})  # fmt: skip
+    _err(r, 413, "too_large")
+    _err(client.post("/v1/predict", content=b"{}", headers={"content-length": "abc"}), 400, "bad_request")
+
+
+@pytest.mark.parametrize(
+    "clip,field,status,code",
+    [
+        ("corrupt", "audio", 422, "bad_media"),
+        ("garbage", "media", 422, "bad_media"),
+        ("garbage", "video", 422, "bad_media"),
+        ("video", "audio", 422, "bad_media"),  # a video without sound given as the audio
+        ("wav", "video", 422, "bad_media"),  # sound given as the video
+        ("long_wav", "audio", 413, "clip_too_long"),
+    ],
+)
+def test_bad_clips(make_client, media, clip, field, status, code):
+    client = make_client(max_clip_seconds=2.0)
+    sid = client.post("/v1/sessions").json()["id"]
+    r = client.post(f"/v1/sessions/{sid}/utterances", data={"text": "hi"}, files={field: ("c.bin", media[clip])})
+    _err(r, status, code)
+    assert client.get(f"/v1/sessions/{sid}").json()["turns"] == 0
+    r = client.post("/v1/predict", data={"conversation": json.dumps({"utterances": [OK]})},
+                    files={f"{field}_0": ("c.bin", media[clip])})  # fmt: skip
+    _err(r, status, code)
+
+
+def test_bad_multipart(client, media):
+    conv = json.dumps({"utterances": [OK]})
+    _err(client.post("/v1/predict", data={"conversation": conv}, files={"audio_5": ("a.wav", media["wav"])}), 422, "invalid_request")
+    _err(client.post("/v1/predict", data={"conversation": conv}, files={"picture_0": ("a.png", b"x")}), 422, "invalid_request")
+    _err(client.post("/v1/predict", data={"other": "1"}, files={"audio_0": ("a.wav", media["wav"])}), 422, "invalid_request")
+    _err(client.post("/v1/predict", data={"conversation": "{not json"}, files={"audio_0": ("a.wav", media["wav"])}), 400, "malformed_json")
+    # a multipart header without a body that parses
+    r = client.post("/v1/predict", content=b"--xx\r\ngarbage", headers={"content-type": "multipart/form-data; boundary=xx"})
+    assert 400 <= r.status_code < 500 and "error" in r.json()
+
+
+def test_session_turn_and_session_caps(make_client, clock):
+    client = make_client(max_turns=2, max_sessions=2, session_idle_s=60)
+    a = client.post("/v1/sessions").json()["id"]
+    for _ in range(2):
+        assert client.post(f"/v1/sessions/{a}/utterances", json=OK).status_code == 200
+    _err(client.post(f"/v1/sessions/{a}/utterances", json=OK), 409, "session_full")
+    client.post("/v1/sessions")
+    r = client.post("/v1/sessions")
+    _err(r, 429, "too_many_sessions")
+    assert int(r.headers["retry-after"]) >= 1
+    clock.advance(61)  # both sessions idle past the expiry: room again, without sleeping
+    assert client.post("/v1/sessions").status_code == 201
+    _err(client.get(f"/v1/sessions/{a}"), 404, "unknown_session")
+
+
+def test_sessions_refused_with_several_workers(recognizer):
+    from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(recognizer, ServeSettings(workers=2)))
+    _err(client.post("/v1/sessions"), 501, "sessions_unavailable")
+    _err(client.post("/v1/sessions/x/utterances", json=OK), 501, "sessions_unavailable")
+    assert client.post("/v1/predict", json={"utterances": [OK]}).status_code == 200
+    assert client.get("/healthz").json()["sessions_enabled"] is False
+
+
+class Stalling:
+    """Fault injection: the real recognizer, whose ``predict`` first waits for a gate."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.labels, self.modalities = inner.labels, inner.modalities
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def info(self):
+        return self.inner.info()
+
+    def stream(self):
+        return self.inner.stream()
+
+    def predict(self, conv):
+        self.entered.set()
+        self.gate.wait(10)
+        return self.inner.predict(conv)
+
+
+@pytest.mark.parametrize("max_queue", [0, 4])
+def test_overload_and_timeouts(recognizer, max_queue):
+    """One inference thread, held by a stalled call: that call gets 504 at its timeout but
+    keeps its thread (no unbounded pile-up), so the next gets 503 (queue full, or timed out
+    before it started); once the stall ends the server answers normally."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    stalling = Stalling(recognizer)
+    settings = ServeSettings(request_timeout_s=0.5, max_queue=max_queue, inference_threads=1)
+    with TestClient(create_app(stalling, settings)) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, "/v1/predict", json={"utterances": [OK]})
+        assert stalling.entered.wait(10)
+        e = _err(client.post("/v1/predict", json={"utterances": [OK]}), 503, "busy")
+        assert "busy" in e["message"]
+        _err(first.result(timeout=10), 504, "timeout")
+        _err(client.post("/v1/predict", json={"utterances": [OK]}), 503, "busy")  # thread still held
+        assert client.get("/healthz").status_code == 200  # the event loop was never blocked
+        stalling.gate.set()
+        for _ in range(100):  # the abandoned call finishes in the background and frees its thread
+            if client.app.state.service.runner.jobs == 0:
+                break
+            time.sleep(0.05)
+        assert client.post("/v1/predict", json={"utterances": [OK]}).status_code == 200
+
+
+def test_catch_all_is_json_for_real_bugs(recognizer):
+    """Only a genuine bug reaches the 500 handler; it answers JSON without internals."""
+    from fastapi.testclient import TestClient
+
+    app = create_app(recognizer, ServeSettings())
+
+    @app.get("/boom")
+    async def boom():
+        raise RuntimeError("secret internal detail")
+
+    r = TestClient(app, raise_server_exceptions=False).get("/boom")
+    e = _err(r, 500, "internal")
+    assert "secret" not in e["message"]
+
+
+def test_requests_in_flight_are_capped(recognizer):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    stalling = Stalling(recognizer)
+    with TestClient(create_app(stalling, ServeSettings(max_requests=1))) as client, ThreadPoolExecutor(1) as pool:
+        first = pool.submit(client.post, "/v1/predict", json={"utterances": [OK]})
+        assert stalling.entered.wait(10)
+        e = _err(client.get("/v1/model"), 503, "busy")
+        assert "max_requests" in e["message"]
+        assert client.get("/healthz").status_code == 200  # exempt: health answers under load
+        stalling.gate.set()
+        assert first.result(timeout=10).status_code == 200
+        assert client.get("/v1/model").status_code == 200
