@@ -1,0 +1,118 @@
+"""Rendering predictions: a rich table, a timeline with confidence bars, JSON lines.
+
+The CLI (``altsa predict``, ``altsa demo``) prints these; they take plain prediction lists
+so anything that holds ``UtterancePrediction`` objects can render them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import IO
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from altsa.inference.predictions import MODALITIES, NOT_PROVIDED, UtterancePrediction
+
+# One colour per label; unknown labels (a custom label set) render in the default colour.
+LABEL_STYLES = {
+    "anger": "bold red",
+    "disgust": "green",
+    "fear": "magenta",
+    "joy": "bold yellow",
+    "neutral": "white",
+    "sadness": "blue",
+    "surprise": "bold cyan",
+    "negative": "red",
+    "positive": "green",
+}
+
+
+def json_lines(predictions: Iterable[UtterancePrediction], out: IO[str], *, digits: int = 6) -> None:
+    """One JSON object per utterance (``UtterancePrediction.to_dict``), floats rounded."""
+    for pred in predictions:
+        out.write(json.dumps(_rounded(pred.to_dict(), digits), ensure_ascii=False) + "\n")
+
+
+def _rounded(obj, digits: int):
+    if isinstance(obj, float):
+        return round(obj, digits)
+    if isinstance(obj, dict):
+        return {k: _rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_rounded(v, digits) for v in obj]
+    return obj
+
+
+def confidence_bar(p: float, width: int = 10) -> str:
+    """``p`` in [0, 1] as a bar of eighth blocks, e.g. 0.83 -> '████████▎ '."""
+    p = min(max(p, 0.0), 1.0)
+    eighths = round(p * width * 8)
+    full, rest = divmod(eighths, 8)
+    bar = "█" * full + ("" if rest == 0 else " ▏▎▍▌▋▊▉"[rest])
+    return bar.ljust(width)
+
+
+def _label(label: str) -> Text:
+    return Text(label, style=LABEL_STYLES.get(label.lower(), ""))
+
+
+def _weights(pred: UtterancePrediction, modalities: Sequence[str]) -> str:
+    return "/".join(f"{pred.weights.get(m, 0.0):.2f}" for m in modalities)
+
+
+def prediction_table(
+    predictions: Sequence[UtterancePrediction],
+    *,
+    modalities: Sequence[str] = MODALITIES,
+    title: str | None = None,
+) -> Table:
+    """Speaker, text, emotion, confidence and modality weights; a new dialogue starts a new
+    section. The dialogue column appears for several dialogues, the absent column when some
+    modality was absent for a reason other than not being provided."""
+    # "not_provided" is the usual case (weight 0 says it already); show the informative ones
+    absent = [", ".join(f"{m}: {r}" for m, r in p.absent.items() if r != NOT_PROVIDED) for p in predictions]
+    several = len({p.dialogue_id for p in predictions}) > 1
+    table = Table(title=title, expand=False)
+    if several:
+        table.add_column("dialogue", style="dim", no_wrap=True)
+    table.add_column("#", justify="right", style="dim", no_wrap=True)
+    table.add_column("speaker", style="bold", no_wrap=True)
+    table.add_column("text", overflow="fold", ratio=1, min_width=20)
+    table.add_column("emotion", no_wrap=True)
+    table.add_column("conf", justify="right", no_wrap=True)
+    table.add_column("weights " + "/".join(m[0] for m in modalities), no_wrap=True)
+    if any(absent):
+        table.add_column("absent", style="dim")
+    last_dialogue = None
+    for pred, why in zip(predictions, absent):
+        if last_dialogue is not None and pred.dialogue_id != last_dialogue:
+            table.add_section()
+        row = [pred.dialogue_id] if several and pred.dialogue_id != last_dialogue else [""] if several else []
+        last_dialogue = pred.dialogue_id
+        row += [str(pred.position), pred.speaker, pred.text, _label(pred.label), f"{pred.confidence:.2f}",
+                _weights(pred, modalities)]
+        if any(absent):
+            row.append(why)
+        table.add_row(*row)
+    return table
+
+
+def timeline(predictions: Sequence[UtterancePrediction], *, title: str | None = None) -> Table:
+    """The demo view: one row per turn, speaker, text, emotion and a confidence bar."""
+    table = Table(title=title, box=None, show_header=True, pad_edge=False, header_style="dim")
+    table.add_column("speaker", style="bold", no_wrap=True)
+    table.add_column("text", overflow="fold", ratio=1)
+    table.add_column("emotion", no_wrap=True)
+    table.add_column("confidence", no_wrap=True)
+    for pred in predictions:
+        bar = Text(confidence_bar(pred.confidence), style=LABEL_STYLES.get(pred.label.lower(), ""))
+        bar.append(f" {pred.confidence:.2f}", style="")
+        table.add_row(pred.speaker, pred.text, _label(pred.label), bar)
+    return table
+
+
+def print_renderable(renderable, *, console: Console | None = None) -> None:
+    (console or Console()).print(renderable)

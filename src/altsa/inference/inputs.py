@@ -1,0 +1,139 @@
+"""Turning what callers pass to the Recognizer into utterances plus raw media sources.
+
+Callers pass a ``Conversation``, a list of ``Utterance`` objects or dicts, or a JSONL-style
+conversation dict (``{"dialogue_id": ..., "utterances": [...]}``). Dicts may carry media as
+a file path, the file's bytes, or an array (audio: a 16 kHz waveform; video: uint8
+``[frames, H, W, 3]``), which ``Utterance`` (paths only) cannot hold, so each utterance
+travels as a ``Turn`` with its media sources beside it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from altsa.data.schema import Conversation, Utterance
+from altsa.errors import DataError
+
+MEDIA_KEYS = ("media", "audio", "video")
+MediaSource = str | Path | bytes | bytearray | np.ndarray
+
+
+@dataclass
+class Turn:
+    """One utterance and the media sources to decode for it (None: not provided)."""
+
+    utterance: Utterance
+    audio: MediaSource | None = None
+    video: MediaSource | None = None
+
+
+def _where(index: int | None) -> str:
+    return f"utterance {index}: " if index is not None else ""
+
+
+def _media(value: Any, key: str, index: int | None) -> MediaSource | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, (str, Path, bytes, bytearray, np.ndarray)):
+        return value
+    if isinstance(value, (list, tuple)):  # JSON arrays of samples
+        try:
+            return np.asarray(value, dtype=np.float32 if key == "audio" else np.uint8)
+        except (TypeError, ValueError):
+            pass
+    raise DataError(f"{_where(index)}{key!r} must be a file path, bytes or an array, not {type(value).__name__}")
+
+
+def _string(value: Any, key: str, index: int | None, *, required: bool, default: str = "") -> str:
+    if value is None:
+        if required:
+            raise DataError(f"{_where(index)}missing {key!r}")
+        return default
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise DataError(f"{_where(index)}{key!r} must be a string, not {type(value).__name__}")
+    return str(value)
+
+
+def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogue_id: str = "conversation") -> Turn:
+    """A dict (one JSONL line's fields) -> Turn. Unknown keys are ignored; wrong types,
+    missing or empty text are ``DataError`` naming the utterance."""
+    text = item.get("text")
+    if not isinstance(text, str):
+        if text is None:
+            raise DataError(f"{_where(index)}missing 'text'")
+        raise DataError(f"{_where(index)}'text' must be a string, not {type(text).__name__}")
+    sources = {k: _media(item.get(k), k, index) for k in MEDIA_KEYS}
+    if not text.strip() and all(v is None for v in sources.values()):
+        raise DataError(f"{_where(index)}'text' is empty (and no audio or video is given)")
+    position = item.get("position", index if index is not None else 0)
+    if isinstance(position, bool) or not isinstance(position, int):
+        raise DataError(f"{_where(index)}'position' must be an integer, not {type(position).__name__}")
+    labels = item.get("labels") or {}
+    if not isinstance(labels, Mapping):
+        raise DataError(f"{_where(index)}'labels' must be an object of task -> label")
+    utt = Utterance(
+        dialogue_id=_string(item.get("dialogue_id"), "dialogue_id", index, required=False, default=dialogue_id),
+        position=position,
+        speaker=_string(item.get("speaker"), "speaker", index, required=False, default=""),
+        text=text,
+        **{k: str(v) if isinstance(v, (str, Path)) else None for k, v in sources.items()},
+        labels={str(k): str(v) for k, v in labels.items()},
+    )
+    return Turn(
+        utt,
+        audio=sources["audio"] if sources["audio"] is not None else sources["media"],
+        video=sources["video"] if sources["video"] is not None else sources["media"],
+    )
+
+
+def turn_from_utterance(utt: Utterance) -> Turn:
+    if not isinstance(utt.text, str):
+        raise DataError(f"utterance {utt.key}: 'text' must be a string, not {type(utt.text).__name__}")
+    if not utt.text.strip() and not (utt.audio_source() or utt.video_source()):
+        raise DataError(f"utterance {utt.key}: 'text' is empty (and no audio or video is given)")
+    return Turn(utt, audio=utt.audio_source(), video=utt.video_source())
+
+
+def as_turn(item: Any, *, index: int | None = None, dialogue_id: str = "conversation") -> Turn:
+    if isinstance(item, Turn):
+        return item
+    if isinstance(item, Utterance):
+        return turn_from_utterance(item)
+    if isinstance(item, Mapping):
+        return turn_from_dict(item, index=index, dialogue_id=dialogue_id)
+    if isinstance(item, str):  # bare text: the simplest way to ask
+        return turn_from_dict({"text": item}, index=index, dialogue_id=dialogue_id)
+    raise DataError(f"{_where(index)}expected an utterance (dict, Utterance or text), not {type(item).__name__}")
+
+
+def as_turns(conversation: Any) -> list[Turn]:
+    """One conversation in any accepted form -> its turns, sorted by position, speaker tags
+    assigned (as ``Conversation`` does)."""
+    if isinstance(conversation, Conversation):
+        turns = [turn_from_utterance(u) for u in conversation.utterances]
+        return turns
+    dialogue_id = "conversation"
+    items: Any = conversation
+    if isinstance(conversation, Mapping):
+        if "utterances" not in conversation:
+            raise DataError("a conversation dict needs an 'utterances' list")
+        dialogue_id = _string(conversation.get("dialogue_id"), "dialogue_id", None, required=False, default=dialogue_id)
+        items = conversation["utterances"]
+    if isinstance(items, (str, bytes)) or not isinstance(items, Sequence):
+        raise DataError(f"expected a conversation (Conversation, list of utterances or dict), not {type(items).__name__}")
+    if not items:
+        raise DataError("the conversation has no utterances")
+    turns = [as_turn(item, index=i, dialogue_id=dialogue_id) for i, item in enumerate(items)]
+    ids = {t.utterance.dialogue_id for t in turns}
+    if len(ids) > 1:
+        raise DataError(f"one conversation expected, got utterances of dialogues {sorted(ids)[:3]} (use predict_batch)")
+    # Conversation sorts, rejects duplicate positions and assigns speaker tags.
+    conv = Conversation(turns[0].utterance.dialogue_id, [t.utterance for t in turns])
+    by_id = {id(t.utterance): t for t in turns}
+    return [by_id[id(u)] for u in conv.utterances]
+

