@@ -1,0 +1,57 @@
+import pytest
+
+from altsa.config import apply_overrides, load_config, parse_override, save_config, shipped_configs
+from altsa.errors import ConfigError
+from altsa.experiment import ExperimentConfig
+from altsa.registry import Registry
+
+
+def test_override_values_parse_as_yaml():
+    assert parse_override("model.d=128") == (["model", "d"], 128)
+    assert parse_override("encoders.modalities=[text, audio]") == (["encoders", "modalities"], ["text", "audio"])
+    assert parse_override("name=a=b") == (["name"], "a=b")
+
+
+@pytest.mark.parametrize("bad", ["model.d", "=3", "model..d=1"])
+def test_malformed_overrides_are_config_errors(bad):
+    with pytest.raises(ConfigError):
+        parse_override(bad)
+
+
+def test_override_into_scalar_is_rejected():
+    with pytest.raises(ConfigError, match="not a section"):
+        apply_overrides({"model": 3}, ["model.d=1"])
+
+
+def test_unknown_key_and_wrong_type_fail_loudly():
+    with pytest.raises(ConfigError, match="model.not_a_field"):
+        load_config(ExperimentConfig, None, ["model.not_a_field=1"])
+    with pytest.raises(ConfigError, match="model.d"):
+        load_config(ExperimentConfig, None, ["model.d=wide"])
+
+
+def test_missing_config_names_shipped_ones():
+    with pytest.raises(ConfigError, match="embedded-frozen"):
+        load_config(ExperimentConfig, "no-such-config")
+
+
+@pytest.mark.parametrize("name", shipped_configs())
+def test_every_shipped_config_validates_and_round_trips(name, tmp_path):
+    cfg = load_config(ExperimentConfig, name)
+    assert cfg.name
+    save_config(cfg, tmp_path / "config.yaml")
+    assert load_config(ExperimentConfig, tmp_path / "config.yaml") == cfg
+
+
+def test_shipped_configs_include_the_three_of_the_spec():
+    assert {"paper", "embedded-frozen", "embedded-finetune"} <= set(shipped_configs())
+
+
+def test_registry_unknown_name_lists_choices():
+    reg: Registry = Registry("fusion variant")
+    reg.register("altsa")(object)
+    with pytest.raises(ConfigError, match="choose one of: altsa"):
+        reg.get("nope")
+    with pytest.raises(ValueError):
+        reg.register("altsa")(object)
+    assert reg.names() == ["altsa"] and "altsa" in reg
