@@ -40,7 +40,8 @@ class EncodersConfig:
 @dataclass
 class FeaturesConfig:
     cache_dir: str = ".altsa-cache"  # feature cache root (see docs/features.md)
-    batch_size: int = 32
+    batch_size: int = 32  # utterances decoded and handed to an encoder at a time
+    shard_size: int = 256  # a shard + index update every this many utterances (a kill loses < this)
 
 
 @dataclass

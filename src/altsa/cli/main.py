@@ -39,6 +39,10 @@ def _root(
 def _register() -> None:
     # Imported for their side effect: each module adds its commands to ``app``.
     from altsa.cli import data  # noqa: F401
+    from altsa.cli import extract  # noqa: F401
+    from altsa.cli import predict  # noqa: F401
+    from altsa.cli import serve  # noqa: F401
+    from altsa.cli import train  # noqa: F401
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,4 +73,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # ``python -m altsa.cli.main`` (and ``accelerate launch -m altsa.cli.main``): run the
+    # imported module's ``main``, whose ``app`` is the one the command modules register on.
+    from altsa.cli.main import main as _main
+
+    sys.exit(_main())

@@ -30,8 +30,8 @@ class Encoder(Protocol):
 class EncoderConfig:
     """How to build one modality's encoder. ``kind`` names a builder in ``ENCODERS``."""
 
-    kind: str  # registry name, e.g. "hf-text", "hf-audio", "hf-video"
-    model: str  # Hugging Face id or local directory
+    kind: str = ""  # registry name, e.g. "hf-text"; "" in an override: keep the preset's
+    model: str = ""  # Hugging Face id, local directory or "package:NAME"; "" in an override: the preset's
     revision: str | None = None  # hub revision (part of the fingerprint)
     pooling: str = "default"  # per kind: e.g. "prompt" (text teacher), "mean", "first", "cls"
     max_length: int = 512  # text: tokens; the input is right-truncated (keeps the end)

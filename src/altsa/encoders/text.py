@@ -1,0 +1,310 @@
+"""The text encoder: the teacher of ALTSA (spec: ALTSA.md, section 1, "Encoders").
+
+Two input modes (``EncoderConfig.text_mode``):
+
+- ``context`` (the spec's teacher input): for utterance i, the speaker-tagged conversation so
+  far, ending with a prompt naming the current speaker::
+
+      <s1> I was the point person. <s2> Oh really? <s1> Yeah. Now <s1> feels
+
+  The tokenizer keeps the END when the input is too long (truncation on the left), so the
+  most recent turns and the prompt always survive. The utterance vector is the hidden state
+  at the prompt's last token (pooling ``prompt``), or ``mean`` / ``cls``.
+- ``plain``: the utterance text alone, mean pooling by default (how sentence-transformers
+  models such as the embedded MiniLM are trained).
+
+Speakers are tagged by order of first appearance (``Utterance.speaker_tag``) and rendered per
+``options.speaker_format``: ``token`` (``<s1>`` .. ``<sK>``, added to the tokenizer as special
+tokens, the embedding matrix resized), ``plain`` (``Speaker 1``) or ``name`` (the speaker's
+name). With ``num_speakers`` K (default 9), speakers after the K-th share the token ``<sK>``.
+New speaker-token embeddings start as the mean embedding of the words ``speaker k``: a
+deterministic start (the cache fingerprint stays valid) that fine-tuning then refines.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from altsa.data.schema import Conversation, Utterance
+from altsa.encoders.base import ENCODERS, EncoderConfig
+from altsa.encoders.hf import (
+    apply_freeze,
+    check_options,
+    length_order,
+    load_pretrained,
+    make_fingerprint,
+    model_identity,
+    quiet_transformers,
+    resolve_model_path,
+)
+from altsa.errors import ConfigError
+
+TEXT_MODES = ("context", "plain")
+TEXT_POOLINGS = ("prompt", "mean", "cls")
+SPEAKER_FORMATS = ("token", "plain", "name")
+
+# ``EncoderConfig.options`` understood by "hf-text", with their defaults.
+TEXT_OPTIONS: dict[str, Any] = {
+    "speaker_format": "token",  # token (<s1>) | plain (Speaker 1) | name (the speaker's name)
+    "num_speakers": 9,  # K speaker tokens; later speakers share <sK> (MELD has at most 9)
+    "prompt": "Now {speaker} feels",  # ends every context input; its last token is pooled
+    "turn_template": None,  # one turn; None: "{speaker} {text}" (token), "{speaker}: {text}"
+    "max_chars": None,  # cut the context to its last N characters before tokenizing
+    "normalize": False,  # L2-normalise vectors (sentence-transformers' Normalize module)
+    "padding_side": "right",  # right | left; pooling is correct for both
+}
+
+
+def speaker_label(utterance: Utterance, speaker_format: str, num_speakers: int) -> str:
+    """How one speaker is written in the text input."""
+    tag = utterance.speaker_tag or "s1"
+    number = int(tag[1:]) if tag[1:].isdigit() else 1
+    if speaker_format == "token":
+        return f"<s{min(number, num_speakers)}>"
+    if speaker_format == "name" and utterance.speaker.strip():
+        return utterance.speaker.strip()
+    return f"Speaker {number}"
+
+
+def text_inputs(
+    conversation: Conversation,
+    *,
+    mode: str = "context",
+    speaker_format: str = "token",
+    num_speakers: int = 9,
+    prompt: str = TEXT_OPTIONS["prompt"],
+    turn_template: str | None = None,
+    max_chars: int | None = None,
+) -> list[str]:
+    """The text input of every utterance of ``conversation``, in order.
+
+    ``context``: turns 1..i rendered with ``turn_template`` and joined by spaces, then the
+    prompt naming speaker i; ``max_chars`` keeps only the last characters (the tokenizer
+    truncates again to the model's length, also keeping the end). ``plain``: the text alone.
+    """
+    if mode not in TEXT_MODES:
+        raise ConfigError(f"text mode {mode!r}: choose one of {', '.join(TEXT_MODES)}")
+    if mode == "plain":
+        return [u.text for u in conversation]
+    if speaker_format not in SPEAKER_FORMATS:
+        raise ConfigError(f"speaker_format {speaker_format!r}: choose one of {', '.join(SPEAKER_FORMATS)}")
+    template = turn_template or ("{speaker} {text}" if speaker_format == "token" else "{speaker}: {text}")
+    out: list[str] = []
+    turns: list[str] = []
+    for u in conversation:
+        who = speaker_label(u, speaker_format, num_speakers)
+        turns.append(template.format(speaker=who, text=u.text.strip()))
+        text = " ".join(turns) + " " + prompt.format(speaker=who)
+        if max_chars is not None and len(text) > max_chars:
+            text = text[-max_chars:]
+        out.append(text)
+    return out
+
+
+def pool_text(hidden: torch.Tensor, mask: torch.Tensor, pooling: str, suffix: int) -> torch.Tensor:
+    """Utterance vectors from token states; correct for left and right padding.
+
+    ``prompt``: the last attended position minus the ``suffix`` special tokens the tokenizer
+    appends (``</s>``, ``[SEP]``), i.e. the prompt's last token. ``cls``: the first attended
+    position. ``mean``: the mean over attended positions.
+    """
+    mask = mask.to(hidden.device)
+    if pooling == "mean":
+        m = mask.unsqueeze(-1).to(hidden.dtype)  # [n, L, 1]
+        return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # [n, d]
+    positions = torch.arange(mask.shape[1], device=hidden.device).expand_as(mask)  # [n, L]
+    if pooling == "cls":
+        index = torch.where(mask.bool(), positions, mask.shape[1]).min(1).values  # [n]
+    else:
+        last = torch.where(mask.bool(), positions, -1).max(1).values  # [n]
+        index = (last - suffix).clamp(min=0)
+    return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # [n, d]
+
+
+def _suffix_length(tokenizer: Any) -> int:
+    """How many special tokens the tokenizer appends after the text (1 for BERT/RoBERTa)."""
+    probe = "hello"
+    plain = tokenizer(probe, add_special_tokens=False)["input_ids"]
+    full = tokenizer(probe, add_special_tokens=True)["input_ids"]
+    for start in range(len(full) - len(plain) + 1):
+        if full[start : start + len(plain)] == plain:
+            return len(full) - start - len(plain)
+    return 0
+
+
+@ENCODERS.register("hf-text")
+class HFTextEncoder:
+    """Any Hugging Face text encoder (``AutoModel`` + ``AutoTokenizer``), frozen or trainable.
+
+    Feature extraction: ``encode(texts) -> [n, dim]`` (inference mode when ``grad=False``).
+    End-to-end fine-tuning (the teacher stage): ``encode(texts, grad=True)``, or
+    ``forward(tokenize(texts))``; ``module`` is the ``nn.Module`` whose parameters train
+    (``freeze`` / ``unfreeze_last`` set which), ``save_pretrained(dir)`` writes a directory
+    this encoder loads again (speaker tokens included).
+    """
+
+    modality = "text"
+
+    def __init__(self, cfg: EncoderConfig, device: str | torch.device = "cpu"):
+        from transformers import AutoConfig, AutoTokenizer
+
+        self.cfg = cfg
+        self.options = check_options(cfg.options, TEXT_OPTIONS, "hf-text")
+        if cfg.text_mode not in TEXT_MODES:
+            raise ConfigError(f"text_mode {cfg.text_mode!r}: choose one of {', '.join(TEXT_MODES)}")
+        self.mode = cfg.text_mode
+        self.pooling = ("prompt" if self.mode == "context" else "mean") if cfg.pooling == "default" else cfg.pooling
+        if self.pooling not in TEXT_POOLINGS:
+            raise ConfigError(f"hf-text pooling {cfg.pooling!r}: choose one of default, {', '.join(TEXT_POOLINGS)}")
+        if self.options["speaker_format"] not in SPEAKER_FORMATS:
+            fmt = self.options["speaker_format"]
+            raise ConfigError(f"speaker_format {fmt!r}: choose one of {', '.join(SPEAKER_FORMATS)}")
+        if int(self.options["num_speakers"]) < 1:
+            raise ConfigError("num_speakers must be >= 1")
+        if self.options["padding_side"] not in ("left", "right"):
+            raise ConfigError("padding_side must be left or right")
+        self.device = torch.device(device)
+        self.hf_config = load_pretrained(AutoConfig, cfg.model, cfg.revision, "config")
+        self.tokenizer = load_pretrained(AutoTokenizer, cfg.model, cfg.revision, "tokenizer")
+        self.tokenizer.truncation_side = "left"  # keep the END: the latest turns and the prompt
+        self.tokenizer.padding_side = self.options["padding_side"]
+        self.speaker_tokens: list[str] = []
+        if self.mode == "context" and self.options["speaker_format"] == "token":
+            self.speaker_tokens = [f"<s{k}>" for k in range(1, int(self.options["num_speakers"]) + 1)]
+            missing = [t for t in self.speaker_tokens if t not in self.tokenizer.get_vocab()]
+            if missing:
+                from tokenizers import AddedToken
+
+                # lstrip: the token absorbs the space before it (no stray "Ġ" token in BPE vocabularies)
+                added = [AddedToken(t, lstrip=True, rstrip=False, normalized=False, special=True) for t in missing]
+                self.tokenizer.add_special_tokens(
+                    {"additional_special_tokens": added}, replace_extra_special_tokens=False
+                )
+        self.max_length = self._effective_max_length(cfg.max_length)
+        self._suffix = _suffix_length(self.tokenizer)
+        self.dim = int(getattr(self.hf_config, "hidden_size", 0) or getattr(self.hf_config, "d_model", 0))
+        if not self.dim:
+            raise ConfigError(f"hf-text: cannot tell the hidden size of {cfg.model!r}")
+        self.fingerprint = make_fingerprint(
+            "hf-text",
+            "text",
+            model_identity(cfg.model, cfg.revision),
+            {"pooling": self.pooling, "max_length": self.max_length, "speaker_init": "words", **self.input_spec,
+             "normalize": bool(self.options["normalize"])},
+        )
+        self._module: torch.nn.Module | None = None
+        self.frozen = cfg.freeze and cfg.unfreeze_last == 0
+
+    # -- inputs -------------------------------------------------------------------------
+    @property
+    def input_spec(self) -> dict[str, Any]:
+        """The keyword arguments of ``text_inputs`` this encoder reads its inputs with."""
+        o = self.options
+        spec: dict[str, Any] = {"mode": self.mode}
+        if self.mode == "context":
+            spec.update(speaker_format=o["speaker_format"], num_speakers=int(o["num_speakers"]), prompt=o["prompt"],
+                        turn_template=o["turn_template"], max_chars=o["max_chars"])
+        return spec
+
+    def build_inputs(self, conversation: Conversation) -> list[str]:
+        return text_inputs(conversation, **self.input_spec)
+
+    def _effective_max_length(self, wanted: int) -> int:
+        limit = int(getattr(self.tokenizer, "model_max_length", 0) or 0)
+        if not 0 < limit < 100_000:
+            positions = int(getattr(self.hf_config, "max_position_embeddings", 0) or 0)
+            reserved = 0  # RoBERTa numbers positions from padding_idx + 1
+            if self.hf_config.model_type in ("roberta", "xlm-roberta", "camembert"):
+                reserved = int(self.hf_config.pad_token_id) + 1
+            limit = positions - reserved
+        if wanted < 4:
+            raise ConfigError(f"max_length {wanted} is too small")
+        return min(wanted, limit) if limit > 0 else wanted
+
+    # -- model --------------------------------------------------------------------------
+    @property
+    def module(self) -> torch.nn.Module:
+        """The transformer (loaded on first use, so a cache hit never loads weights)."""
+        if self._module is None:
+            from transformers import AutoModel
+
+            model = load_pretrained(AutoModel, self.cfg.model, self.cfg.revision, "model")
+            if getattr(model.config, "is_encoder_decoder", False):
+                model = model.get_encoder()
+            self._add_speaker_embeddings(model)
+            apply_freeze(model, self.cfg.freeze, self.cfg.unfreeze_last)
+            self._module = model.to(self.device).eval()
+        return self._module
+
+    def _add_speaker_embeddings(self, model: torch.nn.Module) -> None:
+        old = model.get_input_embeddings().weight.shape[0]
+        if len(self.tokenizer) <= old:
+            return
+        with quiet_transformers():
+            model.resize_token_embeddings(len(self.tokenizer), mean_resizing=False)
+        table = model.get_input_embeddings().weight
+        with torch.no_grad():
+            for token in self.speaker_tokens:
+                tid = self.tokenizer.convert_tokens_to_ids(token)
+                if tid < old:
+                    continue
+                words = self.tokenizer(f"speaker {token[2:-1]}", add_special_tokens=False)["input_ids"]
+                table[tid] = table[torch.tensor(words)].mean(0)
+
+    def tokenize(self, texts: list[str]) -> Any:
+        """Padded, truncated (keeping the end) ``BatchEncoding`` on the encoder's device."""
+        batch = self.tokenizer(
+            list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        )
+        return batch.to(self.device)
+
+    def forward(self, batch: Any) -> torch.Tensor:
+        """Tokenized batch -> ``[n, dim]``; runs with gradients when the caller allows them."""
+        model = self.module
+        inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        hidden = model(**inputs).last_hidden_state  # [n, L, d]
+        vectors = pool_text(hidden, batch["attention_mask"], self.pooling, self._suffix)  # [n, d]
+        if self.options["normalize"]:
+            vectors = torch.nn.functional.normalize(vectors, dim=-1)
+        return vectors
+
+    def encode(self, items: list[str], *, grad: bool = False) -> torch.Tensor:
+        """Texts -> ``[n, dim]`` float32, on the CPU unless ``grad=True`` (then on the device,
+        differentiable, one batch: the caller batches)."""
+        if grad:
+            if self.frozen:
+                raise ConfigError("encode(grad=True) on a frozen text encoder: set freeze=false or unfreeze_last")
+            return self.forward(self.tokenize(items))
+        unique = list(dict.fromkeys(items))  # MELD repeats ~11% of its utterances ("Okay.")
+        if len(unique) < len(items):
+            where = {t: i for i, t in enumerate(unique)}
+            return self.encode(unique)[torch.tensor([where[t] for t in items])]
+        out = torch.zeros(len(items), self.dim)
+        if not items:
+            return out
+        order = length_order([len(t) for t in items])  # similar lengths share a batch: less padding
+        model = self.module
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(order), self.cfg.batch_size):
+                    idx = order[start : start + self.cfg.batch_size]
+                    vectors = self.forward(self.tokenize([items[i] for i in idx]))
+                    out[torch.tensor(idx)] = vectors.float().cpu()
+        finally:
+            model.train(was_training)
+        return out
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write model + tokenizer (with speaker tokens); load it back with ``model: path``."""
+        with quiet_transformers():
+            self.module.save_pretrained(path)
+            self.tokenizer.save_pretrained(path)
+
+    def __repr__(self) -> str:
+        model = resolve_model_path(self.cfg.model)
+        return f"HFTextEncoder({model!r}, mode={self.mode}, pooling={self.pooling}, dim={self.dim})"

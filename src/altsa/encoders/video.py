@@ -1,0 +1,106 @@
+"""The video encoder: a student of ALTSA (spec: ALTSA.md, section 1; paper: TimeSformer-base).
+
+Any Hugging Face video transformer (TimeSformer, VideoMAE, ViViT) with its image processor.
+Input: ``[frames, H, W, 3]`` uint8 RGB clips, frames already sampled uniformly over the clip
+by media decoding (``media.num_frames``, 8 for TimeSformer-base); the processor resizes and
+crops (224x224 for the paper's model). Output per clip: the CLS token (``cls``) or the mean
+over all tokens (``mean``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from altsa.encoders.base import ENCODERS, EncoderConfig
+from altsa.encoders.hf import (
+    apply_freeze,
+    check_options,
+    load_pretrained,
+    make_fingerprint,
+    media_settings,
+    model_identity,
+    quiet_transformers,
+)
+from altsa.errors import ConfigError
+
+VIDEO_POOLINGS = ("cls", "mean")
+VIDEO_OPTIONS: dict[str, Any] = {}
+
+
+@ENCODERS.register("hf-video")
+class HFVideoEncoder:
+    """Any HF video encoder + ``AutoImageProcessor``; ``encode(clips) -> [n, dim]``.
+
+    ``module`` is the ``nn.Module`` for end-to-end fine-tuning; ``forward(clips)`` runs with
+    gradients when the caller allows them.
+    """
+
+    modality = "video"
+
+    def __init__(self, cfg: EncoderConfig, device: str | torch.device = "cpu"):
+        from transformers import AutoConfig, AutoImageProcessor
+
+        self.cfg = cfg
+        self.options = check_options(cfg.options, VIDEO_OPTIONS, "hf-video")
+        self.pooling = "cls" if cfg.pooling == "default" else cfg.pooling
+        if self.pooling not in VIDEO_POOLINGS:
+            raise ConfigError(f"hf-video pooling {cfg.pooling!r}: choose one of default, {', '.join(VIDEO_POOLINGS)}")
+        self.device = torch.device(device)
+        self.media = cfg.media
+        self.hf_config = load_pretrained(AutoConfig, cfg.model, cfg.revision, "config")
+        self.processor = load_pretrained(AutoImageProcessor, cfg.model, cfg.revision, "image processor")
+        self.dim = int(getattr(self.hf_config, "hidden_size", 0) or getattr(self.hf_config, "d_model", 0))
+        self.fingerprint = make_fingerprint(
+            "hf-video",
+            "video",
+            model_identity(cfg.model, cfg.revision),
+            {"pooling": self.pooling, "media": media_settings(cfg.media), **self.options},
+        )
+        self.frozen = cfg.freeze and cfg.unfreeze_last == 0
+        self._module: torch.nn.Module | None = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        if self._module is None:
+            from transformers import AutoModel
+
+            model = load_pretrained(AutoModel, self.cfg.model, self.cfg.revision, "model")
+            apply_freeze(model, self.cfg.freeze, self.cfg.unfreeze_last)
+            self._module = model.to(self.device).eval()
+        return self._module
+
+    def forward(self, clips: list[np.ndarray]) -> torch.Tensor:
+        """One batch of clips -> ``[n, dim]`` (differentiable if grad is enabled)."""
+        videos = [list(np.asarray(c, dtype=np.uint8)) for c in clips]  # n x frames x [H, W, 3]
+        with quiet_transformers():
+            pixels = self.processor(videos, return_tensors="pt")["pixel_values"]  # [n, frames, 3, h, w]
+        hidden = self.module(pixel_values=pixels.to(self.device)).last_hidden_state  # [n, tokens, d]
+        return hidden[:, 0] if self.pooling == "cls" else hidden.mean(1)  # [n, d]
+
+    def encode(self, items: list[np.ndarray]) -> torch.Tensor:
+        """Clips -> ``[n, dim]`` float32 on the CPU, no grad."""
+        out = torch.zeros(len(items), self.dim)
+        frames = [len(c) for c in items]
+        order = sorted(range(len(items)), key=lambda i: frames[i])  # a batch holds one frame count
+        batches: list[list[int]] = []
+        for i in order:
+            if batches and len(batches[-1]) < self.cfg.batch_size and frames[batches[-1][0]] == frames[i]:
+                batches[-1].append(i)
+            else:
+                batches.append([i])
+        model = self.module
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                for idx in batches:
+                    out[torch.tensor(idx)] = self.forward([items[i] for i in idx]).float().cpu()
+        finally:
+            model.train(was_training)
+        return out
+
+    def __repr__(self) -> str:
+        return f"HFVideoEncoder({self.cfg.model!r}, pooling={self.pooling}, dim={self.dim})"

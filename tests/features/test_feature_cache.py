@@ -1,0 +1,200 @@
+"""The feature cache: aligned loads, reuse, invalidation by fingerprint and input, resume, absences."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from altsa.data.media import MediaConfig, decode_audio, decode_video
+from altsa.data.schema import Conversation, Corpus, Utterance
+from altsa.encoders import EncoderConfig, build_encoder
+from altsa.errors import DataError
+from altsa.features import FeatureCache, extract, load_features
+
+
+class Counting:
+    """A real encoder, counting the utterances it is asked to encode (and failing on demand)."""
+
+    def __init__(self, inner: Any, fail_after_calls: int | None = None):
+        self.inner = inner
+        self.calls = 0
+        self.items = 0
+        self.fail_after_calls = fail_after_calls
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def encode(self, items: list) -> torch.Tensor:
+        if self.fail_after_calls is not None and self.calls >= self.fail_after_calls:
+            raise KeyboardInterrupt  # as if the user pressed Ctrl-C mid-run
+        self.calls += 1
+        self.items += len(items)
+        return self.inner.encode(items)
+
+
+def text_encoder(model: Path, **kw: Any) -> Any:
+    return build_encoder(EncoderConfig(kind="hf-text", model=str(model), **{"max_length": 64, **kw}))
+
+
+def test_extract_then_load_is_aligned_to_the_corpus(tiny_roberta: Path, tmp_path: Path, corpus_factory) -> None:
+    corpus = corpus_factory(5, 4)
+    enc = text_encoder(tiny_roberta)
+    table = extract(corpus, enc, tmp_path, batch_size=3, shard_size=5, progress=False)
+    assert table.keys == [u.key for u in corpus.utterances()]
+    assert table.present.all() and table.reasons == [""] * 20
+    expected = torch.cat([enc.encode(enc.build_inputs(c)) for c in corpus.conversations])
+    assert torch.allclose(table.vectors, expected, atol=1e-5)
+    again = load_features(tmp_path, corpus, enc)
+    assert torch.equal(again.vectors, table.vectors)
+    by_fingerprint = load_features(tmp_path, corpus, enc.fingerprint)  # no encoder needed
+    assert torch.equal(by_fingerprint.vectors, table.vectors) and by_fingerprint.keys == table.keys
+    folder = FeatureCache(tmp_path, "text", enc.fingerprint).path
+    assert len(list(folder.glob("shard-*.safetensors"))) == 4  # 20 utterances, a shard per 5 (+ a partial batch)
+    assert (folder / "index.json").is_file() and (folder / "meta.json").is_file()
+
+
+def test_same_settings_reuse_the_cache_without_encoder_calls(
+    tiny_roberta: Path, tmp_path: Path, corpus_factory
+) -> None:
+    corpus = corpus_factory(4, 3)
+    first = Counting(text_encoder(tiny_roberta))
+    table = extract(corpus, first, tmp_path, progress=False)
+    assert first.items == 12
+    second = Counting(text_encoder(tiny_roberta))
+    again = extract(corpus, second, tmp_path, progress=False)
+    assert second.calls == 0 and torch.equal(again.vectors, table.vectors)
+
+
+def test_a_changed_setting_never_reuses_stale_vectors(tiny_roberta: Path, tmp_path: Path, corpus_factory) -> None:
+    corpus = corpus_factory(4, 6)
+    long = text_encoder(tiny_roberta, max_length=64)
+    table_long = extract(corpus, long, tmp_path, progress=False)
+    short = Counting(text_encoder(tiny_roberta, max_length=12))
+    table_short = extract(corpus, short, tmp_path, progress=False)
+    assert short.items == 24  # recomputed, all of it
+    assert not torch.allclose(table_short.vectors, table_long.vectors)
+    assert len(list((tmp_path / "text").iterdir())) == 2  # one folder per fingerprint
+    assert torch.equal(load_features(tmp_path, corpus, long).vectors, table_long.vectors)  # old one intact
+    plain = Counting(text_encoder(tiny_roberta, options={"speaker_format": "plain"}))
+    extract(corpus, plain, tmp_path, progress=False)
+    assert plain.items == 24
+
+
+def test_an_edited_utterance_recomputes_only_the_inputs_that_contain_it(
+    tiny_roberta: Path, tmp_path: Path, corpus_factory
+) -> None:
+    corpus = corpus_factory(3, 5)
+    extract(corpus, text_encoder(tiny_roberta), tmp_path, progress=False)
+    corpus.conversations[1].utterances[2].text = "Something else entirely."
+    enc = Counting(text_encoder(tiny_roberta))
+    table = extract(corpus, enc, tmp_path, progress=False)
+    assert enc.items == 3  # context mode: utterances 2, 3, 4 of dialogue 1 read the edit
+    fresh = extract(corpus, text_encoder(tiny_roberta), tmp_path / "fresh", progress=False)
+    assert torch.allclose(table.vectors, fresh.vectors, atol=1e-5)
+
+
+def test_the_same_key_in_two_splits_keeps_both(tiny_roberta: Path, tmp_path: Path, corpus_factory) -> None:
+    train, dev = corpus_factory(3, 3, seed=1, name="train"), corpus_factory(3, 3, seed=2, name="dev")
+    assert [u.key for u in train.utterances()] == [u.key for u in dev.utterances()]  # MELD: ids restart per split
+    enc = text_encoder(tiny_roberta)
+    t = extract(train, enc, tmp_path, progress=False)
+    d = extract(dev, enc, tmp_path, progress=False)
+    assert not torch.allclose(t.vectors, d.vectors)
+    assert torch.equal(load_features(tmp_path, train, enc).vectors, t.vectors)
+    assert torch.equal(load_features(tmp_path, dev, enc).vectors, d.vectors)
+
+
+def test_missing_features_say_to_run_altsa_extract(tiny_roberta: Path, tmp_path: Path, corpus_factory) -> None:
+    enc = text_encoder(tiny_roberta)
+    with pytest.raises(DataError, match="run `altsa extract"):
+        load_features(tmp_path, corpus_factory(2, 2), enc)
+    extract(corpus_factory(2, 3), enc, tmp_path, progress=False)  # the first half of the next corpus
+    with pytest.raises(DataError, match=r"6 of 12 utterances .* run `altsa extract"):
+        load_features(tmp_path, corpus_factory(4, 3), enc)
+    with pytest.raises(DataError, match="no cached features for this encoder fingerprint"):
+        load_features(tmp_path, corpus_factory(2, 2), "not-a-fingerprint")
+
+
+def test_an_interrupted_run_keeps_its_work_and_resumes(tiny_roberta: Path, tmp_path: Path, corpus_factory) -> None:
+    corpus = corpus_factory(6, 5)  # 30 utterances
+    failing = Counting(text_encoder(tiny_roberta), fail_after_calls=3)
+    with pytest.raises(KeyboardInterrupt):
+        extract(corpus, failing, tmp_path / "a", batch_size=4, shard_size=8, progress=False)
+    cached = len(FeatureCache(tmp_path / "a", "text", failing.fingerprint).entries())
+    assert cached == 12  # 3 finished batches: one full shard plus the flushed partial one
+    rest = Counting(text_encoder(tiny_roberta))
+    resumed = extract(corpus, rest, tmp_path / "a", batch_size=4, shard_size=8, progress=False)
+    assert rest.items == 30 - 12
+    whole = extract(corpus, text_encoder(tiny_roberta), tmp_path / "b", batch_size=4, shard_size=8, progress=False)
+    assert torch.equal(resumed.vectors, whole.vectors)
+
+
+def test_shards_carry_their_ids_so_a_lost_index_loses_nothing(
+    tiny_roberta: Path, tmp_path: Path, corpus_factory
+) -> None:
+    corpus = corpus_factory(4, 4)
+    enc = text_encoder(tiny_roberta)
+    table = extract(corpus, enc, tmp_path, shard_size=4, progress=False)
+    folder = FeatureCache(tmp_path, "text", enc.fingerprint).path
+    (folder / "index.json").unlink()
+    assert torch.equal(load_features(tmp_path, corpus, enc).vectors, table.vectors)
+    again = Counting(enc)
+    extract(corpus, again, tmp_path, progress=False)
+    assert again.calls == 0 and (folder / "index.json").is_file()
+
+
+def media_corpus(clips: dict[str, Path | None], name: str = "clips") -> Corpus:
+    utts = [Utterance("0", i, "A", f"line {i}", media=str(path) if path is not None else None)
+            for i, path in enumerate(clips.values())]
+    return Corpus(name, [Conversation("0", utts)], {})
+
+
+def test_audio_and_video_absences_are_masks_with_reasons(
+    tiny_data2vec: Path, tiny_timesformer: Path, tmp_path: Path, clip_factory
+) -> None:
+    corpus = media_corpus({
+        "both": clip_factory("both.mp4", seconds=1.5, seed=1),
+        "silent-film": clip_factory("video-only.mp4", audio=False),
+        "gone": tmp_path / "missing.mp4",
+        "none": None,
+    })
+    audio = build_encoder(EncoderConfig(kind="hf-audio", model=str(tiny_data2vec)))
+    a = extract(corpus, audio, tmp_path / "cache", progress=False)
+    assert a.present.tolist() == [True, False, False, False]
+    assert a.reasons == ["", "no_audio_stream", "missing_file", "no_media"]
+    assert a.absent_counts() == {"no_audio_stream": 1, "missing_file": 1, "no_media": 1}
+    assert torch.equal(a.vectors[1:], torch.zeros(3, 32))
+    wave = decode_audio(corpus.conversations[0].utterances[0].media, MediaConfig())
+    assert torch.allclose(a.vectors[0], audio.encode([wave])[0], atol=1e-5)
+
+    video = build_encoder(EncoderConfig(kind="hf-video", model=str(tiny_timesformer)))
+    v = extract(corpus, video, tmp_path / "cache", progress=False)
+    assert v.present.tolist() == [True, True, False, False]
+    assert v.reasons[2:] == ["missing_file", "no_media"]
+    frames = decode_video(corpus.conversations[0].utterances[1].media, MediaConfig())
+    assert torch.allclose(v.vectors[1], video.encode([frames])[0], atol=1e-5)
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["audio", "video"]
+
+
+def test_a_clip_that_appears_later_is_computed_then(tiny_data2vec: Path, tmp_path: Path, clip_factory) -> None:
+    late = tmp_path / "late.mp4"
+    corpus = media_corpus({"late": late})
+    audio = Counting(build_encoder(EncoderConfig(kind="hf-audio", model=str(tiny_data2vec))))
+    assert extract(corpus, audio, tmp_path / "cache", progress=False).reasons == ["missing_file"]
+    clip_factory("late.mp4")
+    table = extract(corpus, audio, tmp_path / "cache", progress=False)
+    assert table.present.tolist() == [True] and audio.items == 1
+
+
+def test_media_settings_are_part_of_the_fingerprint(tiny_data2vec: Path, tmp_path: Path, clip_factory) -> None:
+    corpus = media_corpus({"a": clip_factory("a.mp4", seconds=2.0)})
+    cfg = EncoderConfig(kind="hf-audio", model=str(tiny_data2vec))
+    full = extract(corpus, build_encoder(cfg), tmp_path, progress=False)
+    cut_cfg = dataclasses.replace(cfg, media=MediaConfig(max_seconds=0.5))
+    cut = Counting(build_encoder(cut_cfg))
+    table = extract(corpus, cut, tmp_path, progress=False)
+    assert cut.items == 1 and not torch.allclose(table.vectors, full.vectors)
