@@ -29,6 +29,7 @@ from altsa.serving.config import ServeSettings
 from altsa.serving.errors import ApiError, install_handlers
 from altsa.serving.limits import BodyLimit
 from altsa.serving.media import UPLOAD_KINDS, Upload, check_upload
+from altsa.serving.batcher import TurnBatcher, sequential_add_many
 from altsa.serving.runner import InferenceRunner
 from altsa.serving.schemas import (
     ConversationIn,
@@ -77,6 +78,14 @@ class Service:
         self.settings = settings
         self.name = name
         self.runner = InferenceRunner(settings.inference_threads, settings.max_queue)
+        add_many = getattr(recognizer, "add_many", None)
+        self.batcher = TurnBatcher(
+            self.runner,
+            (lambda items: add_many(items, return_exceptions=True)) if add_many else sequential_add_many,
+            max_batch=settings.batch_max_turns,
+            wait_s=settings.batch_wait_ms / 1000,
+            max_waiting=settings.max_queue + settings.batch_max_turns * settings.inference_threads,
+        )
         self.sessions = SessionStore(
             recognizer.stream, max_sessions=settings.max_sessions, idle_s=settings.session_idle_s, clock=clock
         )
@@ -342,14 +351,12 @@ def create_app(
                 raise ApiError(409, "session_full", f"session has {session.turns} turns, the limit (max_turns); open a new one")
             session.turns += 1
 
-            def job() -> Any:
+            def prepare() -> None:
                 for up in uploads.values():
                     check_upload(up, settings.max_clip_seconds)
-                with session.thread_lock:  # one stream, one thread at a time, whatever happens above
-                    return session.stream.add(item)
 
-            try:
-                prediction = await service.runner.run(job, timeout_s=service.remaining(request), must_finish=True)
+            try:  # batched with other sessions' turns (serving/batcher.py); this session's lock is held
+                prediction = await service.batcher.submit(session.stream, item, prepare, timeout_s=service.remaining(request))
             except BaseException:
                 session.turns -= 1
                 raise

@@ -34,17 +34,19 @@ class ServeSettings:
     inference_threads: int = 1  # concurrent model calls (torch already uses every core per call)
     torch_threads: int = 0  # torch intra-op threads per process (0: torch's default)
     max_queue: int = 32  # inference jobs waiting for a thread; beyond this 503 at once
+    batch_max_turns: int = 8  # live-session turns run together in one model call (1: no batching)
+    batch_wait_ms: float = 5.0  # longest a turn waits for others to join its batch (see docs/serving.md)
     max_requests: int = 64  # requests in flight (uploading, queued, running); beyond: 503 at once
 
     def __post_init__(self) -> None:
         positive = (
             "port", "workers", "max_upload_mb", "max_clip_seconds", "max_text_chars", "max_utterances",
-            "max_turns", "max_sessions", "session_idle_s", "request_timeout_s", "inference_threads", "max_requests",
+            "max_turns", "max_sessions", "session_idle_s", "request_timeout_s", "inference_threads", "max_requests", "batch_max_turns",
         )  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"serve setting {name} must be > 0 (got {getattr(self, name)!r})")
-        for name in ("max_queue", "torch_threads"):
+        for name in ("max_queue", "torch_threads", "batch_wait_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"serve setting {name} must be >= 0 (got {getattr(self, name)!r})")
 

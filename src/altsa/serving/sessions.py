@@ -4,14 +4,13 @@ A session wraps ``Recognizer.stream()`` (causal mode: each turn costs the same h
 the conversation is). The store caps how many sessions live at once and drops sessions idle
 longer than ``idle_s``; the clock is injectable so tests need not sleep. Each session has an
 ``asyncio.Lock`` so its turns run one after another in arrival order, while different
-sessions proceed in parallel.
+sessions proceed together (their turns are batched: ``serving/batcher.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import secrets
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ class LiveSession:
     created: float
     last_used: float
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # orders the turns (FIFO)
-    thread_lock: threading.Lock = field(default_factory=threading.Lock)  # the stream, in worker threads
     turns: int = 0  # turns accepted (counted before they run, so the cap cannot be raced past)
 
     def timeline(self) -> list[Any]:

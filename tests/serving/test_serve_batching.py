@@ -1,0 +1,93 @@
+"""Micro-batched session turns: concurrent sessions share model calls, each gets exactly the
+answer it would alone, a turn whose batch never started within its timeout is withdrawn
+(503, session unchanged), a started one finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+import numpy as np
+from fastapi.testclient import TestClient
+
+from altsa.serving.app import create_app
+from altsa.serving.config import ServeSettings
+
+TEXTS = ["We won the match!", "No way, are you serious?", "Totally serious. I scored twice.",
+         "I missed it. I'm so annoyed.", "You always miss the good ones."]  # fmt: skip
+
+
+def test_concurrent_sessions_are_batched_and_exact(recognizer):
+    """Six sessions of different lengths, every turn sent as soon as the previous answered:
+    fewer model calls than turns, and each timeline equals the whole conversation's answer."""
+    convs = [[{"speaker": "AB"[i % 2], "text": TEXTS[(i + j) % len(TEXTS)]} for i in range(n)]
+             for j, n in enumerate((1, 2, 3, 4, 5, 5))]  # fmt: skip
+
+    async def main():
+        app = create_app(recognizer, ServeSettings(batch_max_turns=4, batch_wait_ms=20))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            async def client(conv):
+                sid = (await c.post("/v1/sessions")).json()["id"]
+                for u in conv:
+                    r = await c.post(f"/v1/sessions/{sid}/utterances", json=u)
+                    assert r.status_code == 200, r.text
+                return (await c.get(f"/v1/sessions/{sid}")).json()["timeline"]
+
+            timelines = await asyncio.gather(*(client(conv) for conv in convs))
+            return timelines, app.state.service.batcher
+
+    timelines, batcher = asyncio.run(main())
+    assert batcher.turns == sum(len(c) for c in convs)
+    assert batcher.batches < batcher.turns  # turns of different sessions shared calls
+    for conv, timeline in zip(convs, timelines):
+        whole = recognizer.predict(conv)
+        assert [t["text"] for t in timeline] == [u["text"] for u in conv]
+        for got, want in zip(timeline, whole):
+            assert got["label"] == want.label
+            np.testing.assert_allclose(list(got["probabilities"].values()), list(want.probabilities.values()), atol=1e-5)
+
+
+class StallingBatches:
+    """Fault injection: the real recognizer, whose ``add_many`` first waits for a gate."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.labels, self.modalities = inner.labels, inner.modalities
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def info(self):
+        return self.inner.info()
+
+    def stream(self):
+        return self.inner.stream()
+
+    def predict(self, conv):
+        return self.inner.predict(conv)
+
+    def add_many(self, items, return_exceptions=False):
+        self.entered.set()
+        self.gate.wait(10)
+        return self.inner.add_many(items, return_exceptions=return_exceptions)
+
+
+def test_timeouts_withdraw_waiting_turns_and_finish_started_ones(recognizer):
+    stalling = StallingBatches(recognizer)
+    settings = ServeSettings(request_timeout_s=0.5, inference_threads=1, batch_max_turns=1, batch_wait_ms=0)
+    with TestClient(create_app(stalling, settings)) as client, ThreadPoolExecutor(1) as pool:
+        a, b = (client.post("/v1/sessions").json()["id"] for _ in range(2))
+        first = pool.submit(client.post, f"/v1/sessions/{a}/utterances", json={"speaker": "A", "text": "Hi there!"})
+        assert stalling.entered.wait(10)
+        r = client.post(f"/v1/sessions/{b}/utterances", json={"speaker": "B", "text": "Hello?"})
+        assert r.status_code == 503 and r.json()["error"]["code"] == "busy"
+        time.sleep(0.6)  # a's turn is past its timeout, but started: it must finish, not 504
+        stalling.gate.set()
+        assert first.result(timeout=20).status_code == 200
+        assert client.get(f"/v1/sessions/{a}").json()["turns"] == 1
+        assert client.get(f"/v1/sessions/{b}").json()["timeline"] == []  # withdrawn: b unchanged
+        assert client.get(f"/v1/sessions/{b}").json()["turns"] == 0
+        r = client.post(f"/v1/sessions/{b}/utterances", json={"speaker": "B", "text": "Hello?"})
+        assert r.status_code == 200 and r.json()["position"] == 0
