@@ -1,1 +1,16 @@
 """Distillation losses: logit-level relation loss and feature-level similarity alignment."""
+
+from altsa.losses.objectives import IGNORE, DistillWeights, class_weights, classification_loss, student_loss
+from altsa.losses.relation import pearson, relation_loss
+from altsa.losses.similarity import similarity_loss
+
+__all__ = [
+    "IGNORE",
+    "DistillWeights",
+    "class_weights",
+    "classification_loss",
+    "pearson",
+    "relation_loss",
+    "similarity_loss",
+    "student_loss",
+]

@@ -1,15 +1,37 @@
-"""Training hyperparameters for the three stages (spec: ALTSA.md, "Training stages")."""
+"""Training hyperparameters for the three stages (spec: ALTSA.md, "Training stages").
+
+One ``StageConfig`` per stage (teacher, students, fusion); the distillation hyperparameters
+(tau, beta, gamma, tau_f, lambdas) sit at the top level because the spec names them there.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+
+@dataclass
+class StageConfig:
+    """Optimisation of one stage. Each stage picks its epoch on dev weighted F1 (spec 4)."""
+
+    epochs: int = 20
+    lr: float = 1e-3  # AdamW learning rate of the heads / fusion
+    encoder_lr: float = 2e-5  # teacher stage, fine-tuned text encoder only
+    weight_decay: float = 0.01
+    batch_dialogues: int = 16  # dialogues per batch (all stages on cached features)
+    batch_utterances: int = 16  # teacher fine-tuning: utterances per batch
+    grad_accum: int = 1  # teacher fine-tuning: batches per optimiser step
+    grad_clip: float = 1.0  # max gradient norm (0: off)
+    warmup: float = 0.0  # fraction of steps with a linear warm-up
+    schedule: str = "constant"  # "constant", "linear" or "cosine" decay after warm-up
+    patience: int = 0  # stop after this many epochs without a better dev F1 (0: never)
 
 
 @dataclass
 class TrainConfig:
-    epochs: int = 20
-    lr: float = 1e-3
-    batch_dialogues: int = 16  # fusion stage: dialogues per batch
+    stages: list[str] = field(default_factory=lambda: ["teacher", "students", "fusion"])  # run in this order
+    teacher: StageConfig = field(default_factory=lambda: StageConfig(epochs=10))
+    students: StageConfig = field(default_factory=lambda: StageConfig(epochs=10))
+    fusion: StageConfig = field(default_factory=lambda: StageConfig(epochs=30))
     tau: float = 4.0  # logit relation temperature
     beta: float = 1.0  # inter-class relation weight
     gamma: float = 1.0  # intra-class relation weight
@@ -17,3 +39,11 @@ class TrainConfig:
     lambda_logit: float = 1.0
     lambda_feat: float = 1.0
     distill: bool = True  # False: students trained with CE only (ablation)
+    class_weights: str | list[float] = "none"  # none | balanced | sqrt | one weight per class (CE, all stages)
+    label_smoothing: float = 0.0
+    fusion_trains_branches: bool = False  # fusion stage also trains the modality projections (spec: frozen)
+    eval_batch_dialogues: int = 64
+    checkpoint_every: int = 0  # also checkpoint every N optimiser steps inside an epoch (0: epoch ends only)
+    tensorboard: bool = False  # write TensorBoard events to RUN/tb (needs the tensorboard extra)
+    mixed_precision: str = "no"  # accelerate: "no", "fp16", "bf16"
+    cpu: bool = False  # force CPU even when a GPU is visible

@@ -1,0 +1,178 @@
+"""``altsa train``, ``altsa evaluate``, ``altsa ablate``: the training stages and their scores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from altsa.cli.main import app
+from altsa.errors import ConfigError
+
+
+def _split_args(config: str | None, overrides: list[str] | None) -> tuple[str | None, list[str]]:
+    """CONFIG is optional with --resume, so a lone ``key=value`` may land in its place."""
+    overrides = list(overrides or [])
+    if config is not None and "=" in config and not Path(config).exists():
+        return None, [config, *overrides]
+    return config, overrides
+
+
+@app.command()
+def train(
+    config: str = typer.Argument(None, help="Experiment config: a YAML path or a shipped name (embedded-frozen, ...)."),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides, e.g. train.fusion.epochs=5 seed=1."),
+    data: Path = typer.Option(None, "--data", help="Folder holding the split files (replaces data.root)."),
+    out: Path = typer.Option(None, "--out", help="Run directory (default: runs/<config name>)."),
+    stage: str = typer.Option(None, "--stage", help="Run only this stage: teacher, students or fusion."),
+    resume: Path = typer.Option(None, "--resume", help="Continue a killed run from its last checkpoint."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines on the console."),
+) -> None:
+    """Train teacher -> students (distillation) -> fusion, or one stage; resumable."""
+    from altsa.config import load_config
+    from altsa.experiment import ExperimentConfig
+    from altsa.training import pipeline
+
+    config, overrides = _split_args(config, overrides)
+    if stage is not None and stage not in pipeline.STAGES:
+        raise ConfigError(f"--stage {stage!r}: choose one of {', '.join(pipeline.STAGES)}")
+    if resume is not None:
+        if config is not None or overrides or data is not None or out is not None:
+            raise ConfigError("--resume takes the run's own config: give no CONFIG, overrides, --data or --out")
+        summary = pipeline.resume(resume, stage=stage, quiet=quiet, progress=not quiet)
+    else:
+        if config is None:
+            raise ConfigError("give a CONFIG (a YAML file or a shipped name) or --resume RUN")
+        cfg = load_config(ExperimentConfig, config, overrides)
+        summary = pipeline.train(cfg, out=out, data=data, stage=stage, quiet=quiet, progress=not quiet)
+    if summary.get("complete"):
+        dev = summary["dev"]
+        typer.echo(f"{summary['run']}: dev weighted F1 {dev['weighted_f1']:.2f} (macro {dev['macro_f1']:.2f}, "
+                   f"accuracy {dev['accuracy']:.2f})")
+    else:
+        typer.echo(f"{summary['run']}: stage {stage} done; continue with --stage or --resume")
+
+
+def _runs(runs: list[str], seeds: str | None) -> list[str]:
+    names = list(runs)
+    if seeds:
+        names += [s.strip() for s in seeds.split(",") if s.strip()]
+    return list(dict.fromkeys(names))
+
+
+@app.command()
+def evaluate(
+    runs: list[str] = typer.Argument(..., help="Run directory (or bundled model); several: mean ± std over them."),
+    data: Path = typer.Option(..., "--data", help="A corpus file (any supported format) or a folder of split files."),
+    split: str = typer.Option(None, "--split", help="With a folder: which split file (default dev)."),
+    seeds: str = typer.Option(None, "--seeds", help="More runs of the same config (other seeds), comma-separated."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    out: Path = typer.Option(None, "--out", help="Report folder (default: RUN/eval/<split>)."),
+    cache: str = typer.Option(None, "--cache", help="Feature cache folder (default: the run config's)."),
+    clips: str = typer.Option(None, "--clips", help="Media root for the corpus (MELD.Raw layout)."),
+) -> None:
+    """Weighted F1 (headline), macro F1, accuracy, per-class F1, confusion matrix and report.md."""
+    from altsa.evaluation.evaluate import aggregate_evaluations, default_out, evaluate_run, write_evaluation
+    from altsa.training.run import load_run
+
+    names = _runs(runs, seeds)
+    evs = []
+    for name in names:
+        run = load_run(name)
+        evs.append(evaluate_run(run, data, split=split, cache_dir=cache, clips=clips))
+    tag = split or Path(data).stem if not Path(data).is_dir() else (split or "dev")
+    target = out or default_out(names[0], Path(evs[0].run), tag)
+    agg = aggregate_evaluations(evs) if len(evs) > 1 else None
+    for i, ev in enumerate(evs):
+        folder = target if len(evs) == 1 else target / f"run{i + 1}"
+        write_evaluation(folder, ev, title=f"{Path(ev.run).name} on {Path(ev.data).name}", seeds=None)
+    if agg is not None:
+        from altsa.io import atomic_write_json, atomic_write_text
+
+        atomic_write_json(target / "seeds.json", {"runs": [e.run for e in evs], **agg})
+        atomic_write_text(target / "seeds.md", _seeds_markdown(agg, evs))
+    if as_json:
+        typer.echo(json.dumps(_json(evs, agg), ensure_ascii=False))
+        return
+    _print(evs, agg, target)
+
+
+def _json(evs, agg) -> dict:
+    if agg is None:
+        return evs[0].summary()
+    return {
+        "runs": [e.summary() for e in evs],
+        "weighted_f1": agg["weighted_f1"]["mean"],
+        "macro_f1": agg["macro_f1"]["mean"],
+        "accuracy": agg["accuracy"]["mean"],
+        "per_class_f1": {k: v["mean"] for k, v in agg["per_class_f1"].items()},
+        "std": {
+            "weighted_f1": agg["weighted_f1"]["std"],
+            "macro_f1": agg["macro_f1"]["std"],
+            "accuracy": agg["accuracy"]["std"],
+            "per_class_f1": {k: v["std"] for k, v in agg["per_class_f1"].items()},
+        },
+        "n": evs[0].metrics.n,
+        "aggregate": agg,
+    }
+
+
+def _seeds_markdown(agg, evs) -> str:
+    lines = [f"# Mean ± std over {len(evs)} runs", "", "| metric | mean ± std |", "|---|---|"]
+    for key in ("weighted_f1", "macro_f1", "accuracy"):
+        lines.append(f"| {key} | {agg[key]['mean']:.2f} ± {agg[key]['std']:.2f} |")
+    for lab, st in agg["per_class_f1"].items():
+        lines.append(f"| F1 {lab} | {st['mean']:.2f} ± {st['std']:.2f} |")
+    lines += ["", "Runs: " + ", ".join(e.run for e in evs), ""]
+    return "\n".join(lines)
+
+
+def _print(evs, agg, target: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    m = evs[0].metrics
+    table = Table(title="per class F1")
+    table.add_column("label")
+    for i, ev in enumerate(evs):
+        table.add_column(f"run {i + 1}" if len(evs) > 1 else "F1", justify="right")
+    if agg is not None:
+        table.add_column("mean ± std", justify="right")
+    for lab in m.labels:
+        row = [lab, *[f"{ev.metrics.per_class_f1[lab]:.2f}" for ev in evs]]
+        if agg is not None:
+            st = agg["per_class_f1"][lab]
+            row.append(f"{st['mean']:.2f} ± {st['std']:.2f}")
+        table.add_row(*row)
+    console.print(table)
+    if agg is None:
+        console.print(f"weighted F1 {m.weighted_f1:.2f} | macro F1 {m.macro_f1:.2f} | accuracy {m.accuracy:.2f} | n {m.n}")
+    else:
+        console.print(" | ".join(f"{k.replace('_', ' ')} {agg[k]['mean']:.2f} ± {agg[k]['std']:.2f}"
+                                 for k in ("weighted_f1", "macro_f1", "accuracy")) + f" | runs {len(evs)} | n {m.n}")
+    console.print(f"report: {target}")
+
+
+@app.command()
+def ablate(
+    config: str = typer.Argument(..., help="Base experiment config (YAML path or shipped name)."),
+    overrides: list[str] = typer.Argument(None, help="key=value overrides applied to every row."),
+    out: Path = typer.Option(None, "--out", help="Folder for the row runs and ablation.md (default runs/<name>-ablation)."),
+    rows: str = typer.Option(None, "--rows", help="Comma-separated subset of rows (default: all)."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
+) -> None:
+    """Train and score each row of the paper's ablation table; writes OUT/ablation.md."""
+    from altsa.config import load_config
+    from altsa.experiment import ExperimentConfig
+    from altsa.training.ablate import ablate as run_ablation
+
+    cfg = load_config(ExperimentConfig, config, list(overrides or []))
+    target = out or Path("runs") / f"{cfg.name}-ablation"
+    chosen = [r.strip() for r in rows.split(",")] if rows else None
+    results = run_ablation(cfg, target, rows=chosen, quiet=quiet, progress=not quiet)
+    for r in results:
+        score = f"{r['dev_wf1']:.2f}" if r.get("dev_wf1") is not None else "not run"
+        typer.echo(f"{r['row']:<12} dev wF1 {score:>8}  {r.get('note', '')}")
+    typer.echo(f"table: {target / 'ablation.md'}")

@@ -1,0 +1,135 @@
+"""Run a trained model over a corpus and score it (``altsa evaluate``).
+
+The corpus may be any supported format (``read_corpus``); its features come from the
+feature cache, extracted on the fly with the run's own encoders (a fine-tuned text encoder
+included). Metrics come from ``altsa.evaluation.metrics``, reports from ``.report``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from altsa.errors import ConfigError, DataError
+from altsa.evaluation.metrics import Metrics, aggregate, compute_metrics
+from altsa.losses import IGNORE
+
+
+@dataclass
+class Evaluation:
+    run: str
+    data: str
+    metrics: Metrics
+    weights_mean: dict[str, float] = field(default_factory=dict)  # mean modality weight over utterances
+    absent: dict[str, dict[str, int]] = field(default_factory=dict)  # modality -> reason -> count
+
+    def summary(self) -> dict[str, Any]:
+        return {"run": self.run, "data": self.data, **self.metrics.to_dict(), "weights_mean": self.weights_mean,
+                "absent": self.absent}
+
+
+def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[Path, str]:
+    """A corpus file, or a folder holding the run config's split files -> (file, split name)."""
+    path = Path(data)
+    if path.is_dir():
+        name = split or "dev"
+        if name not in run_config.data.splits:
+            raise ConfigError(f"--split {name}: the run's data.splits has {', '.join(run_config.data.splits)}")
+        path = path / run_config.data.splits[name]
+        if not path.is_file():
+            raise DataError("split file not found", path=path)
+        return path, name
+    if not path.exists():
+        raise DataError("file or folder not found", path=path)
+    return path, split or path.stem
+
+
+def evaluate_run(
+    run: Any,
+    data: str | Path,
+    *,
+    split: str | None = None,
+    cache_dir: str | None = None,
+    clips: str | None = None,
+    format: str | None = None,
+) -> Evaluation:
+    """Score ``run`` (a ``TrainedRun``) on the labelled utterances of ``data``."""
+    import dataclasses
+
+    import torch
+
+    from altsa.data.readers import read_corpus
+    from altsa.encoders.base import build_encoder
+    from altsa.model import MODALITIES
+    from altsa.training.data import build_split
+    from altsa.training.pipeline import _import_encoder_kinds, features_for
+    from altsa.training.predict import predict_split
+
+    cfg = run.config
+    if cache_dir is not None:
+        cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, cache_dir=cache_dir))
+    path, split_name = corpus_path(data, cfg, split)
+    corpus = read_corpus(path, format=format, clips=clips if clips is not None else cfg.data.clips, split=split_name)
+    if not any(run.task in u.labels for u in corpus.utterances()):
+        raise DataError(f"no utterance carries a {run.task!r} label to score against", path=path)
+    _import_encoder_kinds()
+    encoders = {m: build_encoder(ec) for m, ec in run.encoders.items() if m in run.model.dims}
+    tables = features_for(cfg, corpus, encoders)
+    fs = build_split(split_name, corpus, tables, _RunLabels(run.labels), run.task)
+    p = predict_split(run.model, fs)
+    sel = p.labels != IGNORE
+    if not sel.any():
+        raise DataError(f"no utterance has a label of the run's label set ({', '.join(run.labels.labels)})", path=path)
+    metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), list(run.labels.labels))
+    w = p.weights[sel].mean(0) if sel.any() else torch.zeros(3)
+    return Evaluation(
+        run=str(run.path),
+        data=str(path),
+        metrics=metrics,
+        weights_mean={m: round(float(w[k]), 4) for k, m in enumerate(MODALITIES)},
+        absent=fs.absent,
+    )
+
+
+class _RunLabels:
+    """The run's label set, except that a label outside it fails with a clear message."""
+
+    def __init__(self, labels):
+        self.labels = labels
+
+    def index(self, label: str) -> int:
+        try:
+            return self.labels.index(label)
+        except DataError:
+            raise DataError(
+                f"label {label!r} is not one the model knows ({', '.join(self.labels.labels)})"
+            ) from None
+
+
+def default_out(run_arg: str, run_path: Path, tag: str) -> Path:
+    """RUN/eval/<tag> for a run directory; ./altsa-eval/<name>-<tag> for a bundled model (never
+    write into the installed package) or a read-only run folder."""
+    if Path(run_arg).is_dir() and os.access(run_path, os.W_OK):
+        return run_path / "eval" / tag
+    return Path("altsa-eval") / f"{run_path.name}-{tag}"
+
+
+def write_evaluation(out: Path, ev: Evaluation, *, title: str, seeds: dict[str, Any] | None = None) -> dict[str, Path]:
+    from altsa.evaluation.report import write_report
+
+    extra: dict[str, Any] = {"run": ev.run, "data": ev.data, "mean modality weights": ev.weights_mean}
+    if ev.absent:
+        extra["absent modalities"] = ev.absent
+    if seeds is not None:
+        extra["seeds"] = seeds
+    return write_report(out, ev.metrics, title=title, extra=extra)
+
+
+def aggregate_evaluations(evs: list[Evaluation]) -> dict[str, Any]:
+    """Mean ± std over runs (different seeds of one config)."""
+    try:
+        return aggregate([e.metrics for e in evs])
+    except ValueError as err:
+        raise ConfigError(f"cannot aggregate these runs: {err}") from None

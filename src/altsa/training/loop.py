@@ -1,0 +1,242 @@
+"""One training loop for every stage: AdamW, schedule, checkpoints, resume, epoch selection.
+
+A stage is described by a ``Stage`` (what trains, how a batch's loss is computed, how dev is
+scored); ``run_stage`` owns the loop. It runs under ``accelerate launch`` unchanged: the model
+and optimiser go through ``Accelerator.prepare``, batches are sharded by process rank, and
+every process scores dev itself (cheap, identical), so no gather is needed.
+
+Determinism: batches are a pure function of (seed, epoch); checkpoints hold weights,
+optimiser state, RNG state and the position (epoch, step), so a killed run resumed from its
+last checkpoint ends with exactly the weights of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from altsa.errors import ConfigError
+from altsa.training.checkpoint import (
+    find_checkpoint,
+    load_checkpoint,
+    load_tensors,
+    save_checkpoint,
+    save_tensors,
+    seed_everything,
+    set_rng_state,
+)
+from altsa.training.config import StageConfig
+from altsa.training.data import epoch_batches, shard
+
+LOSS_PARTS = ("loss", "ce", "kd_logit", "kd_feature")
+STAGE_SEEDS = {"teacher": 11, "students": 23, "fusion": 37}  # distinct, fixed seed offsets per stage
+
+
+@dataclass
+class Stage:
+    name: str  # "teacher" | "students" | "fusion"
+    module: nn.Module  # what the optimiser trains
+    trainable: list[str]  # state_dict prefixes of the trained parameters
+    groups: dict[str, list[str]]  # selection group -> prefixes; each group keeps its own best epoch
+    num_items: int  # training items (dialogues, or utterances when fine-tuning)
+    batch_size: int
+    load_batch: Callable[[list[int]], dict[str, Any]]  # item indices -> batch (CPU tensors)
+    loss: Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]]  # prepared module, batch -> parts
+    evaluate: Callable[[nn.Module], dict[str, float]]  # module -> {group: dev wF1, other metrics...}
+    cfg: StageConfig
+    lrs: dict[str, float] = field(default_factory=dict)  # prefix -> learning rate (else cfg.lr)
+
+
+def _matches(name: str, prefixes: list[str]) -> bool:
+    return any(name == p or name.startswith(p if p.endswith(".") else p + ".") for p in prefixes)
+
+
+def _schedule(cfg: StageConfig, step: int, total: int) -> float:
+    """Multiplier of the base learning rate at optimiser step ``step`` of ``total``."""
+    warm = int(cfg.warmup * total)
+    if step < warm:
+        return (step + 1) / warm
+    if cfg.schedule == "constant":
+        return 1.0
+    progress = (step - warm) / max(1, total - warm)
+    if cfg.schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    if cfg.schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * progress))
+    raise ConfigError(f"unknown schedule {cfg.schedule!r}; choose constant, linear or cosine")
+
+
+def _group_state(module: nn.Module, prefixes: list[str]) -> dict[str, torch.Tensor]:
+    return {k: v for k, v in module.state_dict().items() if _matches(k, prefixes)}
+
+
+def tensorboard_writer(folder: Any) -> Any:
+    """A TensorBoard ``SummaryWriter`` (the ``tensorboard`` extra), or a clear error."""
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise ConfigError("train.tensorboard=true needs TensorBoard: pip install 'altsa[tensorboard]'") from None
+    return SummaryWriter(str(folder))
+
+
+def run_stage(
+    stage: Stage,
+    run: Any,
+    accelerator: Any,
+    seed: int,
+    *,
+    checkpoint_every: int = 0,
+    progress: bool = True,
+    tensorboard: bool = False,
+) -> dict[str, Any]:
+    """Train ``stage`` to the end (or resume it); leaves ``stage.module`` holding each group's
+    best-epoch weights and writes ``checkpoints/<stage>/{last/, best-<group>.safetensors,
+    final.safetensors, done.json}``."""
+    folder = run.stage_dir(stage.name)
+    module, cfg = stage.module, stage.cfg
+
+    def say(message: str) -> None:
+        if accelerator.is_main_process:
+            run.log(message)
+    if run.is_done(stage.name):  # finished before a crash in the caller's bookkeeping
+        module.load_state_dict(load_tensors(folder / "final.safetensors"))
+        return json.loads((folder / "done.json").read_text(encoding="utf-8"))
+    if cfg.epochs < 1:
+        raise ConfigError(f"train.{stage.name}.epochs must be at least 1")
+    for n, p in module.named_parameters():
+        p.requires_grad_(_matches(n, stage.trainable))
+    params = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    if not params:
+        raise ConfigError(f"stage {stage.name}: nothing to train")
+    by_lr: dict[float, list[nn.Parameter]] = {}
+    for n, p in params:
+        lr = next((lr for pre, lr in stage.lrs.items() if _matches(n, [pre])), cfg.lr)
+        by_lr.setdefault(lr, []).append(p)
+    optimizer = torch.optim.AdamW(
+        [{"params": ps, "lr": lr, "initial_lr": lr} for lr, ps in by_lr.items()], weight_decay=cfg.weight_decay
+    )
+
+    state: dict[str, Any] = {"epoch": 0, "step": 0, "opt_steps": 0, "history": [], "best": {}, "seconds": 0.0}
+    ckpt_dir = find_checkpoint(folder / "last")
+    seed_everything(seed + STAGE_SEEDS.get(stage.name, 0))
+    if ckpt_dir is not None:
+        ckpt = load_checkpoint(ckpt_dir)
+        module.load_state_dict(ckpt["model"])
+        if ckpt["optimizer"] is not None:
+            optimizer.load_state_dict(ckpt["optimizer"])
+        state = ckpt["state"]
+        set_rng_state(ckpt["rng"])
+        say(f"{stage.name}: resuming at epoch {state['epoch'] + 1}, step {state['step']}")
+    model_p, optimizer = accelerator.prepare(module, optimizer)
+    device = accelerator.device
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    per_epoch = len(shard(epoch_batches(stage.num_items, stage.batch_size, seed, 0), rank, world))
+    accum = max(1, cfg.grad_accum)
+    total_steps = cfg.epochs * math.ceil(per_epoch / accum)
+    main = accelerator.is_main_process
+
+    def checkpoint(epoch: int, step: int) -> None:
+        accelerator.wait_for_everyone()
+        if main:
+            save_checkpoint(
+                folder / "last",
+                model=accelerator.unwrap_model(model_p).state_dict(),
+                optimizer=optimizer.state_dict(),
+                state={**state, "epoch": epoch, "step": step},
+            )
+
+    writer = tensorboard_writer(run.path / "tb" / stage.name) if tensorboard and main else None
+    bar = run.progress(stage.name, cfg.epochs * per_epoch, enabled=progress and main)
+    bar.advance(state["epoch"] * per_epoch + state["step"])
+    since_best = state.get("since_best", 0)
+    for epoch in range(state["epoch"], cfg.epochs):
+        if cfg.patience and since_best >= cfg.patience:
+            say(f"{stage.name}: no better dev F1 for {cfg.patience} epochs, stopping early")
+            break
+        start, t0 = state["step"], time.perf_counter()
+        batches = shard(epoch_batches(stage.num_items, stage.batch_size, seed, epoch), rank, world)
+        sums = dict.fromkeys(LOSS_PARTS, 0.0)
+        sums.update(state.get("sums", {}))
+        model_p.train()
+        for step in range(start, len(batches)):
+            batch = stage.load_batch(batches[step])
+            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            parts = stage.loss(model_p, batch)
+            accelerator.backward(parts["loss"] / accum)
+            for k in LOSS_PARTS:
+                sums[k] += float(parts[k].detach())
+            if (step + 1) % accum == 0 or step + 1 == len(batches):
+                factor = _schedule(cfg, state["opt_steps"], total_steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = group["initial_lr"] * factor
+                if cfg.grad_clip > 0:
+                    accelerator.clip_grad_norm_([p for _, p in params], cfg.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+                state["opt_steps"] += 1
+                if checkpoint_every and state["opt_steps"] % checkpoint_every == 0 and step + 1 < len(batches):
+                    state["sums"] = sums
+                    state["seconds"] += time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    checkpoint(epoch, step + 1)
+                    say(f"{stage.name} epoch {epoch + 1}: step {step + 1}/{len(batches)}, "
+                            f"loss {sums['loss'] / (step + 1):.4f}, checkpoint saved")
+            bar.update(epoch + 1, sums["loss"] / (step + 1))
+        n = max(1, len(batches))
+        state["seconds"] += time.perf_counter() - t0
+        scores = stage.evaluate(accelerator.unwrap_model(model_p))
+        row = {"epoch": epoch + 1, **{f"train_{k}": sums[k] / n for k in LOSS_PARTS}}
+        row.update({f"dev_{k}": v for k, v in scores.items()})
+        row["seconds"] = round(state["seconds"], 2)
+        improved = False
+        for group, prefixes in stage.groups.items():
+            score = scores.get(group, float("nan"))
+            best = state["best"].get(group)
+            if not math.isnan(score) and (best is None or score > best["score"]):
+                improved = True
+                state["best"][group] = {"epoch": epoch + 1, "score": score}
+                if main:
+                    save_tensors(folder / f"best-{group}.safetensors", _group_state(accelerator.unwrap_model(model_p), prefixes))
+        since_best = 0 if improved else since_best + 1
+        state["since_best"] = since_best
+        state["history"].append(row)
+        state["sums"] = {}
+        state["seconds"] = 0.0
+        if main:
+            run.write_stage_metrics(stage.name, state["history"], state["best"])
+        if writer is not None:
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, float) and not math.isnan(value):
+                    writer.add_scalar(f"{stage.name}/{key}", value, epoch + 1)
+            writer.flush()
+        shown = ", ".join(f"{g} {scores.get(g, float('nan')):.2f}" for g in stage.groups)
+        say(f"{stage.name} epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f}, dev wF1 {shown}, {row['seconds']:.1f}s")
+        bar.set_dev(shown)
+        checkpoint(epoch + 1, 0)
+        state["step"] = 0
+    bar.close()
+    if writer is not None:
+        writer.close()
+
+    accelerator.wait_for_everyone()
+    unwrapped = accelerator.unwrap_model(model_p)
+    for group in stage.groups:
+        best_file = folder / f"best-{group}.safetensors"
+        if group in state["best"] and best_file.is_file():
+            unwrapped.load_state_dict(load_tensors(best_file), strict=False)
+    for p in unwrapped.parameters():
+        p.requires_grad_(True)
+    summary = {"best": state["best"], "epochs_run": len(state["history"]), "trained_tensors": len(params)}
+    if main:
+        save_tensors(folder / "final.safetensors", unwrapped.state_dict())
+        run.mark_done(stage.name, summary)
+    accelerator.wait_for_everyone()
+    return summary

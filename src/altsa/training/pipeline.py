@@ -1,0 +1,477 @@
+"""``altsa train``: teacher -> students (distillation) -> fusion, each stage resumable.
+
+This module wires components (corpus readers, encoders, feature cache, model, losses) into
+the three stages of the spec ("Training stages"); the loop itself is ``training.loop``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from altsa.config import save_config, to_dict
+from altsa.data.schema import Corpus, LabelSet
+from altsa.errors import ConfigError, DataError
+from altsa.experiment import ExperimentConfig
+from altsa.losses import IGNORE, DistillWeights, class_weights, classification_loss, student_loss
+from altsa.model import MODALITIES, ALTSAModel, build_model
+from altsa.training.checkpoint import load_tensors, save_tensors, seed_everything
+from altsa.training.data import FeatureSplit, build_split, collate
+from altsa.training.loop import Stage, run_stage
+from altsa.training.predict import predict_split, weighted_f1
+from altsa.training.run import RunDir, save_labels, save_model
+
+STAGES = ("teacher", "students", "fusion")
+STUDENTS = ("audio", "video")
+# Sections of the config that fix what a run's weights mean: a run directory may be reused
+# (--stage, --resume) only with these unchanged.
+FIXED_SECTIONS = ("seed", "data", "encoders", "features", "model")
+
+
+# -- components ------------------------------------------------------------------------------
+
+
+def encoder_configs(cfg: ExperimentConfig) -> dict[str, Any]:
+    from altsa.encoders.presets import resolve_encoders
+
+    return resolve_encoders(cfg.encoders)
+
+
+def build_encoders(cfg: ExperimentConfig, device: Any = "cpu") -> dict[str, Any]:
+    from altsa.encoders import base
+
+    _import_encoder_kinds()
+    return {m: base.build_encoder(ec, device=device) for m, ec in encoder_configs(cfg).items()}
+
+
+def _import_encoder_kinds() -> None:
+    """Encoder kinds register themselves on import."""
+    import importlib
+
+    for name in ("text", "audio", "video", "embedded_audio", "embedded_video"):
+        try:
+            importlib.import_module(f"altsa.encoders.{name}")
+        except ImportError:
+            pass
+
+
+def is_finetuned(encoder_cfg: Any) -> bool:
+    return (not encoder_cfg.freeze) or encoder_cfg.unfreeze_last > 0
+
+
+def read_split(cfg: ExperimentConfig, split: str, root: Path | None = None) -> Corpus:
+    from altsa.data.readers import read_corpus
+
+    if split not in cfg.data.splits:
+        raise ConfigError(f"data.splits has no {split!r} split (has: {', '.join(cfg.data.splits) or 'none'})")
+    path = Path(root or cfg.data.root) / cfg.data.splits[split]
+    fmt = None if cfg.data.corpus in ("auto", "") else cfg.data.corpus
+    return read_corpus(path, format=fmt, clips=cfg.data.clips, split=split)
+
+
+def task_labels(corpus: Corpus, task: str) -> LabelSet:
+    if task not in corpus.label_sets:
+        have = ", ".join(corpus.label_sets) or "none"
+        raise DataError(f"{corpus.name} has no {task!r} labels (it has: {have}); set data.task")
+    return corpus.label_sets[task]
+
+
+def features_for(
+    cfg: ExperimentConfig,
+    corpus: Corpus,
+    encoders: dict[str, Any],
+    *,
+    extract_missing: bool = True,
+    log=print,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """modality -> FeatureTable for ``corpus``: from the cache, extracting what is missing."""
+    from altsa.features import extract, load_features
+
+    tables = {}
+    for m, enc in encoders.items():
+        try:
+            tables[m] = load_features(cfg.features.cache_dir, corpus, enc)
+        except DataError:
+            if not extract_missing:
+                raise
+            log(f"extracting {m} features of {corpus.name} into {cfg.features.cache_dir} (cached for next time)")
+            tables[m] = extract(corpus, enc, cfg.features.cache_dir, batch_size=cfg.features.batch_size,
+                                shard_size=cfg.features.shard_size, progress=progress)
+    return tables
+
+
+# -- stage specs -----------------------------------------------------------------------------
+
+
+def _inputs(batch: dict[str, Any], dims: dict[str, int]) -> dict[str, Any]:
+    return {**{m: batch[m] for m in dims}, "present": batch["present"], "mask": batch["mask"]}
+
+
+def _loader(split: FeatureSplit):
+    return lambda idx: collate([split.dialogues[i] for i in idx], split.dims)
+
+
+def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight) -> Stage:
+    tc = cfg.train
+
+    def loss(module, batch):
+        out = module(**_inputs(batch, train.dims), branches_only=True)
+        labels = batch["labels"].masked_fill(~batch["present"][..., 0], IGNORE)
+        return classification_loss(out["z_t"], labels, weight=weight, label_smoothing=tc.label_smoothing)
+
+    def evaluate(module):
+        p = predict_split(module, dev, tc.eval_batch_dialogues)
+        return {"text": weighted_f1(p.labels, p.z["text"], p.present[:, 0])}
+
+    return Stage("teacher", model, ["branches.text"], {"text": ["branches.text"]}, len(train.dialogues),
+                 tc.teacher.batch_dialogues, _loader(train), loss, evaluate, tc.teacher)
+
+
+def students_stage(
+    model: ALTSAModel, students: list[str], train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight
+) -> Stage:
+    tc = cfg.train
+    hp = DistillWeights(tc.tau, tc.beta, tc.gamma, tc.tau_f, tc.lambda_logit, tc.lambda_feat,
+                        distill=tc.distill and "text" in model.dims)
+
+    def loss(module, batch):
+        out = module(**_inputs(batch, train.dims), branches_only=True)
+        total: dict[str, torch.Tensor] = {}
+        for m in students:
+            k = MODALITIES.index(m)
+            sel = batch["present"][..., k] & batch["present"][..., 0] & batch["mask"] if hp.distill else (
+                batch["present"][..., k] & batch["mask"])
+            s = m[0]
+            parts = student_loss(out[f"z_{s}"][sel], out[f"h_{s}"][sel], out["z_t"][sel], out["h_t"][sel],
+                                 batch["labels"][sel], hp, weight=weight, label_smoothing=tc.label_smoothing)
+            total = {k2: total.get(k2, 0) + v for k2, v in parts.items()}
+        return total
+
+    def evaluate(module):
+        p = predict_split(module, dev, tc.eval_batch_dialogues)
+        return {m: weighted_f1(p.labels, p.z[m], p.present[:, MODALITIES.index(m)]) for m in students}
+
+    prefixes = [f"branches.{m}" for m in students]
+    return Stage("students", model, prefixes, {m: [f"branches.{m}"] for m in students}, len(train.dialogues),
+                 tc.students.batch_dialogues, _loader(train), loss, evaluate, tc.students)
+
+
+def fusion_stage(
+    model: ALTSAModel, untrained: list[str], train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight
+) -> Stage:
+    tc = cfg.train
+
+    def loss(module, batch):
+        out = module(**_inputs(batch, train.dims))
+        return classification_loss(out["logits"], batch["labels"], weight=weight, label_smoothing=tc.label_smoothing)
+
+    def evaluate(module):
+        p = predict_split(module, dev, tc.eval_batch_dialogues)
+        from sklearn.metrics import f1_score
+
+        sel = p.labels != IGNORE
+        macro = 100.0 * f1_score(p.labels[sel], p.logits[sel].argmax(-1), average="macro", zero_division=0)
+        return {"fusion": weighted_f1(p.labels, p.logits), "macro_f1": float(macro)}
+
+    trainable = ["fusion", "context", "classifier"]
+    branches = list(model.dims) if tc.fusion_trains_branches else untrained
+    trainable += [f"branches.{m}" for m in branches]
+    return Stage("fusion", model, trainable, {"fusion": trainable}, len(train.dialogues),
+                 tc.fusion.batch_dialogues, _loader(train), loss, evaluate, tc.fusion)
+
+
+# -- the run ---------------------------------------------------------------------------------
+
+
+def make_accelerator(cfg: ExperimentConfig):
+    from accelerate import Accelerator
+    from accelerate.utils import DistributedDataParallelKwargs
+
+    return Accelerator(
+        cpu=cfg.train.cpu,
+        mixed_precision=cfg.train.mixed_precision,
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+
+
+def check_reuse(run_path: Path, cfg: ExperimentConfig) -> None:
+    """A run directory may continue only with the config its weights were trained under."""
+    from altsa.config import load_config
+
+    old = to_dict(load_config(ExperimentConfig, run_path / "config.yaml"))
+    new = to_dict(cfg)
+    changed = [s for s in FIXED_SECTIONS if old.get(s) != new.get(s)]
+    if changed:
+        raise ConfigError(
+            f"{run_path} was trained with a different {', '.join(changed)} config; use another --out directory"
+        )
+
+
+def default_run_dir(cfg: ExperimentConfig) -> Path:
+    base = Path("runs") / cfg.name
+    path, k = base, 2
+    while path.exists():
+        path, k = Path(f"{base}-{k}"), k + 1
+    return path
+
+
+def validate(cfg: ExperimentConfig) -> None:
+    unknown = [s for s in cfg.train.stages if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown stage {unknown[0]!r} in train.stages; stages are: {', '.join(STAGES)}")
+    order = [STAGES.index(s) for s in cfg.train.stages]
+    if order != sorted(order) or len(set(order)) != len(order):
+        raise ConfigError(f"train.stages must list stages once, in the order {', '.join(STAGES)}")
+    if "fusion" not in cfg.train.stages:
+        raise ConfigError("train.stages must include fusion (it produces the model)")
+
+
+class Trainer:
+    """One training run: set-up once, then the stages in order."""
+
+    def __init__(self, cfg: ExperimentConfig, run_path: Path, *, quiet: bool = False, progress: bool = True):
+        validate(cfg)
+        self.cfg = cfg
+        self.run = RunDir(run_path, quiet=quiet)
+        self.progress = progress
+        self.accelerator = make_accelerator(cfg)
+        self.main = self.accelerator.is_main_process
+
+    def log(self, message: str) -> None:
+        if self.main:
+            self.run.log(message)
+
+    # ---- set-up -------------------------------------------------------------------------
+    def prepare(self) -> None:
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        self.corpora = {s: read_split(cfg, s) for s in ("train", "dev")}
+        self.labels = task_labels(self.corpora["train"], cfg.data.task)
+        self.encoders = build_encoders(cfg)
+        text_cfg = encoder_configs(cfg).get("text")
+        self.finetune = text_cfg is not None and is_finetuned(text_cfg) and "teacher" in cfg.train.stages
+        frozen = {m: e for m, e in self.encoders.items() if not (m == "text" and self.finetune)}
+        self.tables = {s: features_for(cfg, c, frozen, log=self.log, progress=self.progress and self.main)
+                       for s, c in self.corpora.items()}
+        present = {m: int(t.present.sum()) for m, t in self.tables["train"].items()}
+        if self.finetune:
+            present["text"] = self.corpora["train"].num_utterances
+        for m, n in present.items():
+            if n == 0:  # a branch that never saw data must not answer later: leave it out
+                reasons = dict(self.tables["train"][m].absent_counts())
+                self.log(f"{m}: no training utterance has {m} features {reasons}; the model is built without {m}")
+                for tables in self.tables.values():
+                    tables.pop(m, None)
+        self.dims = {m: int(t.dim) for m, t in self.tables["train"].items()}
+        if self.finetune:
+            self.dims["text"] = int(self.encoders["text"].dim)
+        if not self.dims:
+            raise DataError("no modality has features in the training data")
+        self.dims = {m: self.dims[m] for m in MODALITIES if m in self.dims}
+        seed_everything(cfg.seed)
+        self.model = build_model(cfg.model, self.dims, len(self.labels))
+        if self.main:  # written once set-up succeeded: a failed start leaves no half-made run behind
+            save_config(cfg, self.run.path / "config.yaml")
+            save_labels(self.run.path / "labels.json", cfg.data.task, self.labels)
+            self.run.write_metrics("fused_modalities", list(self.model.use))
+        self.log(
+            f"run {self.run.path}: {len(self.labels)} classes, modalities {list(self.dims)} "
+            f"(fusion uses {self.model.use}), set-up {time.perf_counter() - t0:.1f}s"
+        )
+
+    def splits(self) -> tuple[FeatureSplit, FeatureSplit]:
+        return tuple(
+            build_split(s, self.corpora[s], self.tables[s], self.labels, self.cfg.data.task) for s in ("train", "dev")
+        )
+
+    # ---- stage bookkeeping ------------------------------------------------------------------
+    def _after(self, stage: str) -> Path:
+        return self.run.path / "checkpoints" / stage / "altsa.safetensors"
+
+    def _finish(self, stage: str, trained: list[str]) -> None:
+        if self.main:
+            save_tensors(self._after(stage), self.model.state_dict())
+            self.run.write_metrics(f"{stage}_trained", trained)
+
+    def _complete(self, stage: str) -> bool:
+        return self._after(stage).is_file()
+
+    def _restore(self, stage: str) -> None:
+        self.model.load_state_dict(load_tensors(self._after(stage)))
+
+    # ---- stages --------------------------------------------------------------------------
+    def run_teacher(self) -> list[str]:
+        if "text" not in self.dims:
+            self.log("teacher: no text modality, skipped")
+            return []
+        if self.finetune:
+            self._finetune_teacher()
+        else:
+            train, dev = self.splits()
+            weight = self._weight(train)
+            run_stage(teacher_stage(self.model, train, dev, self.cfg, weight), self.run, self.accelerator, self.cfg.seed,
+                      **self._loop_options())
+        return ["text"]
+
+    def _finetune_teacher(self) -> None:
+        from altsa.encoders.text import HFTextEncoder
+        from altsa.training import finetune as ft
+
+        cfg, tc = self.cfg, self.cfg.train
+        enc = self.encoders["text"]
+        if not isinstance(enc, HFTextEncoder):
+            raise ConfigError("fine-tuning the teacher needs an hf-text encoder")
+        enc.device = self.accelerator.device
+        enc.module.to(self.accelerator.device)
+        train_items = ft.TextItems.build(self.corpora["train"], enc, self.labels, cfg.data.task).labelled()
+        dev_items = ft.TextItems.build(self.corpora["dev"], enc, self.labels, cfg.data.task)
+        counts = torch.bincount(train_items.labels, minlength=len(self.labels)).tolist()
+        weight = class_weights(counts, tc.class_weights)
+        teacher = ft.TextTeacher(enc, self.model.branches["text"])
+        stage = Stage(
+            "teacher", teacher, ["encoder", "branch"], {"text": ["encoder", "branch"]}, len(train_items.texts),
+            tc.teacher.batch_utterances, lambda idx: ft.make_batch(enc, train_items, idx),
+            ft.teacher_loss(weight, tc.label_smoothing),
+            lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2)},
+            tc.teacher, lrs={"encoder": tc.teacher.encoder_lr},
+        )
+        run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
+        tuned = self.run.path / "text-encoder"
+        if self.main and not (tuned / "config.json").is_file():
+            enc.save_pretrained(tuned)
+        self.accelerator.wait_for_everyone()
+        self._load_tuned_text_features()
+
+    def _load_tuned_text_features(self) -> None:
+        """Vectors of the fine-tuned encoder (frozen now), cached like any other encoder's."""
+        from altsa.training.run import run_encoders
+
+        tuned_cfg = run_encoders(self.cfg, self.run.path)["text"]
+        from altsa.encoders.base import build_encoder
+
+        enc = build_encoder(tuned_cfg, device=self.accelerator.device)
+        for s, corpus in self.corpora.items():
+            self.tables[s].update(features_for(self.cfg, corpus, {"text": enc}, log=self.log,
+                                             progress=self.progress and self.main))
+
+    def run_students(self, train: FeatureSplit, dev: FeatureSplit) -> list[str]:
+        present = train.present_counts()
+        students = [m for m in STUDENTS if m in self.dims and present.get(m, 0) > 0]
+        for m in STUDENTS:
+            if m in self.dims and m not in students:
+                self.log(f"students: no {m} in the training data ({train.absent.get(m, {})}), {m} student not trained")
+        if not students:
+            return []
+        if self.cfg.train.distill and "text" not in self.dims:
+            self.log("students: no text teacher, training with cross-entropy only")
+        weight = self._weight(train)
+        run_stage(students_stage(self.model, students, train, dev, self.cfg, weight), self.run, self.accelerator,
+                  self.cfg.seed, **self._loop_options())
+        return students
+
+    def run_fusion(self, train: FeatureSplit, dev: FeatureSplit, trained: list[str]) -> None:
+        untrained = [m for m in self.dims if m not in trained]
+        if untrained and not self.cfg.train.fusion_trains_branches:
+            self.log(f"fusion: branches {untrained} had no earlier stage; the fusion stage trains them")
+        weight = self._weight(train)
+        run_stage(fusion_stage(self.model, untrained, train, dev, self.cfg, weight), self.run, self.accelerator,
+                  self.cfg.seed, **self._loop_options())
+
+    def _loop_options(self) -> dict[str, Any]:
+        tc = self.cfg.train
+        return {"checkpoint_every": tc.checkpoint_every, "progress": self.progress, "tensorboard": tc.tensorboard}
+
+    def _weight(self, train: FeatureSplit):
+        return class_weights(train.label_counts(len(self.labels)), self.cfg.train.class_weights)
+
+    # ---- all of it ------------------------------------------------------------------------
+    def train(self, only: str | None = None) -> dict[str, Any]:
+        if only is not None and only not in self.cfg.train.stages:
+            raise ConfigError(f"--stage {only}: not one of train.stages ({', '.join(self.cfg.train.stages)})")
+        self.prepare()
+        trained: list[str] = []
+        splits: tuple[FeatureSplit, FeatureSplit] | None = None
+        for stage in self.cfg.train.stages:
+            if self._complete(stage):
+                self._restore(stage)
+                trained += self.run.metrics().get(f"{stage}_trained", [])
+                if stage == "teacher" and self.finetune:
+                    self._load_tuned_text_features()
+                self.log(f"{stage}: already complete in {self.run.path}")
+                if only == stage:
+                    break
+                continue
+            if only is not None and stage != only:
+                raise ConfigError(f"--stage {only}: stage {stage} has not run in {self.run.path}; run it first")
+            t0 = time.perf_counter()
+            if stage == "teacher":
+                done = self.run_teacher()
+            else:
+                splits = splits or self.splits()
+                done = self.run_students(*splits) if stage == "students" else (self.run_fusion(*splits, trained) or [])
+            trained += done
+            self._finish(stage, done)
+            self.log(f"{stage}: done in {time.perf_counter() - t0:.1f}s")
+            if only is not None:
+                break
+        if not self._complete("fusion"):
+            return {"run": str(self.run.path), "complete": False}
+        return self.finalize(splits)
+
+    def finalize(self, splits) -> dict[str, Any]:
+        from altsa.evaluation.metrics import compute_metrics
+
+        _, dev = splits or self.splits()
+        p = predict_split(self.model, dev, self.cfg.train.eval_batch_dialogues)
+        sel = p.labels != IGNORE
+        metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), list(self.labels.labels))
+        if self.main:
+            save_model(self.run.path / "model.safetensors", self.model)
+            self.run.write_metrics("final", {"split": "dev", **metrics.to_dict()})
+        self.log(
+            f"dev: weighted F1 {metrics.weighted_f1:.2f}, macro F1 {metrics.macro_f1:.2f}, accuracy {metrics.accuracy:.2f} "
+            f"({metrics.n} utterances); model: {self.run.path / 'model.safetensors'}"
+        )
+        return {"run": str(self.run.path), "complete": True, "dev": metrics.to_dict()}
+
+
+def train(
+    cfg: ExperimentConfig,
+    *,
+    out: str | Path | None = None,
+    data: str | Path | None = None,
+    stage: str | None = None,
+    quiet: bool = False,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Start (or, with --stage, continue) a run. Returns a summary with the dev metrics."""
+    if data is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=str(data)))
+    run_path = Path(out) if out is not None else default_run_dir(cfg)
+    if (run_path / "config.yaml").is_file():
+        if stage is None:
+            raise ConfigError(f"{run_path} already holds a run; continue it with `altsa train --resume {run_path}`")
+        check_reuse(run_path, cfg)
+    return Trainer(cfg, run_path, quiet=quiet, progress=progress).train(stage)
+
+
+def resume(run_path: str | Path, *, stage: str | None = None, quiet: bool = False, progress: bool = True) -> dict[str, Any]:
+    """Continue a run from its last checkpoints; the result equals an uninterrupted run's."""
+    from altsa.config import load_config
+    from altsa.errors import ModelError
+
+    run_path = Path(run_path)
+    if not (run_path / "config.yaml").is_file():
+        raise ModelError(f"{run_path} is not a run directory (no config.yaml)")
+    cfg = load_config(ExperimentConfig, run_path / "config.yaml")
+    return Trainer(cfg, run_path, quiet=quiet, progress=progress).train(stage)
+
+
+def dev_score(summary: dict[str, Any]) -> float:
+    return float(summary.get("dev", {}).get("weighted_f1", math.nan))

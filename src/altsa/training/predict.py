@@ -1,0 +1,69 @@
+"""Run a model over a feature split: per-utterance logits, branch logits and modality weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from sklearn.metrics import f1_score
+
+from altsa.losses import IGNORE
+from altsa.model import ALTSAModel
+from altsa.training.data import FeatureSplit, iterate
+
+
+@dataclass
+class SplitPredictions:
+    keys: list[str]
+    labels: torch.Tensor  # [n] long, IGNORE where unlabelled
+    present: torch.Tensor  # [n, 3] bool
+    logits: torch.Tensor  # [n, C] fused prediction
+    z: dict[str, torch.Tensor]  # "text"/"audio"/"video" -> [n, C] branch logits
+    weights: torch.Tensor  # [n, 3]
+
+
+@torch.no_grad()
+def predict_split(model: ALTSAModel, split: FeatureSplit, batch_dialogues: int = 64) -> SplitPredictions:
+    """Eval-mode pass over every dialogue; the model's training mode is restored after."""
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    keys, labels, present, logits, weights = [], [], [], [], []
+    z: dict[str, list[torch.Tensor]] = {"text": [], "audio": [], "video": []}
+    try:
+        for dialogues, batch in iterate(split, batch_dialogues):
+            mask = batch["mask"]
+            out = model(
+                **{m: batch[m].to(device) for m in split.dims},
+                present=batch["present"].to(device),
+                mask=mask.to(device),
+            )
+            for d in dialogues:
+                keys.extend(d.keys)
+            labels.append(batch["labels"][mask])
+            present.append(batch["present"][mask])
+            logits.append(out["logits"].cpu()[mask])
+            weights.append(out["weights"].cpu()[mask])
+            for m in z:
+                z[m].append(out[f"z_{m[0]}"].cpu()[mask])
+    finally:
+        model.train(was_training)
+    return SplitPredictions(
+        keys=keys,
+        labels=torch.cat(labels),
+        present=torch.cat(present),
+        logits=torch.cat(logits),
+        z={m: torch.cat(v) for m, v in z.items()},
+        weights=torch.cat(weights),
+    )
+
+
+def weighted_f1(labels: torch.Tensor, logits: torch.Tensor, keep: torch.Tensor | None = None) -> float:
+    """Weighted F1 in 0-100 over labelled rows (and ``keep``); NaN when there are none."""
+    sel = labels != IGNORE
+    if keep is not None:
+        sel &= keep
+    if not sel.any():
+        return float("nan")
+    y, p = labels[sel].numpy(), logits[sel].argmax(-1).numpy()
+    return 100.0 * float(f1_score(y, p, average="weighted", zero_division=0))

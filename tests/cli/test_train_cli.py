@@ -1,0 +1,124 @@
+"""``altsa train`` / ``evaluate`` / ``ablate`` through the command line, on the synthetic
+corpus (generated clips, tiny random encoders): real stages, real metrics, real reports."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from altsa.cli.main import main
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models on a shared CPU: see tests/training/conftest.py
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    from altsa.training.synthetic import setup_tiny
+
+    return setup_tiny(tmp_path_factory.getbasetemp() / "altsa-synthetic")  # shared with tests/training
+
+
+@pytest.fixture(scope="module")
+def overrides(synthetic):
+    from altsa.training.synthetic import tiny_overrides
+
+    return tiny_overrides(synthetic["corpus"], synthetic["models"], synthetic["cache"], preset="embedded")
+
+
+@pytest.fixture(scope="module")
+def runs(overrides, tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli-runs")
+    for seed in (0, 1):
+        assert main(["train", "embedded-frozen", "--out", str(root / f"s{seed}"), "--quiet", f"seed={seed}",
+                     *overrides]) == 0
+    return root / "s0", root / "s1"
+
+
+def test_train_prints_dev_f1(runs, capsys):
+    assert (runs[0] / "model.safetensors").is_file()
+    metrics = json.loads((runs[0] / "metrics.json").read_text())
+    assert metrics["fusion"]["epochs"][0]["dev_fusion"] >= 0.0
+
+
+def test_evaluate_json(runs, synthetic, capsys):
+    capsys.readouterr()
+    assert main(["evaluate", str(runs[0]), "--data", str(synthetic["corpus"] / "dev.jsonl"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("weighted_f1", "macro_f1", "accuracy"):
+        assert 0.0 <= out[key] <= 100.0
+    assert set(out["per_class_f1"]) == {"anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise"}
+    dev_lines = (synthetic["corpus"] / "dev.jsonl").read_text().splitlines()
+    assert out["n"] == sum(len(json.loads(line)["utterances"]) for line in dev_lines)
+    report = runs[0] / "eval" / "dev"
+    for name in ("report.md", "metrics.json", "confusion.json"):
+        assert (report / name).is_file(), name
+    # the train-time dev score and the evaluate score are one computation on one model
+    final = json.loads((runs[0] / "metrics.json").read_text())["final"]
+    assert out["weighted_f1"] == pytest.approx(final["weighted_f1"])
+
+
+def test_evaluate_folder_and_seeds(runs, synthetic, capsys, tmp_path):
+    capsys.readouterr()
+    code = main(["evaluate", str(runs[0]), "--seeds", str(runs[1]), "--data", str(synthetic["corpus"]),
+                 "--split", "dev", "--json", "--out", str(tmp_path / "eval")])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    agg = out["aggregate"]
+    assert agg["runs"] == 2
+    values = agg["weighted_f1"]["values"]
+    assert out["weighted_f1"] == pytest.approx(sum(values) / 2)
+    assert out["std"]["weighted_f1"] == pytest.approx(abs(values[0] - values[1]) / 2)
+    assert (tmp_path / "eval" / "seeds.md").is_file() and (tmp_path / "eval" / "run2" / "report.md").is_file()
+    assert main(["evaluate", str(runs[0]), "--data", str(synthetic["corpus"]), "--split", "dev",
+                 "--out", str(tmp_path / "table")]) == 0
+    assert "weighted F1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["train", "embedded-frozen", "--stage", "nope"], "--stage"),
+        (["train", "embedded-frozen", "model.nope=1"], "nope"),
+        (["train"], "CONFIG"),
+        (["train", "--resume", "/nonexistent/run"], "not a run directory"),
+        (["evaluate", "/nonexistent/run", "--data", "x.csv"], "no run directory"),
+        (["ablate", "embedded-frozen", "--rows", "nope", "--out", "/tmp/altsa-ablate-bad"], "unknown ablation row"),
+    ],
+)
+def test_errors_are_one_line(argv, message, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and message in err and "\n" not in err
+
+
+@pytest.mark.slow
+def test_ablate_runs_every_row_on_generated_data(synthetic, tmp_path, capsys):
+    from altsa.training.ablate import ROWS
+    from altsa.training.synthetic import tiny_overrides
+
+    extra = tiny_overrides(synthetic["corpus"], synthetic["models"], synthetic["cache"], preset="embedded")
+    assert main(["ablate", "embedded-frozen", "--out", str(tmp_path), "--quiet", *extra]) == 0
+    results = {r["row"]: r for r in json.loads((tmp_path / "ablation.json").read_text())}
+    assert set(results) == {r.name for r in ROWS}
+    for row in ROWS:
+        assert results[row.name].get("dev_wf1") is not None, (row.name, results[row.name].get("note"))
+    table = (tmp_path / "ablation.md").read_text()
+    for row in ROWS:
+        assert row.title in table
+    assert "68.88" in table and "33.73" in table and "dev" in table
+    no_audio = json.loads((tmp_path / "no-audio" / "metrics.json").read_text())
+    assert no_audio["fused_modalities"] == ["text", "video"]
+    audio_only = json.loads((tmp_path / "audio-only" / "metrics.json").read_text())
+    assert audio_only["fused_modalities"] == ["audio"] and audio_only["students_trained"] == ["audio", "video"]

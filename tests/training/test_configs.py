@@ -1,0 +1,54 @@
+"""Every shipped config loads, validates and trains two steps per stage (tiny encoders
+substituted by overrides, as the style guide's two-step recipe tests)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from altsa.config import load_config, shipped_configs
+from altsa.experiment import ExperimentConfig
+from altsa.training.pipeline import STAGES, encoder_configs, validate
+
+SHIPPED = shipped_configs()
+
+
+def test_the_three_configs_are_shipped():
+    assert {"paper", "embedded-frozen", "embedded-finetune"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_config_loads_and_validates(name):
+    cfg = load_config(ExperimentConfig, name)
+    validate(cfg)
+    encoders = encoder_configs(cfg)
+    assert set(encoders) == set(cfg.encoders.modalities)
+    from altsa.model import CONTEXTS, FUSIONS
+
+    assert cfg.model.fusion in FUSIONS and cfg.model.context in CONTEXTS
+
+
+def test_paper_config_is_the_spec():
+    cfg = load_config(ExperimentConfig, "paper")
+    enc = encoder_configs(cfg)
+    assert enc["text"].model == "roberta-large" and not enc["text"].freeze and enc["text"].text_mode == "context"
+    assert "data2vec" in enc["audio"].model.lower() and "timesformer" in enc["video"].model.lower()
+    t = cfg.train
+    assert (t.tau, t.beta, t.gamma, t.tau_f, t.distill) == (4.0, 1.0, 1.0, 1.0, True)
+    assert cfg.model.fusion == "altsa" and cfg.model.context == "bilstm" and list(t.stages) == list(STAGES)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_two_steps_of_every_stage(name, tiny, tmp_path):
+    from altsa.training.pipeline import train
+
+    cfg = tiny(base=name, text_mode=None)
+    summary = train(cfg, out=tmp_path / name, quiet=True)
+    assert summary["complete"]
+    metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+    for stage in STAGES:
+        rows = metrics[stage]["epochs"]
+        assert len(rows) == 1 and rows[0]["train_loss"] > 0, stage
+    if not encoder_configs(cfg)["text"].freeze:
+        assert (tmp_path / name / "text-encoder" / "config.json").is_file()  # the fine-tuned teacher

@@ -1,0 +1,91 @@
+"""Each stage trains exactly its parameters: the frozen teacher gets no gradient from the
+student objective, branches stay fixed in the fusion stage (spec: "encoders frozen")."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from altsa.experiment import ExperimentConfig
+from altsa.model import ModelConfig, build_model
+from altsa.training import pipeline
+from altsa.training.data import Dialogue, FeatureSplit, collate
+from altsa.training.loop import run_stage
+from altsa.training.run import RunDir
+
+DIMS = {"text": 12, "audio": 10, "video": 8}
+
+
+def random_split(name: str, n: int, seed: int) -> FeatureSplit:
+    g = torch.Generator().manual_seed(seed)
+    dialogues = []
+    for d in range(n):
+        k = 2 + d % 4
+        labels = torch.randint(0, 3, (k,), generator=g)
+        inputs = {m: torch.randn(k, dim, generator=g) + labels[:, None].float() for m, dim in DIMS.items()}
+        present = torch.rand(k, 3, generator=g) > 0.2
+        present[:, 0] = True
+        dialogues.append(Dialogue(f"{name}{d}", [f"{name}{d}/{i}" for i in range(k)], inputs, present, labels))
+    return FeatureSplit(name, dialogues, dict(DIMS))
+
+
+@pytest.fixture
+def setup(tmp_path):
+    cfg = ExperimentConfig(model=ModelConfig(d=16, heads=2))
+    cfg.train.teacher.epochs = cfg.train.students.epochs = cfg.train.fusion.epochs = 1
+    torch.manual_seed(0)
+    model = build_model(cfg.model, DIMS, 3)
+    return cfg, model, random_split("train", 12, 0), random_split("dev", 4, 1), RunDir(tmp_path, quiet=True)
+
+
+def snapshot(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def changed(before, model):
+    return {k.split(".")[0] + ("." + k.split(".")[1] if k.startswith("branches") else "")
+            for k, v in model.state_dict().items() if not torch.equal(v, before[k])}
+
+
+def test_student_objective_sends_no_gradient_to_the_teacher(setup):
+    cfg, model, train, dev, _ = setup
+    stage = pipeline.students_stage(model, ["audio", "video"], train, dev, cfg, None)
+    batch = collate(train.dialogues[:4], train.dims)
+    parts = stage.loss(model, batch)
+    assert parts["kd_logit"] > 0 and parts["kd_feature"] > 0
+    parts["loss"].backward()
+    assert all(p.grad is None for p in model.branches["text"].parameters())
+    assert all(p.grad is None for p in model.fusion_parameters())
+    assert all(p.grad is not None for p in model.branches["audio"].parameters())
+
+
+@pytest.mark.parametrize(
+    "stage,expected",
+    [
+        ("teacher", {"branches.text"}),
+        ("students", {"branches.audio", "branches.video"}),
+        ("fusion", {"fusion", "context", "classifier"}),
+    ],
+)
+def test_each_stage_changes_only_its_parameters(setup, stage, expected):
+    from accelerate import Accelerator
+
+    cfg, model, train, dev, run = setup
+    make = {
+        "teacher": lambda: pipeline.teacher_stage(model, train, dev, cfg, None),
+        "students": lambda: pipeline.students_stage(model, ["audio", "video"], train, dev, cfg, None),
+        "fusion": lambda: pipeline.fusion_stage(model, [], train, dev, cfg, None),
+    }[stage]
+    before = snapshot(model)
+    run_stage(make(), run, Accelerator(cpu=True), 0, progress=False)
+    assert changed(before, model) == expected
+
+
+def test_fusion_trains_branches_that_no_stage_trained(setup):
+    from accelerate import Accelerator
+
+    cfg, model, train, dev, run = setup
+    before = snapshot(model)
+    run_stage(pipeline.fusion_stage(model, ["audio"], train, dev, cfg, None), run, Accelerator(cpu=True), 0,
+              progress=False)
+    assert changed(before, model) == {"fusion", "context", "classifier", "branches.audio"}
