@@ -9,6 +9,9 @@ in the background with ``altsa train``), with the time per epoch read from their
     python benchmarks/train_meld.py run --name frozen-balanced --config embedded-frozen --seeds 0 \
         --threads 1 -- train.class_weights=balanced
     python benchmarks/train_meld.py collect --name finetune --runs runs/embedded-finetune-s0
+    python benchmarks/train_meld.py ablate --config embedded-frozen --threads 1
+
+``ablate`` runs ``altsa ablate`` and stores its table in benchmarks/results/ablation_meld.md.
 
 Every entry is stored in benchmarks/results/train_meld.json (with its command, machine and
 date); benchmarks/results/train_meld.md is rewritten from all entries.
@@ -49,6 +52,7 @@ def epochs_info(run_path: Path) -> dict:
                 "epochs": len(rows),
                 "best": metrics[stage]["best"],
                 "seconds_per_epoch": round(sum(r["seconds"] for r in rows) / max(1, len(rows)), 1),
+                "seconds": [round(r["seconds"]) for r in rows],
             }
     return out
 
@@ -107,6 +111,24 @@ def cmd_collect(args: argparse.Namespace) -> dict:
     return entry_for(args.name, to_dict(cfg)["name"], [], runs)
 
 
+def cmd_ablate(args: argparse.Namespace) -> None:
+    from altsa.config import load_config
+    from altsa.experiment import ExperimentConfig
+    from altsa.training.ablate import ablate
+
+    from _common import header  # noqa: E402
+
+    cfg = load_config(ExperimentConfig, args.config, args.overrides)
+    out = Path(args.out) / f"{cfg.name}-ablation"
+    t0 = time.perf_counter()
+    ablate(cfg, out, quiet=True)
+    table = (out / "ablation.md").read_text(encoding="utf-8")
+    lines = header("Ablations on MELD (ours: dev; paper: test)",
+                   caveat="MELD clips (MELD.Raw) are not on this machine: rows that need audio or video cannot run here")
+    lines += [f"- wall time: {time.perf_counter() - t0:.0f} s for all rows", "", table]
+    write_results("ablation_meld.md", lines)
+
+
 def fmt(stats: dict) -> str:
     return f"{stats['mean']:.2f} ± {stats['std']:.2f}"
 
@@ -136,13 +158,14 @@ def render(entries: list[dict]) -> list[str]:
     for e in entries:
         pc = e["aggregate"]["per_class_f1"]
         lines.append(f"| {e['name']} | " + " | ".join(f"{pc[lab]['mean']:.1f}" for lab in labels) + " |")
-    lines += ["", "## Per seed", "", "| entry | seed | dev wF1 | best epochs (stage: epoch) | s per epoch (stage) |",
+    lines += ["", "## Per seed", "", "| entry | seed | dev wF1 | best epochs (stage: epoch) | seconds per epoch (teacher: each epoch) |",
               "|---|---|---|---|---|"]
     for e in entries:
         for r in e["runs"]:
             best = ", ".join(f"{s}: {next(iter(v['best'].values()))['epoch']}" for s, v in r["stages"].items()
                              if v["best"])
-            per = ", ".join(f"{s}: {v['seconds_per_epoch']}" for s, v in r["stages"].items())
+            per = "; ".join(f"{s}: " + ("/".join(str(x) for x in v["seconds"]) if s == "teacher" and len(v["seconds"]) < 6
+                                        else f"{v['seconds_per_epoch']} avg") for s, v in r["stages"].items())
             lines.append(f"| {e['name']} | {r['seed']} | {r['dev']['weighted_f1']:.2f} | {best} | {per} |")
     lines += ["", "## Commands and machines", ""]
     for e in entries:
@@ -160,12 +183,20 @@ def main() -> None:
     run.add_argument("--out", default="runs/bench")
     run.add_argument("--threads", type=int, default=None)
     run.add_argument("overrides", nargs="*")
+    abl = sub.add_parser("ablate")
+    abl.add_argument("--config", required=True)
+    abl.add_argument("--out", default="runs/bench")
+    abl.add_argument("--threads", type=int, default=None)
+    abl.add_argument("overrides", nargs="*")
     col = sub.add_parser("collect")
     col.add_argument("--name", required=True)
     col.add_argument("--runs", required=True)
     col.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     set_threads(args.threads)
+    if args.cmd == "ablate":
+        cmd_ablate(args)
+        return
     entry = cmd_run(args) if args.cmd == "run" else cmd_collect(args)
     data = json.loads(JSON.read_text(encoding="utf-8")) if JSON.is_file() else {}
     data[entry["name"]] = entry

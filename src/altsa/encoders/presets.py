@@ -63,6 +63,25 @@ PRESETS: dict[str, dict[str, EncoderConfig]] = {
             batch_size=32,
             options={"speaker_format": "plain"},  # context mode: "Speaker 1: ..." (ties with <s1> tokens)
         ),
+        # Chosen by measurement (docs/encoders.md, benchmarks/results/audio_emodb.md): Whisper
+        # tiny.en's encoder, mean over its layers, ties Whisper base on EmoDB at half the cost.
+        "audio": EncoderConfig(
+            kind="embedded-audio-whisper",
+            model="tiny.en",
+            pooling="mean",
+            batch_size=8,
+            media=MediaConfig(sample_rate=16000),
+            options={"layer": "all"},
+        ),
+        # FER expression features + face-mesh geometry on the full-range face detector (MELD is
+        # wide TV shots); benchmarks/results/video_mead.md.
+        "video": EncoderConfig(
+            kind="embedded-video-face",
+            model="fer+mesh",
+            batch_size=16,
+            media=MediaConfig(num_frames=8),
+            options={"detector": "full"},
+        ),
     },
 }
 

@@ -92,7 +92,7 @@ def tiny_overrides(corpus: Path, models: dict[str, Path], cache: Path, *, modali
     ]
     for m in modalities:
         kind = {"text": "hf-text", "audio": "hf-audio", "video": "hf-video"}[m]
-        if m not in PRESETS[preset]:
+        if m not in PRESETS[preset] or PRESETS[preset][m].kind != kind:
             out.append(f"encoders.{m}.kind={kind}")
         out += [f"encoders.{m}.model={models[m]}", f"encoders.{m}.batch_size=8"]
     if "audio" in modalities:  # equal-length clips: no bucket padding, a third of the work
