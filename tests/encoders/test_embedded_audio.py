@@ -17,9 +17,9 @@ from altsa.errors import ConfigError, ModelError
 EMODB = Path(__file__).resolve().parents[2] / "../shared/data/emodb"
 
 
-def _need_package(module: str) -> None:
+def _need_package(module: str, extra: str = "audio") -> None:
     if importlib.util.find_spec(module) is None:
-        pytest.skip(f"{module} not installed (pip install 'altsa[audio]')")
+        pytest.skip(f"{module} not installed (pip install 'altsa[{extra}]')")
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +124,7 @@ def test_unknown_whisper_and_bad_settings_are_clear_errors(tiny):
 @pytest.mark.slow
 def test_whisper_base_from_two_packages(tmp_path, waves):
     for dist, _ in WHISPER_PACKAGES["base"]:
-        _need_package(dist.replace("-", "_"))
+        _need_package(dist.replace("-", "_"), "audio-base")
     cfg = EncoderConfig(kind="embedded-audio-whisper", model="base", options={"cache_dir": str(tmp_path)})
     encoder = build_encoder(cfg)
     out = encoder.encode(waves)
