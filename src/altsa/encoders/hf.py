@@ -187,6 +187,22 @@ def apply_freeze(module: nn.Module, freeze: bool, unfreeze_last: int) -> bool:
     return True
 
 
+def load_encoder_module(cfg: Any, device: Any, prepare: Any = None) -> nn.Module:
+    """The HF model behind an encoder, in eval mode on ``device`` and frozen as ``cfg`` says.
+
+    Encoder-decoder checkpoints keep only their encoder; ``prepare(model)`` runs before
+    freezing (the text encoder adds its speaker-token embeddings there)."""
+    from transformers import AutoModel
+
+    model = load_pretrained(AutoModel, cfg.model, cfg.revision, "model")
+    if getattr(model.config, "is_encoder_decoder", False):
+        model = model.get_encoder()
+    if prepare is not None:
+        prepare(model)
+    apply_freeze(model, cfg.freeze, cfg.unfreeze_last)
+    return model.to(device).eval()
+
+
 def check_options(options: dict[str, Any], known: dict[str, Any], kind: str) -> dict[str, Any]:
     """Known options with defaults filled in; an unknown option is a typo, so it fails."""
     unknown = sorted(set(options) - set(known))

@@ -31,7 +31,7 @@ import torch
 from altsa.data.schema import Conversation, Utterance
 from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.encoders.hf import (
-    apply_freeze,
+    load_encoder_module,
     check_options,
     length_order,
     load_pretrained,
@@ -229,14 +229,7 @@ class HFTextEncoder:
     def module(self) -> torch.nn.Module:
         """The transformer (loaded on first use, so a cache hit never loads weights)."""
         if self._module is None:
-            from transformers import AutoModel
-
-            model = load_pretrained(AutoModel, self.cfg.model, self.cfg.revision, "model")
-            if getattr(model.config, "is_encoder_decoder", False):
-                model = model.get_encoder()
-            self._add_speaker_embeddings(model)
-            apply_freeze(model, self.cfg.freeze, self.cfg.unfreeze_last)
-            self._module = model.to(self.device).eval()
+            self._module = load_encoder_module(self.cfg, self.device, prepare=self._add_speaker_embeddings)
         return self._module
 
     def _add_speaker_embeddings(self, model: torch.nn.Module) -> None:

@@ -16,7 +16,7 @@ import torch
 
 from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.encoders.hf import (
-    apply_freeze,
+    load_encoder_module,
     check_options,
     load_pretrained,
     make_fingerprint,
@@ -65,11 +65,7 @@ class HFVideoEncoder:
     @property
     def module(self) -> torch.nn.Module:
         if self._module is None:
-            from transformers import AutoModel
-
-            model = load_pretrained(AutoModel, self.cfg.model, self.cfg.revision, "model")
-            apply_freeze(model, self.cfg.freeze, self.cfg.unfreeze_last)
-            self._module = model.to(self.device).eval()
+            self._module = load_encoder_module(self.cfg, self.device)
         return self._module
 
     def forward(self, clips: list[np.ndarray]) -> torch.Tensor:
