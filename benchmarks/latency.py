@@ -64,8 +64,7 @@ def main() -> None:
     chars = sum(len(u["text"]) for u in utts) / len(utts)
     lines = header(
         f"Per-utterance latency, batch 1, `{args.model}`",
-        "the machine is shared with other engineers' jobs while this ran, so numbers are noisy; "
-        "rerun on a quiet machine for release figures. Target: p50 <= 15 ms.",
+        "a 2-core machine that may run other jobs: the load average at start (above) says how busy it was. Target: p50 <= 15 ms.",
     )
     lines += [
         f"- model: `{args.model}` ({', '.join(rec.modalities)}; encoders: "

@@ -230,8 +230,8 @@ def fault_run(server: Server, port: int, rounds: int, max_sessions: int, idle_s:
 def report(args, load: list[dict], faults: dict, rss_start: float, conv_source: str) -> list[str]:
     lines = header(
         "Load and fault test of altsa serve",
-        caveat="shared 2-core machine: other engineers' jobs ran at the same time, and the load "
-        "generator shares the cores with the server; latencies are upper bounds (the lead reruns).",
+        caveat="a 2-core machine that may run other jobs: the load average at start (above) says how busy it was; the load generator shares the 2 cores with the server, "
+        "so latencies are upper bounds",
     )
     base = load[0]["p50_ms"] if load and load[0]["clients"] == 1 else float("nan")
     lines += [
@@ -253,10 +253,9 @@ def report(args, load: list[dict], faults: dict, rss_start: float, conv_source: 
                       f"**{'met' if met else 'not met'}**."]  # fmt: skip
         if not met:
             lines.append(
-                "Why (likely): the text encoder is compute-bound at one torch thread, so a batch of 8 turns "
-                "costs about 4x one turn (not 1x): batching doubles throughput but a turn at 8 clients still "
-                "waits about one full batch, and the load generator and other engineers' jobs share the 2 "
-                "cores (load average below)."
+                "Why (likely): the text encoder is compute-bound on 2 cores, so a batch of 8 turns costs "
+                "several times one turn: batching raises throughput but a turn at 8 clients still waits about "
+                "one full batch, and the load generator (and any other job: load average below) shares the cores."
             )
     lines += ["", "Session turns are micro-batched (`batch_max_turns`, `batch_wait_ms`: the server's defaults "
                   "unless given above): the turns that arrive together run as one `Recognizer.add_many` call."]

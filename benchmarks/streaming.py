@@ -77,7 +77,7 @@ def main() -> None:
 
     lines = header(
         f"Streaming: cost of turn 1 vs turn {args.turns}, `{args.model}`",
-        "the machine is shared with other engineers' jobs while this ran, so single turns are "
+        "a 2-core machine that may run other jobs: the load average at start (above) says how busy it was; single turns are "
         "noisy; the medians over sessions and over 5-turn groups are the robust figures. "
         f"Target: turn {args.turns} / turn 1 <= 1.2 for the causal session.",
     )

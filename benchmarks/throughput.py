@@ -45,7 +45,7 @@ def main() -> None:
 
     lines = header(
         f"Throughput with batching, `{args.model}`",
-        "the machine is shared with other engineers' jobs while this ran, so numbers are noisy.",
+        "a 2-core machine that may run other jobs: the load average at start (above) says how busy it was.",
     )
     lines += [
         f"- input: {len(convs)} dialogues, {n} utterances of {source}",

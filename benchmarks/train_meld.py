@@ -83,7 +83,11 @@ def cmd_run(args: argparse.Namespace) -> dict:
         cfg = load_config(ExperimentConfig, args.config, [*args.overrides, f"seed={seed}"])
         out = Path(args.out) / f"{args.name}-s{seed}"
         t0 = time.perf_counter()
-        if (out / "config.yaml").is_file():
+        if (out / "config.yaml").is_file():  # a killed benchmark continues its own runs, never others'
+            from altsa.config import to_dict
+
+            if to_dict(load_config(ExperimentConfig, out / "config.yaml")) != to_dict(cfg):
+                raise SystemExit(f"{out} holds a run of another config; pass another --out")
             resume(out, quiet=True)
         else:
             train(cfg, out=out, quiet=True)
@@ -169,7 +173,8 @@ def render(entries: list[dict]) -> list[str]:
             lines.append(f"| {e['name']} | {r['seed']} | {r['dev']['weighted_f1']:.2f} | {best} | {per} |")
     lines += ["", "## Commands and machines", ""]
     for e in entries:
-        lines.append(f"- **{e['name']}** ({e['date']}): `{e['command']}` on {e['machine']}")
+        note = f" Note: {e['note']}." if e.get("note") else ""
+        lines.append(f"- **{e['name']}** ({e['date']}): `{e['command']}` on {e['machine']}.{note}")
     return lines
 
 

@@ -32,7 +32,8 @@ def _same(a, b):
 @pytest.fixture(scope="module")
 def cfg(tiny):
     # two epochs per stage, two steps per epoch, a checkpoint after every optimiser step
-    return tiny(epochs=2, extra=["train.checkpoint_every=1", "model.modality_dropout=0.2", "model.dropout=0.3"])
+    return tiny(epochs=2, extra=["train.checkpoint_every=1", "model.modality_dropout=0.2", "model.dropout=0.3",
+                                  "train.fusion.ema=0.9", "train.students.ema=0.5"])
 
 
 @pytest.fixture(scope="module")

@@ -89,3 +89,23 @@ def test_fusion_trains_branches_that_no_stage_trained(setup):
     run_stage(pipeline.fusion_stage(model, ["audio"], train, dev, cfg, None), run, Accelerator(cpu=True), 0,
               progress=False)
     assert changed(before, model) == {"fusion", "context", "classifier", "branches.audio"}
+
+
+def test_ema_weights_are_what_the_stage_keeps(setup, tmp_path):
+    """With ema > 0, dev scoring and the kept weights are the running average of the weights."""
+    from accelerate import Accelerator
+
+    cfg, model, train, dev, run = setup
+    start = snapshot(model)
+    run_stage(pipeline.fusion_stage(model, [], train, dev, cfg, None), run, Accelerator(cpu=True), 0, progress=False)
+    plain = snapshot(model)
+    model.load_state_dict(start)
+    cfg.train.fusion.ema = 0.5
+    ema_run = RunDir(tmp_path / "ema", quiet=True)
+    run_stage(pipeline.fusion_stage(model, [], train, dev, cfg, None), ema_run, Accelerator(cpu=True), 0,
+              progress=False)
+    assert (ema_run.path / "checkpoints" / "fusion" / "last" / "ema.safetensors").is_file()
+    w = "classifier.weight"
+    # one epoch, one optimiser step (12 dialogues, batches of 16): ema = (start + w1) / 2, halfway
+    assert not torch.equal(model.state_dict()[w], plain[w]) and not torch.equal(model.state_dict()[w], start[w])
+    assert (model.state_dict()[w] - start[w]).abs().sum() < (plain[w] - start[w]).abs().sum()

@@ -44,9 +44,12 @@ class ALTSAModel(nn.Module):
         self.modalities = list(self.dims)
         use = list(cfg.modalities) if cfg.modalities is not None else list(self.modalities)
         missing = [m for m in use if m not in self.dims]
-        if missing or not use:
+        if not use:
+            raise ConfigError("model.modalities is empty: name at least one modality")
+        if missing:
             raise ConfigError(
-                f"model.modalities {use} must be a non-empty subset of the modalities with features: {self.modalities}"
+                f"model.modalities asks for {'/'.join(missing)}, but there are {'/'.join(self.modalities)} features only "
+                f"(no {'/'.join(missing)} encoder configured, or no {'/'.join(missing)} in the training data)"
             )
         self.use = [m for m in MODALITIES if m in use]
         for m in cfg.modality_dropout_on:

@@ -103,9 +103,11 @@ def save_checkpoint(
     model: dict[str, torch.Tensor],
     optimizer: dict[str, Any] | None,
     state: dict[str, Any],
+    extra: dict[str, dict[str, torch.Tensor]] | None = None,
 ) -> None:
     """Write ``folder/`` = model.safetensors, optimizer.safetensors + optimizer.json,
-    rng.safetensors, state.json, atomically (folder swap)."""
+    rng.safetensors, state.json (+ ``<name>.safetensors`` per ``extra`` entry, e.g. the EMA
+    weights), atomically (folder swap)."""
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -116,6 +118,8 @@ def save_checkpoint(
         save_tensors(tmp / "optimizer.safetensors", tensors)
         atomic_write_json(tmp / "optimizer.json", meta)
     save_tensors(tmp / "rng.safetensors", rng_state())
+    for name, tensors in (extra or {}).items():
+        save_tensors(tmp / f"{name}.safetensors", tensors)
     atomic_write_json(tmp / "state.json", state)
     old = folder.with_name(folder.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
@@ -141,6 +145,7 @@ def load_checkpoint(folder: str | Path) -> dict[str, Any]:
         "state": json.loads((folder / "state.json").read_text(encoding="utf-8")),
         "rng": load_tensors(folder / "rng.safetensors"),
         "optimizer": None,
+        "ema": load_tensors(folder / "ema.safetensors") if (folder / "ema.safetensors").is_file() else None,
     }
     if (folder / "optimizer.json").is_file():
         meta = json.loads((folder / "optimizer.json").read_text(encoding="utf-8"))

@@ -24,6 +24,8 @@ class StageConfig:
     warmup: float = 0.0  # fraction of steps with a linear warm-up
     schedule: str = "constant"  # "constant", "linear" or "cosine" decay after warm-up
     patience: int = 0  # stop after this many epochs without a better dev F1 (0: never)
+    ema: float = 0.0  # >0: keep an exponential moving average of the weights (decay per optimiser
+    # step); dev scoring, epoch choice and the saved model use the averaged weights
 
 
 @dataclass
