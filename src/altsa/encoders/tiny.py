@@ -23,8 +23,10 @@ _SENTENCES = [
 ]
 
 
-def save_tiny_roberta(path: str | Path, *, seed: int = 0, vocab_size: int = 400, max_positions: int = 130) -> Path:
-    """A 2-layer RoBERTa (hidden 32) with a byte-level BPE tokenizer trained on a few sentences."""
+def save_tiny_roberta(
+    path: str | Path, *, seed: int = 0, vocab_size: int = 400, max_positions: int = 130, layers: int = 2
+) -> Path:
+    """A ``layers``-layer RoBERTa (hidden 32) with a byte-level BPE tokenizer trained on a few sentences."""
     from tokenizers import ByteLevelBPETokenizer
     from transformers import RobertaConfig, RobertaModel, RobertaTokenizer
 
@@ -40,7 +42,7 @@ def save_tiny_roberta(path: str | Path, *, seed: int = 0, vocab_size: int = 400,
     config = RobertaConfig(
         vocab_size=len(tokenizer),
         hidden_size=32,
-        num_hidden_layers=2,
+        num_hidden_layers=layers,
         num_attention_heads=2,
         intermediate_size=37,
         max_position_embeddings=max_positions,

@@ -262,14 +262,19 @@ class Recognizer:
         without its per-call bookkeeping (sorting, train/eval toggling), which is a visible
         share of a few-millisecond call."""
         encoder = self.encoders[modality]
-        with self._lock, torch.inference_mode():
+        with self._lock:  # a HF fast tokenizer fails when two threads call it at once; loading is once
             module = getattr(encoder, "module", None)
-            if module is not None and not module.training and hasattr(encoder, "tokenize"):
-                if len(items) == 1:
-                    return encoder.forward(encoder.tokenize(items)).float().cpu()
-                if len(items) <= self.batch_size:
-                    return _encode_length_groups(encoder, items)
-            return encoder.encode(items).float().cpu()
+            fast = module is not None and not module.training and hasattr(encoder, "tokenize")
+            if not fast or len(items) > self.batch_size:
+                with torch.inference_mode():
+                    return encoder.encode(items).float().cpu()  # toggles train/eval: stays locked
+            batch = encoder.tokenize(items)
+        # The forward pass runs unlocked: a server with several inference threads (one torch
+        # thread each) then encodes two micro-batches on two cores at once.
+        with torch.inference_mode():
+            if len(items) == 1:
+                return encoder.forward(batch).float().cpu()
+            return _encode_length_groups(encoder, batch)
 
     def forward_encoded(self, enc: Encoded, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
         """Pad the flat turns into ``[dialogues, turns, dim]`` and run the model."""
@@ -339,17 +344,16 @@ class Recognizer:
 _CALL_COST_TOKENS = 32
 
 
-def _encode_length_groups(encoder: Any, items: list[Any]) -> torch.Tensor:
+def _encode_length_groups(encoder: Any, batch: Any) -> torch.Tensor:
     """Several texts in as few padded tokens as pays: tokenize once, sort by length, split
     into contiguous groups minimising ``calls x _CALL_COST_TOKENS + padded tokens`` (dynamic
     programming), run one forward pass per group. Why: one padded batch of short and long
     turns (the server's micro-batches) spends most of its time on padding. Each group is
     exactly what tokenizing it alone gives (its rows, cut to its longest), so the vectors
-    equal one-by-one encoding up to float rounding."""
-    batch = encoder.tokenize(items)
+    equal one-by-one encoding up to float rounding. ``batch``: ``encoder.tokenize(texts)``."""
     mask = batch["attention_mask"]  # [n, L]
     lengths = mask.sum(dim=1).tolist()
-    order = sorted(range(len(items)), key=lengths.__getitem__)
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
     n = len(order)
     best = [0.0] + [float("inf")] * n  # best[j]: cost of the first j (sorted) texts
     cut = [0] * (n + 1)

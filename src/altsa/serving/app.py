@@ -77,14 +77,14 @@ class Service:
         self.recognizer = recognizer
         self.settings = settings
         self.name = name
-        self.runner = InferenceRunner(settings.inference_threads, settings.max_queue)
+        self.runner = InferenceRunner(settings.threads[0], settings.max_queue)
         add_many = getattr(recognizer, "add_many", None)
         self.batcher = TurnBatcher(
             self.runner,
             (lambda items: add_many(items, return_exceptions=True)) if add_many else sequential_add_many,
             max_batch=settings.batch_max_turns,
             wait_s=settings.batch_wait_ms / 1000,
-            max_waiting=settings.max_queue + settings.batch_max_turns * settings.inference_threads,
+            max_waiting=settings.max_queue + settings.batch_max_turns * settings.threads[0],
         )
         self.sessions = SessionStore(
             recognizer.stream, max_sessions=settings.max_sessions, idle_s=settings.session_idle_s, clock=clock
@@ -187,8 +187,7 @@ def create_app(
     if isinstance(model, (str, Path)):
         from altsa.inference import Recognizer
 
-        threads = settings.torch_threads or None
-        recognizer = Recognizer.from_pretrained(str(model), device=settings.device, threads=threads)
+        recognizer = Recognizer.from_pretrained(str(model), device=settings.device, threads=settings.threads[1])
         name = str(model)
     else:
         recognizer = model

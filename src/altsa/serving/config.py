@@ -31,8 +31,8 @@ class ServeSettings:
     max_sessions: int = 100  # live sessions held in memory at once (429 beyond, after expiry)
     session_idle_s: float = 900.0  # a session unused this long is dropped
     request_timeout_s: float = 30.0  # whole request: body upload + queue + inference
-    inference_threads: int = 1  # concurrent model calls (torch already uses every core per call)
-    torch_threads: int = 0  # torch intra-op threads per process (0: torch's default)
+    inference_threads: int = 0  # model calls running at once (0: auto, 2 where there are 2+ cores)
+    torch_threads: int = 0  # torch intra-op threads per process (0: auto, (cores - 1) / inference_threads)
     max_queue: int = 32  # inference jobs waiting for a thread; beyond this 503 at once
     batch_max_turns: int = 8  # live-session turns run together in one model call (1: no batching)
     batch_wait_ms: float = 5.0  # longest a turn waits for others to join its batch (see docs/serving.md)
@@ -41,14 +41,27 @@ class ServeSettings:
     def __post_init__(self) -> None:
         positive = (
             "port", "workers", "max_upload_mb", "max_clip_seconds", "max_text_chars", "max_utterances",
-            "max_turns", "max_sessions", "session_idle_s", "request_timeout_s", "inference_threads", "max_requests", "batch_max_turns",
+            "max_turns", "max_sessions", "session_idle_s", "request_timeout_s", "max_requests", "batch_max_turns",
         )  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"serve setting {name} must be > 0 (got {getattr(self, name)!r})")
-        for name in ("max_queue", "torch_threads", "batch_wait_ms"):
+        for name in ("max_queue", "inference_threads", "torch_threads", "batch_wait_ms"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"serve setting {name} must be >= 0 (got {getattr(self, name)!r})")
+
+    @property
+    def threads(self) -> tuple[int, int]:
+        """(inference threads, torch threads) with the automatic values filled in. Why these:
+        one core stays free for the event loop (HTTP parsing, JSON), and two model calls with
+        fewer torch threads each beat one call with all of them on a small CPU (measured on 2
+        cores, one torch thread per call: +20% turns/s and -25% median latency at 8 clients,
+        benchmarks/results/load_test.md)."""
+        import os
+
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        inference = self.inference_threads or (2 if cores >= 2 else 1)
+        return inference, self.torch_threads or max(1, (cores - 1) // inference)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -119,7 +119,7 @@ def setup_tiny(root: str | Path) -> dict[str, Path | dict[str, Path]]:
     if (root / "done").is_file():
         return out
     make_corpus(out["corpus"])
-    save_tiny_roberta(models["text"])
+    save_tiny_roberta(models["text"], layers=6)  # MiniLM's depth: shipped configs may name its layers
     save_tiny_data2vec_audio(models["audio"])
     save_tiny_timesformer(models["video"])
     atomic_write_text(root / "done", "ok\n")
