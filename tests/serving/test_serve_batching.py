@@ -91,3 +91,19 @@ def test_timeouts_withdraw_waiting_turns_and_finish_started_ones(recognizer):
         assert client.get(f"/v1/sessions/{b}").json()["turns"] == 0
         r = client.post(f"/v1/sessions/{b}/utterances", json={"speaker": "B", "text": "Hello?"})
         assert r.status_code == 200 and r.json()["position"] == 0
+
+
+def test_a_closed_session_is_no_longer_expected_to_send_turns(recognizer):
+    """The batcher waits (up to batch_wait_ms) for sessions answered recently; a deleted one
+    must drop out at once, or the next lone client would wait for a turn that never comes."""
+    app = create_app(recognizer, ServeSettings(batch_wait_ms=50))
+    batcher = app.state.service.batcher
+    with TestClient(app) as c:
+        sid = c.post("/v1/sessions").json()["id"]
+        assert c.post(f"/v1/sessions/{sid}/utterances", json={"text": TEXTS[0]}).status_code == 200
+        assert len(batcher._answered) == 1  # its next turn is expected
+        assert c.delete(f"/v1/sessions/{sid}").status_code == 204
+        assert len(batcher._answered) == 0
+        other = c.post("/v1/sessions").json()["id"]
+        assert c.post(f"/v1/sessions/{other}/utterances", json={"text": TEXTS[1]}).status_code == 200
+        assert batcher._expected(time.monotonic()) == 1  # only the live session itself

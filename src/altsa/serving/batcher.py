@@ -121,6 +121,11 @@ class TurnBatcher:
             self._running += 1
             loop.create_task(self._run(batch))
 
+    def forget(self, stream: Any) -> None:
+        """A closed session sends no next turn: stop expecting one (else a lone client's turns
+        would wait ``batch_wait_ms`` for a session that has gone)."""
+        self._answered.pop(id(stream), None)
+
     def _expected(self, now: float) -> int:
         """Turns worth waiting for: sessions answered in the last ``_ACTIVE_S`` seconds with
         no turn running (their clients are likely composing the next one)."""

@@ -42,8 +42,10 @@ class SessionStore:
         max_sessions: int,
         idle_s: float,
         clock: Callable[[], float] = time.monotonic,
+        on_close: Callable[[Any], None] | None = None,
     ):
         self._open_stream = open_stream
+        self._on_close = on_close  # called with the stream of every deleted or expired session
         self.max_sessions = max_sessions
         self.idle_s = idle_s
         self.clock = clock
@@ -60,7 +62,7 @@ class SessionStore:
             s.id for s in self._sessions.values() if now - s.last_used > self.idle_s and not s.lock.locked()
         ]
         for sid in stale:
-            del self._sessions[sid]
+            self._close(sid)
         self.expired_total += len(stale)
         return len(stale)
 
@@ -93,4 +95,9 @@ class SessionStore:
 
     def delete(self, sid: str) -> None:
         self.get(sid)
-        del self._sessions[sid]
+        self._close(sid)
+
+    def _close(self, sid: str) -> None:
+        session = self._sessions.pop(sid)
+        if self._on_close is not None:
+            self._on_close(session.stream)
