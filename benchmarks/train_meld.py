@@ -143,7 +143,7 @@ def render(entries: list[dict]) -> list[str]:
         "",
         "Weighted F1 is the headline (0-100), on MELD **dev** (1,109 utterances); MELD test is held",
         "back. Mean ± std (population std) over the seeds listed. Times are wall-clock seconds on",
-        "the machine named per entry (shared with other jobs: see its load average).",
+        "the machine named per entry (its load average at start says whether other jobs shared it).",
         "",
         "| entry | config + overrides | seeds | dev wF1 | dev macro F1 | dev accuracy | train s (per seed) | eval s |",
         "|---|---|---|---|---|---|---|---|",
@@ -197,14 +197,17 @@ def main() -> None:
     col.add_argument("--name", required=True)
     col.add_argument("--runs", required=True)
     col.add_argument("--threads", type=int, default=None)
+    ren = sub.add_parser("render", help="rewrite train_meld.md from train_meld.json")
+    ren.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     set_threads(args.threads)
     if args.cmd == "ablate":
         cmd_ablate(args)
         return
-    entry = cmd_run(args) if args.cmd == "run" else cmd_collect(args)
     data = json.loads(JSON.read_text(encoding="utf-8")) if JSON.is_file() else {}
-    data[entry["name"]] = entry
+    if args.cmd != "render":
+        entry = cmd_run(args) if args.cmd == "run" else cmd_collect(args)
+        data[entry["name"]] = entry
     from altsa.io import atomic_write_json
 
     atomic_write_json(JSON, data)
