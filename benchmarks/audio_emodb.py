@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from sklearn.preprocessing import StandardScaler
 from altsa.data.media import Absent, MediaConfig, decode_audio, summarize
 import altsa.encoders.embedded_audio  # noqa: F401  (registers the embedded-audio-* kinds)
 from altsa.encoders.base import EncoderConfig, build_encoder
-from _common import machine  # benchmarks/_common.py: CPU, cores, RAM, load, torch threads
+from _common import command as run_command, machine  # benchmarks/_common.py: CPU, cores, RAM, load, torch threads
 from altsa.io import atomic_write_json, atomic_write_text
 
 EMOTIONS = {"W": "anger", "L": "boredom", "N": "neutral", "F": "happiness", "A": "fear", "T": "sadness", "E": "disgust"}
@@ -103,7 +102,7 @@ def timing_only(args, files: list[Path], waves: list, cfg: MediaConfig) -> None:
         wall, cpu = (time.perf_counter() - wall) / len(waves), (time.process_time() - cpu) / len(waves)
         rows.append({"encoder": name, "wall_ms_per_clip": round(wall * 1000, 1), "cpu_ms_per_clip": round(cpu * 1000, 1)})
         print(rows[-1], flush=True)
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    command = run_command()
     lines = ["# Embedded audio encoders: time per clip", "", f"Command: `{command}`  ", f"Machine: {args.host}  ",
              f"{len(waves)} EmoDB clips of {seconds:.2f} s on average (16 kHz), batches of {args.batch}, "
              f"{args.threads} torch thread(s); decoding not included.", "",
@@ -153,7 +152,7 @@ def main() -> None:
             print(f"{name:16s} {variant:22s} acc {scores['accuracy']:.3f}±{scores['accuracy_std']:.3f} "
                   f"UAR {scores['uar']:.3f}±{scores['uar_std']:.3f}  {timing['encode_s_per_clip'] * 1000:.0f} ms/clip", flush=True)
 
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    command = run_command()
     report = {
         "benchmark": "EmoDB 7 emotions, 5 speaker-disjoint folds (8 train / 2 test speakers), StandardScaler + LogisticRegression(C=1)",
         "command": command, "machine": args.host, "clips": len(files), "decode_outcomes": outcomes,

@@ -15,7 +15,6 @@ Twenty-four clips are far too few for firm conclusions: one clip is 4-5 points.
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
@@ -29,7 +28,7 @@ from sklearn.preprocessing import StandardScaler
 from altsa.data.media import MediaConfig, decode_video, summarize
 from altsa.encoders.base import EncoderConfig, build_encoder
 from altsa.encoders.embedded_video import FER_LABELS, MESH_PAIRS
-from _common import machine  # benchmarks/_common.py: CPU, cores, RAM, load, torch threads
+from _common import command as run_command, machine  # benchmarks/_common.py: CPU, cores, RAM, load, torch threads
 from altsa.io import atomic_write_json, atomic_write_text
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -130,7 +129,7 @@ def main() -> None:
     small = small_faces([c[len(c) // 2] for c in clips])
     print("small faces in a 1280x720 frame:", small, flush=True)
 
-    command = "python " + " ".join([Path(sys.argv[0]).as_posix(), *sys.argv[1:]])
+    command = run_command()
     report = {"command": command, "machine": host, "decode_outcomes": outcomes, "decode_ms_per_clip": round(decode_s * 1000, 1),
               "decode_ms_1080p_clip": round(hd_decode_s * 1000, 1), "rows": rows, "timing": timing}  # fmt: skip
     atomic_write_json(args.out.with_suffix(".json"), report)
