@@ -34,6 +34,40 @@ def recognizer():
     return Recognizer.from_pretrained(MODEL, device="cpu")
 
 
+class Stalling:
+    """Fault injection: the real recognizer, whose model calls (``predict`` for whole
+    conversations, ``add_many`` for batched session turns) first wait for ``gate``."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.labels, self.modalities = inner.labels, inner.modalities
+        self.entered = threading.Event()
+        self.gate = threading.Event()
+
+    def info(self):
+        return self.inner.info()
+
+    def stream(self):
+        return self.inner.stream()
+
+    def _stall(self) -> None:
+        self.entered.set()
+        self.gate.wait(10)
+
+    def predict(self, conv):
+        self._stall()
+        return self.inner.predict(conv)
+
+    def add_many(self, items, return_exceptions=False):
+        self._stall()
+        return self.inner.add_many(items, return_exceptions=return_exceptions)
+
+
+@pytest.fixture
+def stalling(recognizer) -> Stalling:
+    return Stalling(recognizer)
+
+
 class FakeClock:
     """A clock the test moves by hand (session expiry without sleeping)."""
 

@@ -5,7 +5,6 @@ answer it would alone, a turn whose batch never started within its timeout is wi
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -50,32 +49,7 @@ def test_concurrent_sessions_are_batched_and_exact(recognizer):
             np.testing.assert_allclose(list(got["probabilities"].values()), list(want.probabilities.values()), atol=1e-5)
 
 
-class StallingBatches:
-    """Fault injection: the real recognizer, whose ``add_many`` first waits for a gate."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.labels, self.modalities = inner.labels, inner.modalities
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-
-    def info(self):
-        return self.inner.info()
-
-    def stream(self):
-        return self.inner.stream()
-
-    def predict(self, conv):
-        return self.inner.predict(conv)
-
-    def add_many(self, items, return_exceptions=False):
-        self.entered.set()
-        self.gate.wait(10)
-        return self.inner.add_many(items, return_exceptions=return_exceptions)
-
-
-def test_timeouts_withdraw_waiting_turns_and_finish_started_ones(recognizer):
-    stalling = StallingBatches(recognizer)
+def test_timeouts_withdraw_waiting_turns_and_finish_started_ones(stalling):
     settings = ServeSettings(request_timeout_s=0.5, inference_threads=1, batch_max_turns=1, batch_wait_ms=0)
     with TestClient(create_app(stalling, settings)) as client, ThreadPoolExecutor(1) as pool:
         a, b = (client.post("/v1/sessions").json()["id"] for _ in range(2))

@@ -7,7 +7,6 @@ inputs fails here instead of hiding behind the catch-all 500 handler.
 from __future__ import annotations
 
 import json
-import threading
 import time
 
 import pytest
@@ -171,29 +170,8 @@ def test_sessions_refused_with_several_workers(recognizer):
     assert client.get("/healthz").json()["sessions_enabled"] is False
 
 
-class Stalling:
-    """Fault injection: the real recognizer, whose ``predict`` first waits for a gate."""
-
-    def __init__(self, inner):
-        self.inner = inner
-        self.labels, self.modalities = inner.labels, inner.modalities
-        self.entered = threading.Event()
-        self.gate = threading.Event()
-
-    def info(self):
-        return self.inner.info()
-
-    def stream(self):
-        return self.inner.stream()
-
-    def predict(self, conv):
-        self.entered.set()
-        self.gate.wait(10)
-        return self.inner.predict(conv)
-
-
 @pytest.mark.parametrize("max_queue", [0, 4])
-def test_overload_and_timeouts(recognizer, max_queue):
+def test_overload_and_timeouts(stalling, max_queue):
     """One inference thread, held by a stalled call: that call gets 504 at its timeout but
     keeps its thread (no unbounded pile-up), so the next gets 503 (queue full, or timed out
     before it started); once the stall ends the server answers normally."""
@@ -201,7 +179,6 @@ def test_overload_and_timeouts(recognizer, max_queue):
 
     from fastapi.testclient import TestClient
 
-    stalling = Stalling(recognizer)
     settings = ServeSettings(request_timeout_s=0.5, max_queue=max_queue, inference_threads=1)
     with TestClient(create_app(stalling, settings)) as client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.post, "/v1/predict", json={"utterances": [OK]})
@@ -234,12 +211,11 @@ def test_catch_all_is_json_for_real_bugs(recognizer):
     assert "secret" not in e["message"]
 
 
-def test_requests_in_flight_are_capped(recognizer):
+def test_requests_in_flight_are_capped(stalling):
     from concurrent.futures import ThreadPoolExecutor
 
     from fastapi.testclient import TestClient
 
-    stalling = Stalling(recognizer)
     with TestClient(create_app(stalling, ServeSettings(max_requests=1))) as client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.post, "/v1/predict", json={"utterances": [OK]})
         assert stalling.entered.wait(10)
