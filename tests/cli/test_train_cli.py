@@ -4,15 +4,12 @@ corpus (generated clips, tiny random encoders): real stages, real metrics, real 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import torch
 
 from altsa.cli.main import main
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import random
 from collections.abc import Callable
 from pathlib import Path
@@ -14,32 +13,9 @@ import pytest
 
 from altsa.data.schema import Conversation, Corpus, Utterance
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # nothing in these tests may reach a model hub
-
 WORDS = ("okay", "what", "really", "no", "way", "you", "know", "I", "can't", "believe", "this", "is", "great",
          "so", "happy", "for", "us", "hey", "listen", "fine", "whatever", "oh", "my", "god", "stop")
 SPEAKERS = ("Ross", "Rachel", "Monica", "Chandler", "Joey", "Phoebe")
-
-
-@pytest.fixture(scope="session")
-def tiny_roberta(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from altsa.encoders.tiny import save_tiny_roberta
-
-    return save_tiny_roberta(tmp_path_factory.mktemp("tiny-roberta"))
-
-
-@pytest.fixture(scope="session")
-def tiny_data2vec(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from altsa.encoders.tiny import save_tiny_data2vec_audio
-
-    return save_tiny_data2vec_audio(tmp_path_factory.mktemp("tiny-data2vec"))
-
-
-@pytest.fixture(scope="session")
-def tiny_timesformer(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from altsa.encoders.tiny import save_tiny_timesformer
-
-    return save_tiny_timesformer(tmp_path_factory.mktemp("tiny-timesformer"))
 
 
 def random_turns(dialogues: int, turns: int, seed: int = 0) -> list[list[tuple[str, str]]]:

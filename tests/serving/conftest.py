@@ -3,7 +3,6 @@ and media files generated with PyAV (never copied from the data folder)."""
 
 from __future__ import annotations
 
-import os
 import socket
 import threading
 import time
@@ -18,7 +17,6 @@ from fastapi.testclient import TestClient
 from altsa.serving.app import create_app
 from altsa.serving.config import ServeSettings
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the bundled model's encoder is a package, never the hub
 MODEL = "meld-text-minilm"
 
 
