@@ -16,8 +16,9 @@ import torch
 
 from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.encoders.hf import (
-    load_encoder_module,
+    LazyModule,
     check_options,
+    hidden_size,
     length_order,
     load_pretrained,
     make_fingerprint,
@@ -50,7 +51,7 @@ def frame_mask(num_frames: int, samples: torch.Tensor, model: Any, padded: int) 
 
 
 @ENCODERS.register("hf-audio")
-class HFAudioEncoder:
+class HFAudioEncoder(LazyModule):
     """Any HF audio encoder + ``AutoFeatureExtractor``; ``encode(waveforms) -> [n, dim]``.
 
     ``module`` is the ``nn.Module`` for end-to-end fine-tuning; ``forward(waveforms)`` runs
@@ -76,7 +77,7 @@ class HFAudioEncoder:
             raise ConfigError(
                 f"{cfg.model}: the model expects {rate} Hz audio but media.sample_rate is {cfg.media.sample_rate}"
             )
-        self.dim = int(getattr(self.hf_config, "hidden_size", 0) or getattr(self.hf_config, "d_model", 0))
+        self.dim = hidden_size(self.hf_config, cfg.model, "hf-audio")
         self.fingerprint = make_fingerprint(
             "hf-audio",
             "audio",
@@ -84,13 +85,6 @@ class HFAudioEncoder:
             {"pooling": self.pooling, "media": media_settings(cfg.media), **self.options},
         )
         self.frozen = cfg.freeze and cfg.unfreeze_last == 0
-        self._module: torch.nn.Module | None = None
-
-    @property
-    def module(self) -> torch.nn.Module:
-        if self._module is None:
-            self._module = load_encoder_module(self.cfg, self.device)
-        return self._module
 
     def _padded_length(self, samples: int) -> int:
         samples = max(samples, int(self.options["min_samples"]))

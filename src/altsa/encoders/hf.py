@@ -203,6 +203,31 @@ def load_encoder_module(cfg: Any, device: Any, prepare: Any = None) -> nn.Module
     return model.to(device).eval()
 
 
+def hidden_size(hf_config: Any, model: str, kind: str) -> int:
+    """The width of the model's output vectors (``hidden_size``, or ``d_model`` for Whisper-like
+    configs)."""
+    dim = int(getattr(hf_config, "hidden_size", 0) or getattr(hf_config, "d_model", 0))
+    if not dim:
+        raise ConfigError(f"{kind}: cannot tell the hidden size of {model!r}")
+    return dim
+
+
+class LazyModule:
+    """``module``: the HF model behind an encoder, loaded on first use (so a cache hit never
+    loads weights). Needs ``cfg`` and ``device``; ``_prepare(model)`` runs before freezing."""
+
+    _module: nn.Module | None = None
+
+    def _prepare(self, model: nn.Module) -> None:
+        """Hook: change the loaded model before it is frozen (nothing by default)."""
+
+    @property
+    def module(self) -> nn.Module:
+        if self._module is None:
+            self._module = load_encoder_module(self.cfg, self.device, prepare=self._prepare)  # type: ignore[attr-defined]
+        return self._module
+
+
 def check_options(options: dict[str, Any], known: dict[str, Any], kind: str) -> dict[str, Any]:
     """Known options with defaults filled in; an unknown option is a typo, so it fails."""
     unknown = sorted(set(options) - set(known))

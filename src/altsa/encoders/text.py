@@ -31,8 +31,9 @@ import torch
 from altsa.data.schema import Conversation, Utterance
 from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.encoders.hf import (
-    load_encoder_module,
+    LazyModule,
     check_options,
+    hidden_size,
     layer_stack,
     length_order,
     load_pretrained,
@@ -170,7 +171,7 @@ def _suffix_length(tokenizer: Any) -> int:
 
 
 @ENCODERS.register("hf-text")
-class HFTextEncoder:
+class HFTextEncoder(LazyModule):
     """Any Hugging Face text encoder (``AutoModel`` + ``AutoTokenizer``), frozen or trainable.
 
     Feature extraction: ``encode(texts) -> [n, dim]`` (inference mode when ``grad=False``).
@@ -220,9 +221,7 @@ class HFTextEncoder:
                 )
         self.max_length = self._effective_max_length(cfg.max_length)
         self._suffix = _suffix_length(self.tokenizer)
-        self.dim = int(getattr(self.hf_config, "hidden_size", 0) or getattr(self.hf_config, "d_model", 0))
-        if not self.dim:
-            raise ConfigError(f"hf-text: cannot tell the hidden size of {cfg.model!r}")
+        self.dim = hidden_size(self.hf_config, cfg.model, "hf-text")
         self.fingerprint = make_fingerprint(
             "hf-text",
             "text",
@@ -231,7 +230,6 @@ class HFTextEncoder:
              "normalize": bool(self.options["normalize"]),
              **({"layers": self.layers} if self.layers is not None else {})},
         )
-        self._module: torch.nn.Module | None = None
         self.frozen = cfg.freeze and cfg.unfreeze_last == 0
 
     # -- inputs -------------------------------------------------------------------------
@@ -261,13 +259,6 @@ class HFTextEncoder:
         return min(wanted, limit) if limit > 0 else wanted
 
     # -- model --------------------------------------------------------------------------
-    @property
-    def module(self) -> torch.nn.Module:
-        """The transformer (loaded on first use, so a cache hit never loads weights)."""
-        if self._module is None:
-            self._module = load_encoder_module(self.cfg, self.device, prepare=self._prepare)
-        return self._module
-
     def _prepare(self, model: torch.nn.Module) -> None:
         self._add_speaker_embeddings(model)
         if self.layers is not None:

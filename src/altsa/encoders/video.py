@@ -16,8 +16,9 @@ import torch
 
 from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.encoders.hf import (
-    load_encoder_module,
+    LazyModule,
     check_options,
+    hidden_size,
     load_pretrained,
     make_fingerprint,
     media_settings,
@@ -31,7 +32,7 @@ VIDEO_OPTIONS: dict[str, Any] = {}
 
 
 @ENCODERS.register("hf-video")
-class HFVideoEncoder:
+class HFVideoEncoder(LazyModule):
     """Any HF video encoder + ``AutoImageProcessor``; ``encode(clips) -> [n, dim]``.
 
     ``module`` is the ``nn.Module`` for end-to-end fine-tuning; ``forward(clips)`` runs with
@@ -52,7 +53,7 @@ class HFVideoEncoder:
         self.media = cfg.media
         self.hf_config = load_pretrained(AutoConfig, cfg.model, cfg.revision, "config")
         self.processor = load_pretrained(AutoImageProcessor, cfg.model, cfg.revision, "image processor")
-        self.dim = int(getattr(self.hf_config, "hidden_size", 0) or getattr(self.hf_config, "d_model", 0))
+        self.dim = hidden_size(self.hf_config, cfg.model, "hf-video")
         self.fingerprint = make_fingerprint(
             "hf-video",
             "video",
@@ -60,13 +61,6 @@ class HFVideoEncoder:
             {"pooling": self.pooling, "media": media_settings(cfg.media), **self.options},
         )
         self.frozen = cfg.freeze and cfg.unfreeze_last == 0
-        self._module: torch.nn.Module | None = None
-
-    @property
-    def module(self) -> torch.nn.Module:
-        if self._module is None:
-            self._module = load_encoder_module(self.cfg, self.device)
-        return self._module
 
     def forward(self, clips: list[np.ndarray]) -> torch.Tensor:
         """One batch of clips -> ``[n, dim]`` (differentiable if grad is enabled)."""
