@@ -11,6 +11,8 @@ A cheap proxy that picks the embedded preset's defaults; not the model's score.
 
     python benchmarks/extract_text.py speed --threads 1
     python benchmarks/extract_text.py probe --threads 1 --train-dialogues 300
+    python benchmarks/extract_text.py probe --name layers --train-dialogues 1100 --C 0.05 \
+        --variants "plain / mean;plain / mean / state 4;plain / mean / states 2-5"
 
 Each part stores its numbers in benchmarks/results/extract_text.json and rewrites
 benchmarks/results/extract_text.md from all parts.
@@ -36,6 +38,8 @@ JSON = RESULTS / "extract_text.json"
 # name -> EncoderConfig overrides on the embedded preset's text entry
 VARIANTS = {
     "plain / mean": {"text_mode": "plain", "pooling": "mean"},
+    "plain / mean / state 4": {"text_mode": "plain", "pooling": "mean", "options": {"layers": 4}},
+    "plain / mean / states 2-5": {"text_mode": "plain", "pooling": "mean", "options": {"layers": [2, 3, 4, 5]}},
     "context / token / prompt": {"text_mode": "context", "pooling": "prompt", "options": {"speaker_format": "token"}},
     "context / plain / prompt": {"text_mode": "context", "pooling": "prompt", "options": {"speaker_format": "plain"}},
     "context / name / prompt": {"text_mode": "context", "pooling": "prompt", "options": {"speaker_format": "name"}},
@@ -155,9 +159,9 @@ def render(results: dict) -> list[str]:
                   "machine otherwise idle (`python benchmarks/extract_text.py speed --threads 2 --modes plain`). "
                   "Rerun: the same extraction again, every vector a cache hit."]
         lines.append("")
-    if "probe" in results:
-        r = results["probe"]
-        lines += ["## Probe: which frozen input setting (logistic regression, MELD dev, 7 emotions)", "",
+    for key in sorted(k for k in results if k.startswith("probe")):  # probe, probe-<name>, ...
+        r = results[key]
+        lines += [f"## {key.capitalize()}: which frozen input setting (logistic regression, MELD dev, 7 emotions)", "",
                   f"- date: {r['date']}", f"- machine: {r['machine']}", f"- command: `{r['command']}`",
                   f"- train: first {r['train_dialogues']} MELD train dialogues ({r['train_utterances']} utterances); "
                   f"dev: all {r['dev_utterances']} utterances; StandardScaler + LogisticRegression(C={r['C']})", "",
@@ -178,6 +182,7 @@ def main() -> None:
     parser.add_argument("--train-dialogues", type=int, default=300, help="probe: train dialogues for the probe")
     parser.add_argument("--variants", default="", help="probe: ';'-separated subset of: " + "; ".join(VARIANTS))
     parser.add_argument("--C", type=float, default=0.1, help="probe: inverse regularisation")
+    parser.add_argument("--name", default="", help="probe: kept beside earlier probes as probe-NAME")
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "altsa-probe-cache"),
                         help="probe: feature cache (kept, so a rerun only re-scores)")
     args = parser.parse_args()
@@ -191,7 +196,7 @@ def main() -> None:
         for row in speed(args)["rows"]:
             results.setdefault("speed", {})[row["mode"]] = {**info, **row}
     else:
-        results["probe"] = {**info, **probe(args)}
+        results["probe" + (f"-{args.name}" if args.name else "")] = {**info, **probe(args)}
     from altsa.io import atomic_write_json
 
     atomic_write_json(JSON, results)

@@ -196,8 +196,8 @@ def create_app(
         name = str(_info(recognizer).get("name", type(recognizer).__name__))
     service = Service(recognizer, settings, name, clock)
     # The loaded model's ~430k Python objects never die: moved out of the collector's sight, a
-    # full collection no longer walks them (measured: 182 ms -> under 1 ms for the bundled
-    # model), a pause that would otherwise land on whichever request triggers it.
+    # full collection no longer walks them (measured: ~0.2 s -> under 1 ms for the bundled
+    # model, docs/serving.md), a pause that would otherwise land on whichever request triggers it.
     gc.collect()
     gc.freeze()
 
