@@ -81,3 +81,25 @@ def test_a_closed_session_is_no_longer_expected_to_send_turns(recognizer):
         other = c.post("/v1/sessions").json()["id"]
         assert c.post(f"/v1/sessions/{other}/utterances", json={"text": TEXTS[1]}).status_code == 200
         assert batcher._expected(time.monotonic()) == 1  # only the live session itself
+
+
+def test_a_batch_takes_a_fair_share_of_the_active_sessions(recognizer):
+    """With 2 inference threads and 8 sessions, a batch takes at most 4 turns (two batches run
+    side by side) even though 8 are waiting and batch_max_turns allows 8."""
+    app = create_app(recognizer, ServeSettings(inference_threads=2, batch_max_turns=8, batch_wait_ms=0))
+    batcher = app.state.service.batcher
+    sizes: list[int] = []
+    inner = batcher.add_many
+    batcher.add_many = lambda items: sizes.append(len(items)) or inner(items)
+
+    async def main():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+            sids = [(await c.post("/v1/sessions")).json()["id"] for _ in range(8)]
+            for turn in range(3):
+                rs = await asyncio.gather(*(c.post(f"/v1/sessions/{s}/utterances", json={"text": TEXTS[turn]})
+                                            for s in sids))  # fmt: skip
+                assert all(r.status_code == 200 for r in rs)
+
+    asyncio.run(main())
+    assert sum(sizes) == 24 and max(sizes) <= 4
+    assert batcher._share(time.monotonic()) == 4  # 8 sessions answered within the last second, 2 threads

@@ -5,14 +5,17 @@ per-turn call makes latency grow linearly with the number of clients. Stacked, e
 cost little more than one (``Recognizer.add_many``: one text-encoder pass over all their
 texts, one ``model.step`` over all their carried states).
 
-Policy: a batch is dispatched when an inference thread is free (at most
-``inference_threads`` batches run at once) and either ``batch_max_turns`` turns are waiting,
-or every session active in the last second (answered recently, no turn running) has its
-next turn waiting, or the oldest turn has waited ``batch_wait_ms``. So a lone client never
-waits, and clients answered together come back as one batch instead of a few turns
-dispatching early and the rest queueing behind them. While a batch runs, new turns gather
-for the next one, so batches grow with load. A session never has two turns in one batch: the route
-holds the session's lock until its turn is answered.
+Policy: a batch takes at most a fair share of the active sessions (those answered in the
+last second, running or waiting), ``ceil(active / inference_threads)``, capped at
+``batch_max_turns``; it is dispatched when an inference thread is free (at most
+``inference_threads`` batches run at once) and either a share of turns is waiting, or every
+session active in the last second (answered recently, no turn running) has its next turn
+waiting, or the oldest turn has waited ``batch_wait_ms``. So a lone client never waits,
+clients answered together come back as one batch instead of a few turns dispatching early
+and the rest queueing behind them, and with 8 sessions on 2 threads two batches of 4 run on
+two cores instead of one batch of 8 on one core while the other idles (lower 8-client p95
+in each of three paired runs on 2 cores). While a batch runs, new turns gather for the next one. A session never has two turns in one batch: the
+route holds the session's lock until its turn is answered.
 
 Timeout semantics (as ``InferenceRunner``): a turn whose batch had not started when its
 request timed out is withdrawn (503, the session unchanged); a started turn is awaited to
@@ -22,6 +25,7 @@ the end (it changes the session). Beyond ``max_waiting`` waiting turns, 503 at o
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,10 +117,11 @@ class TurnBatcher:
         now = loop.time()
         while self._pending and self._running < self.runner.threads:
             due = self._pending[0].arrived + self.wait_s
-            if len(self._pending) < min(self.max_batch, self._expected(now)) and now < due:
+            share = self._share(now)
+            if len(self._pending) < min(share, self._expected(now)) and now < due:
                 self._timer = loop.call_at(due, self._kick)
                 return
-            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            batch, self._pending = self._pending[:share], self._pending[share:]
             self._in_batch.update(id(t.stream) for t in batch)
             self._running += 1
             loop.create_task(self._run(batch))
@@ -129,9 +134,19 @@ class TurnBatcher:
     def _expected(self, now: float) -> int:
         """Turns worth waiting for: sessions answered in the last ``_ACTIVE_S`` seconds with
         no turn running (their clients are likely composing the next one)."""
+        self._prune(now)
+        return max(1, sum(1 for k in self._answered if k not in self._in_batch))
+
+    def _share(self, now: float) -> int:
+        """Most turns one batch takes: the active sessions split evenly over the inference
+        threads, so that the threads run batches side by side (capped at ``max_batch``)."""
+        self._prune(now)
+        active = set(self._answered) | self._in_batch | {id(t.stream) for t in self._pending}
+        return max(1, min(self.max_batch, math.ceil(len(active) / self.runner.threads)))
+
+    def _prune(self, now: float) -> None:
         for key in [k for k, t in self._answered.items() if now - t > _ACTIVE_S]:
             del self._answered[key]
-        return max(1, sum(1 for k in self._answered if k not in self._in_batch))
 
     async def _run(self, batch: list[_Turn]) -> None:
         loop = asyncio.get_running_loop()
