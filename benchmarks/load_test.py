@@ -5,8 +5,10 @@
 
 Load: N concurrent clients (each its own session of ``--turns`` MELD dev turns, sent one after
 another as a live conversation would) for each N in ``--clients``: per-turn latency p50/p95,
-throughput (turns/s over the wall time), errors (any non-2xx or transport failure). Target:
-0 errors and p95 at 8 clients under 4x the single-client p50.
+throughput (turns/s over the wall time), errors (any non-2xx or transport failure), and the
+load generator's own CPU per turn (it shares the machine's cores with the server; aiohttp by
+default, ``--client httpx`` to compare). Target: 0 errors and p95 at 8 clients under 4x the
+single-client p50.
 
 Fault: rounds of clients that disconnect mid-upload, send garbage (random bytes, broken JSON,
 corrupt clips, bad multipart), and open sessions without closing them past the live-session
@@ -95,41 +97,85 @@ def dialogues(turns: int, count: int) -> list[list[dict]]:
     return [[flat[(k * turns + i) % len(flat)] for i in range(turns)] for k in range(count)]
 
 
-async def one_client(client: httpx.AsyncClient, turns: list[dict], latencies: list[float], errors: list[str]) -> None:
+class HttpxClient:
+    """One ``httpx.AsyncClient`` (connection pool) shared by a round's clients."""
+
+    errors = (httpx.HTTPError,)
+
+    def __init__(self, url: str, clients: int):
+        self.client = httpx.AsyncClient(base_url=url, timeout=60, limits=httpx.Limits(max_connections=clients + 2))
+
+    async def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | str]:
+        r = await self.client.request(method, path, json=body)
+        return r.status_code, (r.json() if r.headers.get("content-type", "").startswith("application/json") else r.text)
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+class AiohttpClient(HttpxClient):
+    """The same with ``aiohttp``: about a fifth of httpx's CPU per request, which matters when
+    the load generator shares the server's cores (the report records its CPU per turn)."""
+
+    def __init__(self, url: str, clients: int):
+        import aiohttp
+
+        self.errors = (aiohttp.ClientError,)
+        self.client = aiohttp.ClientSession(url, timeout=aiohttp.ClientTimeout(total=60),
+                                            connector=aiohttp.TCPConnector(limit=clients + 2))  # fmt: skip
+
+    async def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict | str]:
+        async with self.client.request(method, path, json=body) as r:
+            if r.content_type == "application/json":
+                return r.status, await r.json()
+            return r.status, await r.text()
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+CLIENTS = {"aiohttp": AiohttpClient, "httpx": HttpxClient}
+
+
+async def one_client(client: HttpxClient, turns: list[dict], latencies: list[float], errors: list[str]) -> None:
     try:
-        r = await client.post("/v1/sessions")
-        if r.status_code != 201:
-            errors.append(f"open {r.status_code}")
+        status, body = await client.request("POST", "/v1/sessions")
+        if status != 201:
+            errors.append(f"open {status}")
             return
-        sid = r.json()["id"]
+        sid = body["id"]
         for turn in turns:
             t0 = time.perf_counter()
-            r = await client.post(f"/v1/sessions/{sid}/utterances", json=turn)
+            status, body = await client.request("POST", f"/v1/sessions/{sid}/utterances", turn)
             latencies.append(time.perf_counter() - t0)
-            if r.status_code != 200:
-                errors.append(f"turn {r.status_code} {r.text[:80]}")
-        await client.delete(f"/v1/sessions/{sid}")
-    except httpx.HTTPError as err:
+            if status != 200:
+                errors.append(f"turn {status} {str(body)[:80]}")
+        await client.request("DELETE", f"/v1/sessions/{sid}")
+    except client.errors as err:
         errors.append(f"{type(err).__name__}: {err}")
 
 
-async def load_round(url: str, clients: int, convs: list[list[dict]], deadline: float) -> dict:
+async def load_round(url: str, clients: int, convs: list[list[dict]], deadline: float, kind: str = "aiohttp") -> dict:
     latencies: list[float] = []
     errors: list[str] = []
-    limits = httpx.Limits(max_connections=clients + 2)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        t0 = time.perf_counter()
+    client = CLIENTS[kind](url, clients)
+    try:
+        t0, cpu0 = time.perf_counter(), time.process_time()
         tasks = [one_client(client, convs[k], latencies, errors) for k in range(clients)]
         try:
             await asyncio.wait_for(asyncio.gather(*tasks), timeout=max(1.0, deadline - time.monotonic()))
         except TimeoutError:
             errors.append("round deadline reached")
-        wall = time.perf_counter() - t0
-    return summarize(clients, latencies, errors, wall)
+        wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    finally:
+        await client.close()
+    return summarize(clients, latencies, errors, wall, cpu)
 
 
-def summarize(clients: int, latencies: list[float], errors: list[str], wall: float) -> dict:
+def summarize(clients: int, latencies: list[float], errors: list[str], wall: float, client_cpu: float) -> dict:
     return {
+        "client_cpu_ms_per_turn": 1000 * client_cpu / len(latencies) if latencies else float("nan"),
+        "client_cpu_s": client_cpu,
         "clients": clients,
         "turns": len(latencies),
         "errors": len(errors),
@@ -144,12 +190,12 @@ def summarize(clients: int, latencies: list[float], errors: list[str], wall: flo
     }
 
 
-def repeated_round(url: str, clients: int, convs: list[list[dict]], deadline: float, repeat: int) -> dict:
+def repeated_round(url: str, clients: int, convs: list[list[dict]], deadline: float, repeat: int, kind: str) -> dict:
     """``repeat`` rounds of ``clients`` sessions, one after another, pooled: a percentile over
-    20 turns (one client, one round) swings by several ms between runs; 3 rounds steady it."""
-    rounds = [asyncio.run(load_round(url, clients, convs, deadline)) for _ in range(repeat)]
+    20 turns (one client, one round) swings by several ms between runs; more rounds steady it."""
+    rounds = [asyncio.run(load_round(url, clients, convs, deadline, kind)) for _ in range(repeat)]
     return summarize(clients, [x for r in rounds for x in r["latencies"]], [e for r in rounds for e in r["errors_all"]],
-                     sum(r["wall_s"] for r in rounds))
+                     sum(r["wall_s"] for r in rounds), sum(r["client_cpu_s"] for r in rounds))
 
 
 # --------------------------------------------------------------------------- faults
@@ -251,16 +297,17 @@ def report(args, load: list[dict], faults: dict, rss_start: float, conv_source: 
     lines += [
         f"Model `{args.model}`, one uvicorn worker, server options `{' '.join(args.server_args)}`; "
         f"each client runs a live session of {args.turns} turns ({conv_source}), one turn after another; "
-        f"{args.repeat} rounds per client count, pooled.",
+        f"{args.repeat} rounds per client count, pooled, after one unrecorded warm-up round at the largest "
+        f"count. Load generator: {args.client}, in one process on the same cores (its CPU per turn below).",
         f"Server RSS after start and warm-up: {rss_start:.0f} MB.",
         "",
-        "| clients | turns | errors | p50 ms | p95 ms | max ms | turns/s | p95 / (1-client p50) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| clients | turns | errors | p50 ms | p95 ms | max ms | turns/s | client CPU ms/turn | p95 / (1-client p50) |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in load:
         ratio = r["p95_ms"] / base if base == base else float("nan")
         lines.append(f"| {r['clients']} | {r['turns']} | {r['errors']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | "
-                     f"{r['max_ms']:.0f} | {r['throughput']:.1f} | {ratio:.2f} |")  # fmt: skip
+                     f"{r['max_ms']:.0f} | {r['throughput']:.1f} | {r['client_cpu_ms_per_turn']:.2f} | {ratio:.2f} |")  # fmt: skip
     eight = next((r for r in load if r["clients"] == 8), None)
     if eight and base == base:
         met = eight["errors"] == 0 and eight["p95_ms"] < 4 * base
@@ -269,12 +316,13 @@ def report(args, load: list[dict], faults: dict, rss_start: float, conv_source: 
         if not met:
             cycle = 8000 / eight["throughput"] if eight["throughput"] else float("nan")
             lines.append(
-                f"Why: at 8 clients the server runs at this machine's throughput ({eight['throughput']:.0f} "
-                f"turns/s with the load generator on the same 2 cores): a round of 8 turns occupies the whole "
-                f"machine for about {cycle:.0f} ms, so the median turn already waits about that long "
-                f"(p50 {eight['p50_ms']:.0f} ms), while a lone turn needs one encoder pass ({base:.0f} ms). The "
-                "text encoder is compute-bound on a CPU: 8 turns batched cost several times one turn. "
-                "p95 under 4x needs a batch of 8 to cost less than about 3 single turns (more cores, or a GPU)."
+                f"Why: at 8 clients a round of 8 turns takes about {cycle:.0f} ms of this machine "
+                f"({eight['throughput']:.0f} turns/s, the load generator on the same 2 cores), so the median turn "
+                f"already waits about that long (p50 {eight['p50_ms']:.0f} ms), while a lone turn needs one encoder "
+                f"pass ({base:.0f} ms). The text encoder is compute-bound on a CPU: a packed batch of 4 turns "
+                "costs about twice one turn (benchmarks/results/throughput.md), so 8 turns on 2 cores cost about "
+                "2 single turns of wall time before HTTP, scheduling and text-length spread; p95 under 4x "
+                "needs that spread to stay under ~1.5x (more cores, or a GPU, give the margin)."
             )
     lines += ["", "Session turns are micro-batched (`batch_max_turns`, `batch_wait_ms`: the server's defaults "
                   "unless given above): the turns that arrive together run as one `Recognizer.add_many` call."]
@@ -318,7 +366,9 @@ def main() -> int:
     ap.add_argument("--model", default="meld-text-minilm")
     ap.add_argument("--clients", default="1,2,4,8", help="comma-separated client counts")
     ap.add_argument("--turns", type=int, default=20, help="turns per client session")
-    ap.add_argument("--repeat", type=int, default=3, help="rounds per client count, pooled")
+    ap.add_argument("--repeat", type=int, default=5, help="rounds per client count, pooled")
+    ap.add_argument("--client", choices=sorted(CLIENTS), default="aiohttp",
+                    help="load generator HTTP client (aiohttp: least CPU beside the server)")
     ap.add_argument("--fault-rounds", type=int, default=5)
     ap.add_argument("--max-sessions", type=int, default=40, help="the server's live-session cap")
     ap.add_argument("--session-idle", type=float, default=8.0, help="the server's idle expiry (s)")
@@ -337,11 +387,12 @@ def main() -> int:
         server.wait_ready(timeout=min(180.0, args.max_seconds))
         convs = dialogues(args.turns, max(counts) + 1)
         _, conv_source = dev_conversations()
-        asyncio.run(load_round(server.url, 1, convs[-1:], deadline))  # warm-up (not recorded)
+        # warm-up (not recorded): the first batches after start also start the inference threads
+        asyncio.run(load_round(server.url, max(counts), convs, deadline, args.client))
         rss_start = rss_mb(server.proc.pid)
         load = []
         for n in counts:
-            result = repeated_round(server.url, n, convs, deadline, args.repeat)
+            result = repeated_round(server.url, n, convs, deadline, args.repeat, args.client)
             print(json.dumps({k: v for k, v in result.items() if k not in ("error_samples", "latencies", "errors_all")}),
                   flush=True)
             load.append(result)
