@@ -103,3 +103,23 @@ def test_a_batch_takes_a_fair_share_of_the_active_sessions(recognizer):
     asyncio.run(main())
     assert sum(sizes) == 24 and max(sizes) <= 4
     assert batcher._share(time.monotonic()) == 4  # 8 sessions answered within the last second, 2 threads
+
+
+def test_only_sessions_that_come_back_fast_are_waited_for(recognizer):
+    """A session whose client sent its next turn within batch_wait_ms of the last answer is
+    expected again (worth waiting for); one paced like a person (a pause longer than that) is
+    not, so it never makes other turns wait."""
+    app = create_app(recognizer, ServeSettings(batch_wait_ms=200))  # generous: a loaded CI machine is slow
+    batcher = app.state.service.batcher
+    with TestClient(app) as c:
+        fast, slow = (c.post("/v1/sessions").json()["id"] for _ in range(2))
+        for text in TEXTS[:3]:
+            assert c.post(f"/v1/sessions/{fast}/utterances", json={"text": text}).status_code == 200
+        assert c.post(f"/v1/sessions/{slow}/utterances", json={"text": TEXTS[0]}).status_code == 200
+        time.sleep(0.5)  # a pause: 500 ms > 200 ms
+        assert c.post(f"/v1/sessions/{slow}/utterances", json={"text": TEXTS[1]}).status_code == 200
+        gaps = sorted(batcher._gap.values())
+        assert gaps[0] < 0.2 and gaps[1] >= 0.5
+        assert len(batcher._answered) == 2 and batcher._expected(time.monotonic()) == 1  # the fast one only
+        assert c.delete(f"/v1/sessions/{fast}").status_code == 204
+        assert len(batcher._gap) == 1

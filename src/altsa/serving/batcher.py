@@ -9,13 +9,17 @@ Policy: a batch takes at most a fair share of the active sessions (those answere
 last second, running or waiting), ``ceil(active / inference_threads)``, capped at
 ``batch_max_turns``; it is dispatched when an inference thread is free (at most
 ``inference_threads`` batches run at once) and either a share of turns is waiting, or every
-session active in the last second (answered recently, no turn running) has its next turn
-waiting, or the oldest turn has waited ``batch_wait_ms``. So a lone client never waits,
-clients answered together come back as one batch instead of a few turns dispatching early
-and the rest queueing behind them, and with 8 sessions on 2 threads two batches of 4 run on
-two cores instead of one batch of 8 on one core while the other idles (lower 8-client p95
-in each of three paired runs on 2 cores). While a batch runs, new turns gather for the next one. A session never has two turns in one batch: the
-route holds the session's lock until its turn is answered.
+*expected* session has its next turn waiting, or the oldest turn has waited
+``batch_wait_ms``. Expected: answered in the last second, no turn running, and its client
+came back within ``batch_wait_ms`` of its previous answer (a program feeding turns as fast
+as they are answered); a session paced by people is never waited for.
+
+So a lone client never waits; clients answered together come back as one batch instead of
+a few turns dispatching early and the rest queueing a whole batch behind them; and 8
+sessions on 2 threads run as two batches of 4 on two cores instead of one batch of 8 on one
+core while the other idles. While a batch runs, new turns gather for the next one. A
+session never has two turns in one batch: the route holds the session's lock until its
+turn is answered.
 
 Timeout semantics (as ``InferenceRunner``): a turn whose batch had not started when its
 request timed out is withdrawn (503, the session unchanged); a started turn is awaited to
@@ -73,6 +77,7 @@ class TurnBatcher:
         self._running = 0  # batches dispatched and not finished
         self._timer: asyncio.TimerHandle | None = None
         self._answered: dict[int, float] = {}  # id(stream) -> when its last turn was answered
+        self._gap: dict[int, float] = {}  # id(stream) -> seconds from its last answer to its next turn
         self._in_batch: set[int] = set()  # id(stream) of turns in running batches
         self.batches = 0  # counters, for tests and /metrics-style inspection
         self.turns = 0
@@ -88,6 +93,8 @@ class TurnBatcher:
                            {"Retry-After": "1"})  # fmt: skip
         loop = asyncio.get_running_loop()
         now = loop.time()
+        key = id(stream)
+        self._gap[key] = now - self._answered[key] if key in self._answered else float("inf")
         turn = _Turn(stream, utterance, prepare, loop.create_future(), now, now + max(timeout_s, 0.0))
         turn.future.add_done_callback(lambda f: f.cancelled() or f.exception())  # never "unretrieved"
         self._pending.append(turn)
@@ -130,12 +137,16 @@ class TurnBatcher:
         """A closed session sends no next turn: stop expecting one (else a lone client's turns
         would wait ``batch_wait_ms`` for a session that has gone)."""
         self._answered.pop(id(stream), None)
+        self._gap.pop(id(stream), None)
 
     def _expected(self, now: float) -> int:
-        """Turns worth waiting for: sessions answered in the last ``_ACTIVE_S`` seconds with
-        no turn running (their clients are likely composing the next one)."""
+        """Turns worth waiting for: sessions answered in the last ``_ACTIVE_S`` seconds with no
+        turn running whose client came back within ``batch_wait_ms`` last time (a program
+        feeding turns as fast as they are answered). A session paced by people, seconds
+        between turns, is never waited for, so it costs other turns no waiting."""
         self._prune(now)
-        return max(1, sum(1 for k in self._answered if k not in self._in_batch))
+        fast = sum(1 for k in self._answered if k not in self._in_batch and self._gap.get(k, float("inf")) <= self.wait_s)
+        return max(1, fast)
 
     def _share(self, now: float) -> int:
         """Most turns one batch takes: the active sessions split evenly over the inference
@@ -147,6 +158,7 @@ class TurnBatcher:
     def _prune(self, now: float) -> None:
         for key in [k for k, t in self._answered.items() if now - t > _ACTIVE_S]:
             del self._answered[key]
+            self._gap.pop(key, None)
 
     async def _run(self, batch: list[_Turn]) -> None:
         loop = asyncio.get_running_loop()

@@ -35,7 +35,7 @@ class ServeSettings:
     torch_threads: int = 0  # torch intra-op threads per process (0: auto, (cores - 1) / inference_threads)
     max_queue: int = 32  # inference jobs waiting for a thread; beyond this 503 at once
     batch_max_turns: int = 8  # live-session turns run together in one model call (1: no batching)
-    batch_wait_ms: float = 5.0  # longest a turn waits for others to join its batch (see docs/serving.md)
+    batch_wait_ms: float = 10.0  # longest a turn waits for fast sessions' turns to join its batch (docs/serving.md)
     max_requests: int = 64  # requests in flight (uploading, queued, running); beyond: 503 at once
 
     def __post_init__(self) -> None:
