@@ -194,9 +194,15 @@ def summarize(clients: int, latencies: list[float], errors: list[str], wall: flo
 
 
 def repeated_round(url: str, clients: int, convs: list[list[dict]], deadline: float, repeat: int, kind: str) -> dict:
-    """``repeat`` rounds of ``clients`` sessions, one after another, pooled: a percentile over
-    20 turns (one client, one round) swings by several ms between runs; more rounds steady it."""
-    rounds = [asyncio.run(load_round(url, clients, convs, deadline, kind)) for _ in range(repeat)]
+    """Rounds of ``clients`` concurrent sessions, one after another, pooled, such that every
+    client count replays the same turns: ``repeat`` times each of the ``len(convs)``
+    conversations (round r plays conversations r*clients ... r*clients + clients - 1, mod
+    len(convs)). Why: latency grows with a turn's length, so a 1-client baseline over other
+    (e.g. shorter) turns than the 8-client phase would bias the ratio; and a percentile over
+    few turns swings by several ms between runs."""
+    m = len(convs)
+    rounds = [asyncio.run(load_round(url, clients, [convs[(r * clients + k) % m] for k in range(clients)], deadline, kind))
+              for r in range(max(1, repeat * m // clients))]  # fmt: skip
     return summarize(clients, [x for r in rounds for x in r["latencies"]], [e for r in rounds for e in r["errors_all"]],
                      sum(r["wall_s"] for r in rounds), sum(r["client_cpu_s"] for r in rounds))
 
@@ -300,7 +306,8 @@ def report(args, load: list[dict], faults: dict, rss_start: float, conv_source: 
     lines += [
         f"Model `{args.model}`, one uvicorn worker, server options `{' '.join(args.server_args)}`; "
         f"each client runs a live session of {args.turns} turns ({conv_source}), one turn after another; "
-        f"{args.repeat} rounds per client count, pooled, after one unrecorded warm-up round at the largest "
+        f"every client count replays the same turns ({max(args.counts)} conversations, {args.repeat} times each, "
+        f"in rounds of that many concurrent sessions, pooled), after one unrecorded warm-up round at the largest "
         f"count. Load generator: {args.client}, in one process on the same cores (its CPU per turn below).",
         f"Server RSS after start and warm-up: {rss_start:.0f} MB.",
         "",
@@ -375,7 +382,7 @@ def main() -> int:
     ap.add_argument("--model", default="meld-text-minilm")
     ap.add_argument("--clients", default="1,2,4,8", help="comma-separated client counts")
     ap.add_argument("--turns", type=int, default=20, help="turns per client session")
-    ap.add_argument("--repeat", type=int, default=5, help="rounds per client count, pooled")
+    ap.add_argument("--repeat", type=int, default=5, help="times each client count replays the conversations")
     ap.add_argument("--client", choices=sorted(CLIENTS), default="aiohttp",
                     help="load generator HTTP client (aiohttp: least CPU beside the server)")
     ap.add_argument("--runs", type=int, default=3,
@@ -392,7 +399,8 @@ def main() -> int:
                         *args.serve_args.split()]
     start = time.monotonic()
     deadline = start + args.max_seconds
-    convs = dialogues(args.turns, max(counts) + 1)
+    args.counts = counts
+    convs = dialogues(args.turns, max(counts))
     _, conv_source = dev_conversations()
     ratios: list[float] = []  # p95 at 8 clients / 1-client p50, one per run (each on a fresh server)
     for run in range(args.runs):
