@@ -41,7 +41,7 @@ def serve(
     max_queue: int | None = _opt(_D.max_queue, "--max-queue", help="Model calls waiting for a thread (503 beyond)."),
     max_requests: int | None = _opt(_D.max_requests, "--max-requests", help="Requests in flight (503 beyond)."),
     batch_max_turns: int | None = _opt(_D.batch_max_turns, "--batch-max-turns", help="Live-session turns per batched model call (1: no batching)."),
-    batch_wait_ms: float | None = _opt(_D.batch_wait_ms, "--batch-wait-ms", help="Milliseconds a turn may wait for others to join its batch."),
+    batch_wait_ms: float | None = _opt(_D.batch_wait_ms, "--batch-wait-ms", help="Milliseconds a turn may wait for the turns of sessions that come back fast (see docs/serving.md) to join its batch."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve MODEL over HTTP: POST /v1/predict, live sessions under /v1/sessions, a web page
