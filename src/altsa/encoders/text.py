@@ -132,9 +132,10 @@ def pool_text(hidden: torch.Tensor, mask: torch.Tensor, pooling: str, suffix: in
     return hidden[torch.arange(hidden.shape[0], device=hidden.device), index]  # [n, d]
 
 
-# Absolute-position encoders ``forward_packed`` serves: model type -> where position ids
-# start (0, or "after padding": RoBERTa numbers positions from ``pad_token_id + 1``).
-_FIRST_POSITION: dict[str, int | str] = {"bert": 0, "roberta": "pad+1", "xlm-roberta": "pad+1", "camembert": "pad+1"}
+# Model types that number positions from ``pad_token_id + 1`` (RoBERTa's scheme), not from 0.
+_POSITIONS_AFTER_PAD = ("roberta", "xlm-roberta", "camembert")
+# Absolute-position encoders ``forward_packed`` serves (their position ids can restart per text).
+_PACKABLE = ("bert", *_POSITIONS_AFTER_PAD)
 
 
 def _resolve_layers(layers: Any, blocks: int) -> list[int] | None:
@@ -255,8 +256,8 @@ class HFTextEncoder(LazyModule):
         limit = int(getattr(self.tokenizer, "model_max_length", 0) or 0)
         if not 0 < limit < 100_000:
             positions = int(getattr(self.hf_config, "max_position_embeddings", 0) or 0)
-            reserved = 0  # RoBERTa numbers positions from padding_idx + 1
-            if self.hf_config.model_type in ("roberta", "xlm-roberta", "camembert"):
+            reserved = 0
+            if self.hf_config.model_type in _POSITIONS_AFTER_PAD:
                 reserved = int(self.hf_config.pad_token_id) + 1
             limit = positions - reserved
         if wanted < 4:
@@ -301,7 +302,7 @@ class HFTextEncoder(LazyModule):
         """Whether ``forward_packed`` applies: an absolute-position encoder (its position ids
         can restart per text) whose attention takes a 4-D mask (eager or SDPA; loads the module)."""
         return (
-            self.hf_config.model_type in _FIRST_POSITION
+            self.hf_config.model_type in _PACKABLE
             and getattr(self.module.config, "_attn_implementation", None) in ("eager", "sdpa")
         )
 
@@ -317,8 +318,7 @@ class HFTextEncoder(LazyModule):
         mask = batch["attention_mask"].bool()  # [n, L], left or right padded
         n, width = mask.shape
         real = mask.reshape(-1)
-        first = _FIRST_POSITION[self.hf_config.model_type]
-        start = 0 if first == 0 else int(self.hf_config.pad_token_id) + 1
+        start = int(self.hf_config.pad_token_id) + 1 if self.hf_config.model_type in _POSITIONS_AFTER_PAD else 0
         positions = (mask.long().cumsum(1) - 1 + start).reshape(-1)[real]  # [T], restarting per text
         segment = torch.arange(n, device=mask.device).repeat_interleave(mask.sum(1))  # [T]
         dtype = next(self.module.parameters()).dtype
