@@ -348,8 +348,8 @@ _PACK_TOKENS = 256
 
 def _encode_packed(encoder: Any, batch: Any) -> torch.Tensor:
     """Several texts as one unpadded row per ``_PACK_TOKENS`` (``encoder.forward_packed``):
-    the weights stream once per row and no padding is computed. ``batch``:
-    ``encoder.tokenize(texts)``."""
+    the weights stream once per row and no padding is computed (``forward_packed`` reads only
+    the attended tokens, so the rows need no trimming). ``batch``: ``encoder.tokenize(texts)``."""
     lengths = batch["attention_mask"].sum(dim=1).tolist()
     out = torch.zeros(len(lengths), encoder.dim)
     start = 0
@@ -358,12 +358,8 @@ def _encode_packed(encoder: Any, batch: Any) -> torch.Tensor:
         while stop < len(lengths) and total + lengths[stop] <= _PACK_TOKENS:
             total += lengths[stop]
             stop += 1
-        rows = slice(start, stop)
-        width = int(max(lengths[rows]))
-        left = getattr(encoder.tokenizer, "padding_side", "right") == "left"
-        cols = slice(batch["attention_mask"].shape[1] - width, None) if left else slice(0, width)
-        sub = {k: v[rows, cols] for k, v in batch.items() if torch.is_tensor(v) and v.dim() == 2}
-        out[rows] = encoder.forward_packed(sub).float().cpu()
+        sub = {k: v[start:stop] for k, v in batch.items() if torch.is_tensor(v) and v.dim() == 2}
+        out[start:stop] = encoder.forward_packed(sub).float().cpu()
         start = stop
     return out
 
