@@ -122,10 +122,11 @@ class TurnBatcher:
             self._timer = None
         loop = asyncio.get_running_loop()
         now = loop.time()
+        self._prune(now)
         while self._pending and self._running < self.runner.threads:
             due = self._pending[0].arrived + self.wait_s
-            share = self._share(now)
-            if len(self._pending) < min(share, self._expected(now)) and now < due:
+            share = self._share()
+            if len(self._pending) < min(share, self._expected()) and now < due:
                 self._timer = loop.call_at(due, self._kick)
                 return
             batch, self._pending = self._pending[:share], self._pending[share:]
@@ -139,23 +140,22 @@ class TurnBatcher:
         self._answered.pop(id(stream), None)
         self._gap.pop(id(stream), None)
 
-    def _expected(self, now: float) -> int:
+    def _expected(self) -> int:
         """Turns worth waiting for: sessions answered in the last ``_ACTIVE_S`` seconds with no
         turn running whose client came back within ``batch_wait_ms`` last time (a program
         feeding turns as fast as they are answered). A session paced by people, seconds
         between turns, is never waited for, so it costs other turns no waiting."""
-        self._prune(now)
         fast = sum(1 for k in self._answered if k not in self._in_batch and self._gap.get(k, float("inf")) <= self.wait_s)
         return max(1, fast)
 
-    def _share(self, now: float) -> int:
+    def _share(self) -> int:
         """Most turns one batch takes: the active sessions split evenly over the inference
         threads, so that the threads run batches side by side (capped at ``max_batch``)."""
-        self._prune(now)
         active = set(self._answered) | self._in_batch | {id(t.stream) for t in self._pending}
         return max(1, min(self.max_batch, math.ceil(len(active) / self.runner.threads)))
 
     def _prune(self, now: float) -> None:
+        """Sessions not answered for ``_ACTIVE_S`` seconds are no longer active."""
         for key in [k for k, t in self._answered.items() if now - t > _ACTIVE_S]:
             del self._answered[key]
             self._gap.pop(key, None)
