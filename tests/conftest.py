@@ -46,3 +46,17 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def altsa_script() -> str:
+    """The installed ``altsa`` console script: tests that must see what a user's shell sees
+    (exit status, stderr, no traceback) run it as a subprocess."""
+    import shutil
+    import sys
+
+    script = Path(sys.executable).with_name("altsa")
+    found = str(script) if script.is_file() else shutil.which("altsa")
+    if found is None:
+        pytest.skip("the installed `altsa` script is not on this environment (pip install -e .)")
+    return found

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -125,27 +124,19 @@ def test_inspect_missing_file(capsys, tmp_path: Path) -> None:
     assert rc == 2 and err == f"error: {tmp_path / 'nope.csv'}: file not found\n"
 
 
-def _altsa_script() -> str:
-    script = Path(sys.executable).with_name("altsa")
-    found = str(script) if script.is_file() else shutil.which("altsa")
-    if found is None:
-        pytest.skip("the installed `altsa` script is not on this environment (pip install -e .)")
-    return found
-
-
-def test_installed_script_prints_no_traceback(tmp_path: Path) -> None:
+def test_installed_script_prints_no_traceback(tmp_path: Path, altsa_script: str) -> None:
     bad = tmp_path / "dev.csv"
     bad.write_bytes(MELD_HEADER.encode() + '1,"Caf\xe9",Ann,joy,positive,0,0,1,1,a,b\n'.encode("cp1252"))
-    proc = subprocess.run([_altsa_script(), "data", "inspect", str(bad)], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([altsa_script, "data", "inspect", str(bad)], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert proc.stderr == f"error: {bad}:2: not UTF-8 (byte 0xe9 at offset {len(MELD_HEADER) + 6}); re-save the file as UTF-8\n"
     assert "Traceback" not in proc.stdout + proc.stderr
 
 
-def test_installed_script_done_when(meld_dev: Path) -> None:
+def test_installed_script_done_when(meld_dev: Path, altsa_script: str) -> None:
     """The issue's check, run from the repository root with the relative path."""
     proc = subprocess.run(
-        [_altsa_script(), "data", "inspect", "../shared/data/meld/dev_sent_emo.csv", "--json"],
+        [altsa_script, "data", "inspect", "../shared/data/meld/dev_sent_emo.csv", "--json"],
         capture_output=True, text=True, cwd=REPO, timeout=120,
     )
     assert proc.returncode == 0, proc.stderr

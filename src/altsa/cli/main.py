@@ -48,27 +48,23 @@ def _register() -> None:
 def main(argv: list[str] | None = None) -> int:
     _register()
     try:
-        app(args=argv, standalone_mode=False)
+        # standalone mode: the command line parser (typer's own bundled click) prints usage
+        # mistakes with the usage line and exits 2 itself; only our errors reach the handlers.
+        app(args=argv, standalone_mode=True)
     except AltsaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except typer.Exit as ex:
-        return ex.exit_code
-    except SystemExit as ex:  # click usage errors exit through here
-        return int(ex.code or 0)
-    except Exception as err:  # click.ClickException and friends
-        import click
-
-        if isinstance(err, click.exceptions.ClickException):
-            err.show()
-            return err.exit_code
-        if isinstance(err, click.exceptions.Abort):
-            print("aborted", file=sys.stderr)
-            return 1
-        raise
+    except SystemExit as ex:
+        code = ex.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
     return 0
 
 
