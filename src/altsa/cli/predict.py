@@ -59,7 +59,7 @@ def predict_cmd(
     table: bool = typer.Option(False, "--table", help="a readable table (the default)"),
     fmt: str = typer.Option(None, "--format", help="corpus format when it cannot be detected (see: altsa data formats)"),
     clips: str = typer.Option(None, "--clips", help="media root for corpora that name clips by id (MELD.Raw)"),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:1, ..."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
     batch_size: int = typer.Option(32, "--batch-size", help="utterances per encoder call, dialogues per model call"),
     threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)"),
 ) -> None:
@@ -85,7 +85,7 @@ def demo_cmd(
     model: str = typer.Option(DEMO_MODEL, help="run directory or bundled model name"),
     input: str = typer.Option(None, "--input", help="a conversation file instead of the shipped example"),
     json_out: bool = typer.Option(False, "--json", help="JSON lines instead of the timeline"),
-    device: str = typer.Option("cpu", help="cpu, cuda, ..."),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
 ) -> None:
     """Offline quick start: the bundled model reads the shipped example conversation."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # everything it needs ships with the install

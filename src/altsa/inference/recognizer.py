@@ -48,8 +48,10 @@ class Recognizer:
     def __init__(self, run: Any, *, device: str | torch.device = "cpu", batch_size: int = 32):
         from altsa.encoders import build_encoder
 
+        from altsa.devices import resolve_device
+
         self.run = run
-        self.device = torch.device(device)
+        self.device = resolve_device(device)
         self.batch_size = max(1, int(batch_size))
         self.model = run.model.to(self.device).eval()
         self._labels: LabelSet = run.labels
@@ -80,6 +82,9 @@ class Recognizer:
         """
         from altsa.training.run import load_run
 
+        from altsa.devices import resolve_device
+
+        device = resolve_device(device)  # before loading: a wrong device costs no load time
         if threads is not None:
             torch.set_num_threads(max(1, int(threads)))
         return cls(load_run(run_or_name), device=device, batch_size=batch_size)
