@@ -109,3 +109,31 @@ def test_ema_weights_are_what_the_stage_keeps(setup, tmp_path):
     # one epoch, one optimiser step (12 dialogues, batches of 16): ema = (start + w1) / 2, halfway
     assert not torch.equal(model.state_dict()[w], plain[w]) and not torch.equal(model.state_dict()[w], start[w])
     assert (model.state_dict()[w] - start[w]).abs().sum() < (plain[w] - start[w]).abs().sum()
+
+
+def test_distillation_targets_come_from_the_teacher_in_eval_mode(setup):
+    """No dropout noise in z_t or h_t: with the teacher's dropout at 0.9 and the students' at 0,
+    the student objective is the same on every call and equals the one computed from the
+    eval-mode teacher."""
+    from altsa.losses import DistillWeights, student_loss
+
+    cfg, model, train, dev, _ = setup
+    model.train()
+    for m in ("audio", "video"):
+        model.branches[m].dropout.p = 0.0
+    model.branches["text"].dropout.p = 0.9
+    stage = pipeline.students_stage(model, ["audio"], train, dev, cfg, None)
+    batch = collate(train.dialogues[:6], train.dims)
+    values = []
+    for seed in range(3):
+        torch.manual_seed(seed)
+        values.append(stage.loss(model, batch)["loss"].item())
+    assert values[0] == values[1] == values[2]
+    assert model.branches["text"].training  # the stage's mode is left as it was
+    sel = batch["present"][..., 1] & batch["present"][..., 0] & batch["mask"]
+    model.eval()
+    out = model(**{k: batch[k] for k in ("text", "audio", "video", "present", "mask")}, branches_only=True)
+    t = cfg.train
+    hp = DistillWeights(t.tau, t.beta, t.gamma, t.tau_f, t.lambda_logit, t.lambda_feat)
+    expected = student_loss(out["z_a"][sel], out["h_a"][sel], out["z_t"][sel], out["h_t"][sel], batch["labels"][sel], hp)
+    assert values[0] == pytest.approx(expected["loss"].item(), rel=1e-6)

@@ -75,7 +75,8 @@ def evaluate_run(
     if not any(run.task in u.labels for u in corpus.utterances()):
         raise DataError(f"no utterance carries a {run.task!r} label to score against", path=path)
     _import_encoder_kinds()
-    encoders = {m: build_encoder(ec) for m, ec in run.encoders.items() if m in run.model.dims}
+    # the modalities the fused prediction reads, as the Recognizer encodes them (model.use)
+    encoders = {m: build_encoder(ec) for m, ec in run.encoders.items() if m in run.model.use}
     tables = features_for(cfg, corpus, encoders)
     fs = build_split(split_name, corpus, tables, _RunLabels(run.labels), run.task)
     p = predict_split(run.model, fs)

@@ -114,6 +114,15 @@ class ALTSAModel(nn.Module):
         none_left = ~kept.any(-1, keepdim=True)  # dropped everything: keep what was there
         return torch.where(none_left, present, kept)
 
+    @staticmethod
+    def fusion_inputs(out: dict[str, torch.Tensor], fused_present: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """(h_t, h_a, h_v) as the fusion may see them: zero wherever ``fused_present`` says the
+        modality is not there, so a modality left out by ``model.modalities`` or dropped by
+        modality dropout reaches no attention key, gate input or fusion: exactly as if its
+        clip were missing (spec 3; ablations are true ablations)."""
+        keep = fused_present.unsqueeze(-1)  # [..., 3, 1]
+        return tuple(out[f"h_{m[0]}"] * keep[..., k, :].to(out[f"h_{m[0]}"].dtype) for k, m in enumerate(MODALITIES))
+
     # -- whole dialogues -------------------------------------------------------------------------
 
     def forward(
@@ -144,7 +153,8 @@ class ALTSAModel(nn.Module):
         if branches_only:
             return out
         fused_present = self._drop_modalities(present & self.used)
-        m, weights = self.fusion(out["h_t"], out["h_a"], out["h_v"], fused_present, mask)
+        h_t, h_a, h_v = self.fusion_inputs(out, fused_present)
+        m, weights = self.fusion(h_t, h_a, h_v, fused_present, mask)
         ctx = self.context(self.dropout(m), mask)  # [B, N, out_dim]
         out["logits"] = self.classifier(self.dropout(ctx))  # [B, N, C]
         out["weights"] = weights
@@ -180,15 +190,28 @@ class ALTSAModel(nn.Module):
         real = torch.ones(ref.shape[0], dtype=torch.bool, device=ref.device)
         present = self._present(inputs, present, real)
         out = self.branch_outputs(inputs, present)
-        m, weights, fusion_state = self.fusion.step(
-            state["fusion"], out["h_t"], out["h_a"], out["h_v"], present & self.used
-        )
+        fused_present = present & self.used
+        h_t, h_a, h_v = self.fusion_inputs(out, fused_present)
+        m, weights, fusion_state = self.fusion.step(state["fusion"], h_t, h_a, h_v, fused_present)
         ctx, context_state = self.context.step(self.dropout(m), state["context"])
         out["logits"] = self.classifier(self.dropout(ctx))
         out["weights"] = weights
         return out, {"fusion": fusion_state, "context": context_state, "turns": state["turns"] + 1}
 
     # -- parameter groups, for the training stages --------------------------------------------------
+
+    @torch.no_grad()
+    def teacher_targets(self, text: torch.Tensor, present: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Distillation targets of the frozen teacher: text [..., Dt], present [...] bool ->
+        (h_t [..., d], z_t [..., C]) from the text branch in eval mode (no dropout noise in
+        the targets, spec 2: "teacher frozen"); the branch's mode is restored after."""
+        branch = self.branches["text"]
+        was = branch.training
+        branch.eval()
+        try:
+            return branch(text, present)
+        finally:
+            branch.train(was)
 
     def teacher_parameters(self) -> list[nn.Parameter]:
         return list(self.branches["text"].parameters()) if "text" in self.branches else []

@@ -142,13 +142,16 @@ def students_stage(
 
     def loss(module, batch):
         out = module(**_inputs(batch, train.dims), branches_only=True)
+        if hp.distill:  # targets from the teacher in eval mode, whatever mode the stage runs in
+            h_t, z_t = model.teacher_targets(batch["text"], batch["present"][..., 0] & batch["mask"])
         total: dict[str, torch.Tensor] = {}
         for m in students:
             k = MODALITIES.index(m)
             sel = batch["present"][..., k] & batch["present"][..., 0] & batch["mask"] if hp.distill else (
                 batch["present"][..., k] & batch["mask"])
             s = m[0]
-            parts = student_loss(out[f"z_{s}"][sel], out[f"h_{s}"][sel], out["z_t"][sel], out["h_t"][sel],
+            targets = (z_t[sel], h_t[sel]) if hp.distill else (out["z_t"][sel], out["h_t"][sel])
+            parts = student_loss(out[f"z_{s}"][sel], out[f"h_{s}"][sel], *targets,
                                  batch["labels"][sel], hp, weight=weight, label_smoothing=tc.label_smoothing)
             total = {k2: total.get(k2, 0) + v for k2, v in parts.items()}
         return total

@@ -1,0 +1,107 @@
+"""Plant each wrong formula of the review list into a copy of the package and check that the
+suite's maths tests fail on it (issue #11, item 6).
+
+    .venv/bin/python scripts/check_mutations.py            # every mutation; exit 1 if one survives
+    .venv/bin/python scripts/check_mutations.py --only drop-tau2
+
+Each mutation is a literal text replacement in one source file of a temporary copy of
+``src/``; the tests run with that copy first on ``PYTHONPATH``. A mutation is *caught* when at
+least one test fails. The working tree is never modified.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TESTS = ["tests/losses", "tests/model", "tests/training/test_stages.py"]
+
+
+@dataclass(frozen=True)
+class Mutation:
+    name: str
+    file: str  # under src/altsa/
+    edits: tuple[tuple[str, str], ...]  # (text, replacement), each must occur
+
+
+MUTATIONS = (
+    Mutation("drop-tau2", "losses/relation.py",
+             (("return tau**2 * (beta * inter + gamma * intra)", "return beta * inter + gamma * intra"),)),
+    Mutation("swap-inter-intra-axes", "losses/relation.py",
+             (("inter = 1.0 - pearson(p_s, p_t, dim=1", "inter = 1.0 - pearson(p_s, p_t, dim=0"),
+              ("intra = 1.0 - pearson(p_s, p_t, dim=0", "intra = 1.0 - pearson(p_s, p_t, dim=1"))),
+    Mutation("drop-tau-in-softmax", "losses/relation.py",
+             (("torch.softmax(z_s / tau, dim=-1)", "torch.softmax(z_s, dim=-1)"),
+              ("torch.softmax(z_t / tau, dim=-1)", "torch.softmax(z_t, dim=-1)"))),
+    Mutation("SS^T-for-TS^T", "losses/similarity.py",
+             (("log_q = F.log_softmax(t @ s.T / tau_f", "log_q = F.log_softmax(s @ s.T / tau_f"),)),
+    Mutation("reverse-KL", "losses/similarity.py",
+             (("F.kl_div(log_q, log_p,", "F.kl_div(log_p, log_q,"),)),
+    Mutation("ignore-tau_f", "losses/similarity.py",
+             (("t @ t.T / tau_f", "t @ t.T"), ("t @ s.T / tau_f", "t @ s.T"))),
+    Mutation("keys-from-text", "model/fusion.py",
+             (('torch.cat([a, v] if self.keys == "av"', 'torch.cat([t, t] if self.keys == "av"'),)),
+    Mutation("no-residual", "model/fusion.py",
+             (("c = self.norm(t + self.dropout(self.attention(", "c = self.norm(self.dropout(self.attention("),
+              ("c = self.norm(t + self.dropout(att))", "c = self.norm(self.dropout(att))"))),
+    Mutation("gate-ignores-a-and-v", "model/fusion.py",
+             (("self.gate(torch.cat([c, a, v], dim=-1))", "self.gate(torch.cat([c, 0 * a, 0 * v], dim=-1))"),)),
+    Mutation("removed-modality-leaks", "model/altsa.py",
+             (('return tuple(out[f"h_{m[0]}"] * keep[..., k, :]', 'return tuple(out[f"h_{m[0]}"] * 1 + 0 * keep[..., k, :]'),)),
+    Mutation("teacher-in-train-mode", "model/altsa.py", (("        branch.eval()\n", "        branch.train()\n"),)),
+)
+
+
+def run(mutation: Mutation, verbose: bool) -> tuple[bool, str]:
+    """(caught, first failing test or the reason it was not caught)."""
+    with tempfile.TemporaryDirectory(prefix="altsa-mutant-") as tmp:
+        src = Path(tmp) / "src"
+        shutil.copytree(REPO / "src", src, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+        path = src / "altsa" / mutation.file
+        text = path.read_text(encoding="utf-8")
+        for old, new in mutation.edits:
+            if text.count(old) < 1:
+                return False, f"mutation does not apply: {old!r} not in {mutation.file}"
+            text = text.replace(old, new)
+        path.write_text(text, encoding="utf-8")
+        env = {**os.environ, "PYTHONPATH": str(src), "HF_HUB_OFFLINE": "1"}
+        check = subprocess.run([sys.executable, "-c", "import altsa, sys; print(altsa.__file__)"], env=env,
+                               capture_output=True, text=True, cwd=REPO)
+        if not check.stdout.strip().startswith(str(src)):
+            return False, f"the mutant copy was not imported ({check.stdout.strip() or check.stderr.strip()})"
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-ra", "-p", "no:cacheprovider", *TESTS],
+                              env=env, capture_output=True, text=True, cwd=REPO)
+        if verbose:
+            print(proc.stdout[-2000:])
+        lines = proc.stdout.splitlines()
+        failed = [line.split(" ")[1] for line in lines if line.startswith("FAILED ")]
+        errors = [line for line in lines if line.startswith("ERROR ")]
+        if errors:  # a broken import or collection is not a test that noticed the formula
+            return False, f"error, not a failing test: {errors[0]}"
+        return bool(failed), (failed[0] if failed else f"no test failed (pytest exit {proc.returncode})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="run one mutation by name")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    args = parser.parse_args()
+    chosen = [m for m in MUTATIONS if args.only in (None, m.name)]
+    survived = 0
+    for m in chosen:
+        caught, detail = run(m, args.verbose)
+        survived += not caught
+        print(f"{'caught  ' if caught else 'SURVIVED'} {m.name:<24} {detail}", flush=True)
+    print(f"{len(chosen) - survived}/{len(chosen)} mutations caught by: {' '.join(TESTS)}")
+    return 1 if survived else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
