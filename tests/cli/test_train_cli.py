@@ -106,7 +106,7 @@ def test_ablate_runs_every_row_on_generated_data(synthetic, tmp_path, capsys):
     from altsa.training.synthetic import tiny_overrides
 
     extra = tiny_overrides(synthetic["corpus"], synthetic["models"], synthetic["cache"], preset="embedded")
-    assert main(["ablate", "embedded-frozen", "--out", str(tmp_path), "--quiet", *extra]) == 0
+    assert main(["ablate", "embedded-frozen", "--out", str(tmp_path), "--quiet", "--share-teacher", *extra]) == 0
     results = {r["row"]: r for r in json.loads((tmp_path / "ablation.json").read_text())}
     assert set(results) == {r.name for r in ROWS}
     for row in ROWS:
@@ -118,4 +118,37 @@ def test_ablate_runs_every_row_on_generated_data(synthetic, tmp_path, capsys):
     no_audio = json.loads((tmp_path / "no-audio" / "metrics.json").read_text())
     assert no_audio["fused_modalities"] == ["text", "video"]
     audio_only = json.loads((tmp_path / "audio-only" / "metrics.json").read_text())
-    assert audio_only["fused_modalities"] == ["audio"] and audio_only["students_trained"] == ["audio", "video"]
+    assert audio_only["fused_modalities"] == ["audio"] and audio_only["students_trained"] == ["audio"]
+    assert_true_ablations(tmp_path, results)
+
+
+def assert_true_ablations(out: Path, results: dict) -> None:
+    """Each row encoded and trained only what it needs, shared the first row's teacher, and
+    the modalities it drops provably do not move its logits."""
+    from altsa.model import MODALITIES
+    from altsa.training.ablate import ROWS
+    from altsa.training.run import load_run
+
+    first = next(r.name for r in ROWS if r.name in results)
+    for row in ROWS:
+        if row.name not in results:
+            continue
+        r = results[row.name]
+        assert r["fused"] == [m for m in MODALITIES if m in row.needs], row.name
+        distils = row.name != "no-distill" and any(m in row.needs for m in ("audio", "video"))
+        encoded = set(row.needs) | ({"text"} if distils else set())
+        assert set(r["encoders"]) == encoded, row.name  # nothing else is even encoded
+        assert sorted(r["students_trained"] or []) == sorted(m for m in ("audio", "video") if m in row.needs)
+        metrics = json.loads((out / row.name / "metrics.json").read_text())
+        if row.name != first:
+            assert metrics["teacher_shared_from"] == str((out / first).resolve()), row.name
+            assert r["encoders"]["text"]["encoder"].startswith("shared from"), row.name
+        run = load_run(out / row.name)
+        dims = run.model.dims
+        g = torch.Generator().manual_seed(0)
+        x = {m: torch.randn(2, 5, d, generator=g) for m, d in dims.items()}
+        base = run.model(**x)["logits"]
+        for m in dims:
+            y = {**x, m: torch.randn(2, 5, dims[m], generator=g) * 10}
+            moved = not torch.allclose(run.model(**y)["logits"], base)
+            assert moved == (m in row.needs), (row.name, m)

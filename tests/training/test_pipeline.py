@@ -93,3 +93,17 @@ def test_tensorboard_events_or_a_clear_error(tiny, tmp_path):
     train(cfg, out=tmp_path / "tb", quiet=True)
     events = list((tmp_path / "tb" / "tb").rglob("events.out.tfevents.*"))
     assert {e.parent.name for e in events} == {"teacher", "fusion"}
+
+
+def test_a_shared_teacher_must_be_a_finished_fitting_one(tiny, tmp_path, full_run):
+    out, _ = full_run
+    with pytest.raises(ConfigError, match="not a run directory"):
+        train(tiny(extra=[f"train.teacher_from={tmp_path}"]), out=tmp_path / "a", quiet=True)
+    with pytest.raises(ConfigError, match="text encoder config differs"):
+        train(tiny(extra=[f"train.teacher_from={out}", "encoders.text.max_length=32"]), out=tmp_path / "b", quiet=True)
+    shared = train(tiny(extra=[f"train.teacher_from={out}", "model.modality_dropout=0.3"]), out=tmp_path / "c",
+                   quiet=True)
+    source = load_run(out).model.state_dict()
+    mine = load_run(tmp_path / "c").model.state_dict()
+    assert shared["complete"]
+    assert all(torch.equal(mine[k], source[k]) for k in source if k.startswith("branches.text."))

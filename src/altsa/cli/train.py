@@ -161,6 +161,8 @@ def ablate(
     overrides: list[str] = typer.Argument(None, help="key=value overrides applied to every row."),
     out: Path = typer.Option(None, "--out", help="Folder for the row runs and ablation.md (default runs/<name>-ablation)."),
     rows: str = typer.Option(None, "--rows", help="Comma-separated subset of rows (default: all)."),
+    share_teacher: bool = typer.Option(False, "--share-teacher",
+                                       help="Train the teacher once (first row) and reuse it in every later row."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
 ) -> None:
     """Train and score each row of the paper's ablation table; writes OUT/ablation.md."""
@@ -171,7 +173,7 @@ def ablate(
     cfg = load_config(ExperimentConfig, config, list(overrides or []))
     target = out or Path("runs") / f"{cfg.name}-ablation"
     chosen = [r.strip() for r in rows.split(",")] if rows else None
-    results = run_ablation(cfg, target, rows=chosen, quiet=quiet, progress=not quiet)
+    results = run_ablation(cfg, target, rows=chosen, share_teacher=share_teacher, quiet=quiet, progress=not quiet)
     for r in results:
         score = f"{r['dev_wf1']:.2f}" if r.get("dev_wf1") is not None else "not run"
         typer.echo(f"{r['row']:<12} dev wF1 {score:>8}  {r.get('note', '')}")

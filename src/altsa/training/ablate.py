@@ -76,10 +76,17 @@ def ablate(
     *,
     rows: list[str] | None = None,
     overrides: list[str] | None = None,
+    share_teacher: bool = False,
     quiet: bool = False,
     progress: bool = True,
 ) -> list[dict[str, Any]]:
-    """Train (or resume) each row in ``out/<row>/`` and write ``out/ablation.{md,json}``."""
+    """Train (or resume) each row in ``out/<row>/`` and write ``out/ablation.{md,json}``.
+
+    ``share_teacher``: the first row that trains a teacher trains it; every later row reuses
+    it (``train.teacher_from``) instead of fine-tuning its own copy, so the table needs one
+    teacher's time and disk (one RoBERTa-large) instead of one per row. Rows differ only
+    after the teacher stage, and the teacher stage is deterministic per seed, so a shared
+    teacher is the one each row would have trained."""
     from altsa.training.pipeline import resume, train
 
     out = Path(out)
@@ -90,12 +97,16 @@ def ablate(
 
         raise ConfigError(f"unknown ablation row {unknown[0]!r}; rows: {', '.join(r.name for r in ROWS)}")
     results: list[dict[str, Any]] = []
+    teacher: Path | None = None  # the row whose teacher later rows share
     for row in chosen:
         entry: dict[str, Any] = {"row": row.name, "title": row.title, "paper": row.paper,
                                  "overrides": list(row.overrides)}
         run_dir = out / row.name
         try:
-            cfg = row_config(base, row, list(overrides or []))
+            extra = list(overrides or [])
+            if share_teacher and teacher is not None:
+                extra.append(f"train.teacher_from={teacher}")
+            cfg = row_config(base, row, extra)
             if (run_dir / "config.yaml").is_file():
                 summary = resume(run_dir, quiet=quiet, progress=progress)
             else:
@@ -103,7 +114,10 @@ def ablate(
             dev = summary.get("dev", {})
             entry.update(dev_wf1=dev.get("weighted_f1"), dev_macro_f1=dev.get("macro_f1"),
                          dev_accuracy=dev.get("accuracy"), per_class_f1=dev.get("per_class_f1"), run=str(run_dir))
+            entry.update(_trained(run_dir))
             entry["note"] = _note(row, run_dir)
+            if share_teacher and teacher is None and (run_dir / "checkpoints" / "teacher" / "altsa.safetensors").is_file():
+                teacher = run_dir.resolve()
         except AltsaError as err:
             entry["note"] = f"not run: {err}"
         results.append(entry)
@@ -114,6 +128,16 @@ def ablate(
     )
     atomic_write_text(out / "ablation.md", header + ablation_table(results))
     return results
+
+
+def _trained(run_dir: Path) -> dict[str, Any]:
+    """What the row's run encoded, fused and trained (from its metrics.json)."""
+    import json
+
+    path = run_dir / "metrics.json"
+    data = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    return {"fused": data.get("fused_modalities"), "encoders": data.get("encoders"),
+            "teacher_trained": data.get("teacher_trained"), "students_trained": data.get("students_trained")}
 
 
 def _note(row: Row, run_dir: Path) -> str:

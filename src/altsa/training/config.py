@@ -47,5 +47,7 @@ class TrainConfig:
     eval_batch_dialogues: int = 64
     checkpoint_every: int = 0  # also checkpoint every N optimiser steps inside an epoch (0: epoch ends only)
     tensorboard: bool = False  # write TensorBoard events to RUN/tb (needs the tensorboard extra)
+    teacher_from: str | None = None  # a finished run whose teacher (text branch + RUN/text-encoder/) this run
+    # reuses instead of training its own: `altsa ablate --share-teacher` (one RoBERTa-large for every row)
     mixed_precision: str = "no"  # accelerate: "no", "fp16", "bf16"
     cpu: bool = False  # force CPU even when a GPU is visible

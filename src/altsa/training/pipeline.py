@@ -42,11 +42,30 @@ def encoder_configs(cfg: ExperimentConfig) -> dict[str, Any]:
     return resolve_encoders(cfg.encoders)
 
 
-def build_encoders(cfg: ExperimentConfig, device: Any = "cpu") -> dict[str, Any]:
+def build_encoders(cfg: ExperimentConfig, device: Any = "cpu", modalities: list[str] | None = None) -> dict[str, Any]:
     from altsa.encoders import base
 
     _import_encoder_kinds()
-    return {m: base.build_encoder(ec, device=device) for m, ec in encoder_configs(cfg).items()}
+    return {m: base.build_encoder(ec, device=device) for m, ec in encoder_configs(cfg).items()
+            if modalities is None or m in modalities}
+
+
+def needed_modalities(cfg: ExperimentConfig) -> list[str]:
+    """The encoders a run builds: the fused modalities (``model.modalities``, default all of
+    ``encoders.modalities``), plus the text teacher when it distils into a fused student.
+
+    So an ablation row never encodes, trains or stores what it leaves out: "text only" has no
+    audio or video encoder at all; "audio only" keeps the teacher (the student learns from it)
+    but fuses audio alone. A fused modality with no encoder is left in, for the model's error."""
+    have = list(encoder_configs(cfg))
+    if cfg.model.modalities is None:
+        return have
+    use = [m for m in MODALITIES if m in cfg.model.modalities]
+    needed = [m for m in use if m in have]
+    distils = cfg.train.distill and "students" in cfg.train.stages and any(m in STUDENTS for m in needed)
+    if "text" in have and "text" not in needed and distils:
+        needed.append("text")
+    return [m for m in MODALITIES if m in needed]
 
 
 def _import_encoder_kinds() -> None:
@@ -235,6 +254,30 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("train.stages must include fusion (it produces the model)")
 
 
+def check_teacher_source(cfg: ExperimentConfig, labels: LabelSet) -> Path:
+    """The run named by ``train.teacher_from``, checked to hold a finished teacher that fits:
+    the same labels and text encoder (a teacher for other classes or inputs is not this one)."""
+    from altsa.config import load_config
+    from altsa.training.run import load_labels
+
+    source = Path(str(cfg.train.teacher_from)).resolve()
+    where = f"train.teacher_from={cfg.train.teacher_from}"
+    if not (source / "config.yaml").is_file():
+        raise ConfigError(f"{where}: not a run directory (no config.yaml)")
+    if not (source / "checkpoints" / "teacher" / "altsa.safetensors").is_file():
+        raise ConfigError(f"{where}: its teacher stage has not finished (train it first)")
+    other = load_config(ExperimentConfig, source / "config.yaml")
+    if other.train.teacher_from is not None:
+        raise ConfigError(f"{where}: that run shares its teacher too; name the run that trained it")
+    _, their_labels = load_labels(source / "labels.json")
+    if tuple(their_labels.labels) != tuple(labels.labels):
+        raise ConfigError(f"{where}: its labels ({', '.join(their_labels.labels)}) are not this run's")
+    mine, theirs = encoder_configs(cfg).get("text"), encoder_configs(other).get("text")
+    if theirs is None or to_dict(mine) != to_dict(theirs):
+        raise ConfigError(f"{where}: its text encoder config differs from this run's")
+    return source
+
+
 class Trainer:
     """One training run: set-up once, then the stages in order."""
 
@@ -256,14 +299,19 @@ class Trainer:
         t0 = time.perf_counter()
         self.corpora = {s: read_split(cfg, s) for s in ("train", "dev")}
         self.labels = task_labels(self.corpora["train"], cfg.data.task)
-        self.encoders = build_encoders(cfg)
-        text_cfg = encoder_configs(cfg).get("text")
-        self.finetune = text_cfg is not None and is_finetuned(text_cfg) and "teacher" in cfg.train.stages
-        frozen = {m: e for m, e in self.encoders.items() if not (m == "text" and self.finetune)}
+        self.encoders = build_encoders(cfg, modalities=needed_modalities(cfg))
+        text_cfg = encoder_configs(cfg).get("text") if "text" in self.encoders else None
+        self.shared = cfg.train.teacher_from is not None and text_cfg is not None and "teacher" in cfg.train.stages
+        self.finetune = (text_cfg is not None and is_finetuned(text_cfg) and "teacher" in cfg.train.stages
+                         and not self.shared)
+        self.teacher_source = check_teacher_source(cfg, self.labels) if self.shared else None
+        # text vectors that come from a tuned encoder once the teacher stage ran (or was shared)
+        self.tuned_text = self.finetune or (self.shared and (self.teacher_source / "text-encoder").is_dir())
+        frozen = {m: e for m, e in self.encoders.items() if not (m == "text" and self.tuned_text)}
         self.tables = {s: features_for(cfg, c, frozen, log=self.log, progress=self.progress and self.main)
                        for s, c in self.corpora.items()}
         present = {m: int(t.present.sum()) for m, t in self.tables["train"].items()}
-        if self.finetune:
+        if self.tuned_text:
             present["text"] = self.corpora["train"].num_utterances
         for m, n in present.items():
             if n == 0:  # a branch that never saw data must not answer later: leave it out
@@ -272,7 +320,7 @@ class Trainer:
                 for tables in self.tables.values():
                     tables.pop(m, None)
         self.dims = {m: int(t.dim) for m, t in self.tables["train"].items()}
-        if self.finetune:
+        if self.tuned_text:
             self.dims["text"] = int(self.encoders["text"].dim)
         if not self.dims:
             raise DataError("no modality has features in the training data")
@@ -283,10 +331,28 @@ class Trainer:
             save_config(cfg, self.run.path / "config.yaml")
             save_labels(self.run.path / "labels.json", cfg.data.task, self.labels)
             self.run.write_metrics("fused_modalities", list(self.model.use))
+            self.run.write_metrics("encoders", self.encoder_record())
         self.log(
             f"run {self.run.path}: {len(self.labels)} classes, modalities {list(self.dims)} "
             f"(fusion uses {self.model.use}), set-up {time.perf_counter() - t0:.1f}s"
         )
+
+    def encoder_record(self) -> dict[str, Any]:
+        """What each encoder of the run is and who trained it (metrics.json "encoders"): an
+        ablation row says, by construction, which encoders it used, fused and trained."""
+        configs = encoder_configs(self.cfg)
+        record = {}
+        for m in self.dims:
+            ec = configs[m]
+            if m == "text" and self.shared:
+                trained = f"shared from {self.teacher_source}"
+            elif m == "text":
+                trained = "fine-tuned here" if self.finetune else "frozen"
+            else:
+                trained = "frozen"
+            record[m] = {"kind": ec.kind, "model": ec.model, "fused": m in self.model.use,
+                         "role": "teacher" if m == "text" else "student", "encoder": trained}
+        return record
 
     def splits(self) -> tuple[FeatureSplit, FeatureSplit]:
         return tuple(
@@ -313,7 +379,9 @@ class Trainer:
         if "text" not in self.dims:
             self.log("teacher: no text modality, skipped")
             return []
-        if self.finetune:
+        if self.shared:
+            self._share_teacher()
+        elif self.finetune:
             self._finetune_teacher()
         else:
             train, dev = self.splits()
@@ -350,6 +418,23 @@ class Trainer:
             enc.save_pretrained(tuned)
         self.accelerator.wait_for_everyone()
         self._load_tuned_text_features()
+
+    def _share_teacher(self) -> None:
+        """The teacher of ``train.teacher_from``: its text branch weights (and, through
+        ``run_encoders``, its fine-tuned ``text-encoder/``), instead of training one."""
+        source = self.teacher_source
+        state = load_tensors(source / "checkpoints" / "teacher" / "altsa.safetensors")
+        branch = {k[len("branches.text."):]: v for k, v in state.items() if k.startswith("branches.text.")}
+        try:
+            self.model.branches["text"].load_state_dict(branch)
+        except RuntimeError as err:
+            raise ConfigError(f"train.teacher_from={source}: its teacher does not fit this model "
+                              f"({str(err).splitlines()[0]}); model.d and the text encoder must match") from None
+        self.log(f"teacher: shared from {source} (not trained here)")
+        if self.main:
+            self.run.write_metrics("teacher_shared_from", str(source))
+        if self.tuned_text:
+            self._load_tuned_text_features()
 
     def _load_tuned_text_features(self) -> None:
         """Vectors of the fine-tuned encoder (frozen now), cached like any other encoder's."""
@@ -404,7 +489,7 @@ class Trainer:
             if self._complete(stage):
                 self._restore(stage)
                 trained += self.run.metrics().get(f"{stage}_trained", [])
-                if stage == "teacher" and self.finetune:
+                if stage == "teacher" and self.tuned_text:
                     self._load_tuned_text_features()
                 self.log(f"{stage}: already complete in {self.run.path}")
                 if only == stage:

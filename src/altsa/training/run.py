@@ -195,6 +195,8 @@ def run_encoders(config: Any, run_path: Path) -> dict[str, Any]:
 
     encoders = encoder_configs(config)
     tuned = run_path / "text-encoder"
+    if not tuned.is_dir() and getattr(config.train, "teacher_from", None):  # a shared teacher (ablate)
+        tuned = Path(config.train.teacher_from) / "text-encoder"
     if "text" in encoders and tuned.is_dir():
         import dataclasses
 
