@@ -59,3 +59,38 @@ def test_worker_factory_builds_the_app_from_the_env(monkeypatch, model_name):
     assert client.post("/v1/sessions").status_code == 501
     assert client.get("/v1/limits").json()["max_text_chars"] == 50
     assert client.post("/v1/predict", json={"utterances": [{"text": "Hi!"}]}).status_code == 200
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1"])
+def test_serve_port_out_of_range_exits_2(capsys, monkeypatch, port):
+    """The OS would take 99999 modulo 65536 (34463) while the log named 99999."""
+    import uvicorn
+
+    def never(*args, **kwargs):  # without the check the server would start and never return
+        raise AssertionError("uvicorn.run reached with an invalid port")
+
+    monkeypatch.setattr(uvicorn, "run", never)
+    assert main(["serve", "meld-text-minilm", "--port", port]) == 2
+    err = capsys.readouterr().err
+    assert "port must be between 0 and 65535" in err and port in err
+
+
+def test_serve_port_zero_and_max_are_valid():
+    assert resolve_settings(None, {"port": 0}).port == 0
+    assert resolve_settings(None, {"port": 65535}).port == 65535
+
+
+def test_serve_missing_config_says_what_a_serve_config_is(capsys):
+    assert main(["serve", "meld-text-minilm", "--config", "nope.yaml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no serve config file 'nope.yaml'" in err
+    assert "a serve config is a YAML file" in err and "max_sessions" in err
+    assert "embedded-frozen" not in err  # not the list of shipped experiment configs
+
+
+def test_experiment_config_given_as_serve_config(tmp_path, capsys):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("name: x\ndata:\n  corpus: meld\nport: 9000\n")
+    assert main(["serve", "meld-text-minilm", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "is not a serve config (unknown keys: data, name)" in err

@@ -70,6 +70,15 @@ def test_bad_turn_json(client, body, status, code):
     assert client.get(f"/v1/sessions/{sid}").json()["turns"] == 0  # a refused turn leaves no trace
 
 
+@pytest.mark.parametrize("key", ["media", "audio", "path"])
+def test_path_not_allowed_names_the_field(client, key):
+    """The message is filled in: pydantic fills only a bare {field}, not {field!r}."""
+    body = {"utterances": [{"text": "hi", key: "/etc/passwd"}]}
+    e = _err(client.post("/v1/predict", json=body), 422, "path_not_allowed")
+    assert e["message"].startswith(f"field '{key}' would name a file on the server"), e["message"]
+    assert "{" not in e["message"] and "/etc/passwd" not in e["message"]
+
+
 def test_paths_in_form_fields_are_refused(client):
     """A path sent as a text form field is an unexpected field, never opened."""
     sid = client.post("/v1/sessions").json()["id"]

@@ -25,7 +25,7 @@ def serve(
     model: str = typer.Argument(..., help="Bundled model name (e.g. meld-text-minilm) or a run directory."),
     config: str | None = typer.Option(None, "--config", help="YAML file of ServeSettings (options below override it)."),
     host: str | None = _opt(_D.host, "--host", help="Interface to listen on (0.0.0.0 exposes the service)."),
-    port: int | None = _opt(_D.port, "--port", help="TCP port."),
+    port: int | None = _opt(_D.port, "--port", help="TCP port, 0-65535 (0: a free one the OS picks, logged by uvicorn)."),
     workers: int | None = _opt(_D.workers, "--workers", help="uvicorn worker processes; >1 disables sessions (held in one process)."),
     device: str | None = _opt(_D.device, "--device", help="torch device for the model."),
     max_upload_mb: float | None = _opt(_D.max_upload_mb, "--max-upload-mb", help="Largest request body, clips included (413)."),
@@ -52,19 +52,20 @@ def serve(
     from altsa.config import to_dict
 
     settings = resolve_settings(config, {k: options[k] for k in _SETTING_NAMES})
+    where = f"http://{settings.host}:{settings.port}/" if settings.port else f"{settings.host}, a free port (uvicorn logs it)"
     common = dict(host=settings.host, port=settings.port, log_level=log_level, timeout_graceful_shutdown=5)
     if settings.workers == 1:
         from altsa.serving.app import create_app
 
         service = create_app(model, settings)  # load once, before listening: errors exit cleanly
-        typer.echo(f"altsa: serving {model} on http://{settings.host}:{settings.port}/ (API docs at /docs)")
+        typer.echo(f"altsa: serving {model} on {where} (API docs at /docs)")
         uvicorn.run(service, **common)
         return
     from altsa.training.run import resolve_run
 
     resolve_run(model)  # fail here, once, rather than in every worker
     typer.echo(
-        f"altsa: serving {model} with {settings.workers} workers on http://{settings.host}:{settings.port}/; "
+        f"altsa: serving {model} with {settings.workers} workers on {where}; "
         "live sessions are off (each worker holds its own memory): use POST /v1/predict"
     )
     os.environ["ALTSA_SERVE_SPEC"] = json.dumps({"model": model, "settings": to_dict(settings)})

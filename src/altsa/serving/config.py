@@ -39,8 +39,10 @@ class ServeSettings:
     max_requests: int = 64  # requests in flight (uploading, queued, running); beyond: 503 at once
 
     def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:  # the OS would wrap 99999 silently (to 34463)
+            raise ConfigError(f"serve setting port must be between 0 and 65535 (got {self.port!r}; 0: the OS picks a free one)")
         positive = (
-            "port", "workers", "max_upload_mb", "max_clip_seconds", "max_text_chars", "max_utterances",
+            "workers", "max_upload_mb", "max_clip_seconds", "max_text_chars", "max_utterances",
             "max_turns", "max_sessions", "session_idle_s", "request_timeout_s", "max_requests", "batch_max_turns",
         )  # fmt: skip
         for name in positive:
@@ -77,12 +79,27 @@ class ServeSettings:
 def resolve_settings(config: str | Path | None = None, overrides: dict[str, Any] | None = None) -> ServeSettings:
     """Defaults <- YAML file ``config`` <- ``overrides`` (the options given on the command line;
     None values are ignored), validated as a whole."""
-    from altsa.config import from_dict, load_config, to_dict
+    from altsa.config import from_dict, to_dict
 
-    base = load_config(ServeSettings, config) if config is not None else ServeSettings()
     names = {f.name for f in fields(ServeSettings)}
+    base = _read_serve_config(Path(config), names) if config is not None else ServeSettings()
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = sorted(set(given) - names)
     if unknown:
         raise ConfigError(f"unknown serve setting(s): {', '.join(unknown)}")
     return from_dict(ServeSettings, {**to_dict(base), **given}, source=str(config or "altsa serve"))
+
+
+def _read_serve_config(path: Path, names: set[str]) -> ServeSettings:
+    """A YAML file of ``ServeSettings`` keys. Unlike experiment configs there are no shipped
+    names to fall back on, so a missing file or an experiment config says what a serve config is."""
+    from altsa.config import from_dict, read_yaml
+
+    what = f"a serve config is a YAML file of settings such as port: 9000, max_sessions: 50 (keys: {', '.join(sorted(names))}; docs/serving.md)"
+    if not path.is_file():
+        raise ConfigError(f"no serve config file {str(path)!r}: {what}")
+    data = read_yaml(path)
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"{path} is not a serve config (unknown keys: {', '.join(unknown)}): {what}")
+    return from_dict(ServeSettings, data, source=str(path))

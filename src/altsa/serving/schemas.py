@@ -24,10 +24,10 @@ class _Input(BaseModel):
     def _no_paths(cls, data: Any) -> Any:
         if isinstance(data, dict):
             named = [k for k in PATH_KEYS if k in data]
-            if named:
+            if named:  # (pydantic fills only a bare {field}: no format specs or conversions)
                 raise PydanticCustomError(
                     "path_not_allowed",
-                    "field {field!r} would name a file on the server, which the service never reads; "
+                    "field '{field}' would name a file on the server, which the service never reads; "
                     "send the clip as a multipart upload instead (see /docs)",
                     {"field": named[0]},
                 )
