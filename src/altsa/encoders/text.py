@@ -23,6 +23,7 @@ deterministic start (the cache fingerprint stays valid) that fine-tuning then re
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ from altsa.encoders.hf import (
     resolve_model_path,
 )
 from altsa.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 TEXT_MODES = ("context", "plain")
 TEXT_POOLINGS = ("prompt", "mean", "cls")
@@ -290,7 +293,34 @@ class HFTextEncoder(LazyModule):
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         )
+        self._warn_truncated(list(texts), batch)
         return batch.to(self.device)
+
+    def _warn_truncated(self, texts: list[str], batch: Any) -> None:
+        """Say on stderr (logging) how much of an over-long input was kept: nothing is cut
+        silently. In context mode with speaker tokens, dropping earlier turns is the design
+        (the end is kept); only a current turn that does not fit itself is reported."""
+        mask = batch["attention_mask"]
+        for i in (mask.sum(1) >= self.max_length).nonzero().flatten().tolist():  # rows that hit the limit
+            if self.speaker_tokens:
+                ids = batch["input_ids"][i][mask[i].bool()]
+                speakers = torch.isin(ids, torch.tensor(self.tokenizer.convert_tokens_to_ids(self.speaker_tokens)))
+                if int(speakers.sum()) >= 1 + self.options["prompt"].count("{speaker}"):
+                    continue  # the current turn's speaker token (and all after it) survived
+            full = self.tokenizer(texts[i], add_special_tokens=False, verbose=False,
+                                  return_offsets_mapping=bool(getattr(self.tokenizer, "is_fast", False)))  # fmt: skip
+            content = self.max_length - self.tokenizer.num_special_tokens_to_add()
+            total = len(full["input_ids"])
+            if total <= content:
+                continue
+            where = ""
+            if "offset_mapping" in full:
+                kept_chars = len(texts[i]) - full["offset_mapping"][total - content][0]
+                where = f", the last {kept_chars:,} of its {len(texts[i]):,} characters"
+            log.warning(
+                "text encoder: an input of %s tokens (%r...) is longer than max_length %d: kept its last %d tokens "
+                "(%.2g%%%s)", f"{total:,}", texts[i][:24], self.max_length, content, 100 * content / total, where,
+            )  # fmt: skip
 
     def forward(self, batch: Any) -> torch.Tensor:
         """Tokenized batch -> ``[n, dim]``; runs with gradients when the caller allows them."""
