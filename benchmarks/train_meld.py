@@ -31,6 +31,9 @@ from _common import RESULTS, SHARED_DATA, command, machine, set_threads, write_r
 
 JSON = RESULTS / "train_meld.json"
 MELD = SHARED_DATA / "meld"
+# The shipped configs name no data (data.root is required); runs recorded here used this path,
+# relative to the repository root the benchmarks run from.
+DATA_ROOT = "../shared/data/meld"
 
 
 def score(run_path: Path) -> tuple[dict, float]:
@@ -80,7 +83,7 @@ def cmd_run(args: argparse.Namespace) -> dict:
 
     runs = []
     for seed in [int(s) for s in args.seeds.split(",")]:
-        cfg = load_config(ExperimentConfig, args.config, [*args.overrides, f"seed={seed}"])
+        cfg = load_config(ExperimentConfig, args.config, [f"data.root={args.data}", *args.overrides, f"seed={seed}"])
         out = Path(args.out) / f"{args.name}-s{seed}"
         t0 = time.perf_counter()
         if (out / "config.yaml").is_file():  # a killed benchmark continues its own runs, never others'
@@ -122,7 +125,7 @@ def cmd_ablate(args: argparse.Namespace) -> None:
 
     from _common import header  # noqa: E402
 
-    cfg = load_config(ExperimentConfig, args.config, args.overrides)
+    cfg = load_config(ExperimentConfig, args.config, [f"data.root={args.data}", *args.overrides])
     out = Path(args.out) / f"{cfg.name}-ablation"
     t0 = time.perf_counter()
     ablate(cfg, out, quiet=True)
@@ -187,11 +190,13 @@ def main() -> None:
     run.add_argument("--seeds", default="0,1,2")
     run.add_argument("--out", default="runs/bench")
     run.add_argument("--threads", type=int, default=None)
+    run.add_argument("--data", default=DATA_ROOT, help="folder of MELD's CSVs (data.root)")
     run.add_argument("overrides", nargs="*")
     abl = sub.add_parser("ablate")
     abl.add_argument("--config", required=True)
     abl.add_argument("--out", default="runs/bench")
     abl.add_argument("--threads", type=int, default=None)
+    abl.add_argument("--data", default=DATA_ROOT, help="folder of MELD's CSVs (data.root)")
     abl.add_argument("overrides", nargs="*")
     col = sub.add_parser("collect")
     col.add_argument("--name", required=True)

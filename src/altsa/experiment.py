@@ -8,22 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from altsa.data.config import ColumnsConfig, DataConfig
 from altsa.encoders.base import EncoderConfig
 from altsa.model.config import ModelConfig
 from altsa.training.config import TrainConfig
 
-
-@dataclass
-class DataConfig:
-    """Where the corpus is and what to predict. Required paths have no silent default."""
-
-    corpus: str = "meld"  # reader name in altsa.data.readers.CORPORA
-    root: str = "../shared/data/meld"  # folder holding the split files (relative to the CWD)
-    splits: dict[str, str] = field(
-        default_factory=lambda: {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv"}
-    )  # split name -> file under root; MELD's test CSV is added by users who have it
-    clips: str | None = None  # MELD.Raw root (holds train_splits/, dev_splits_complete/, ...)
-    task: str = "emotion"  # "emotion" (7 classes) or "sentiment" (3)
+__all__ = ["ColumnsConfig", "DataConfig", "EncodersConfig", "ExperimentConfig", "FeaturesConfig"]
 
 
 @dataclass

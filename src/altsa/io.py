@@ -47,3 +47,12 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, obj: Any) -> Path:
     return atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def user_cache_dir() -> Path:
+    """Where altsa keeps per-user files (converted encoder weights, reports of bundled models):
+    ``$ALTSA_CACHE_DIR``, else ``$XDG_CACHE_HOME/altsa``, else ``~/.cache/altsa``."""
+    if os.environ.get("ALTSA_CACHE_DIR"):
+        return Path(os.environ["ALTSA_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "altsa"

@@ -11,16 +11,19 @@ from altsa.data.schema import EMORYNLP_EMOTION, LabelSet
 from altsa.errors import ConfigError, DataError
 
 EMORY_HEADER = "Utterance,Speaker,Emotion,Scene_ID,Utterance_ID,Season,Episode,StartTime,EndTime\n"
-# Our own rows in EmoryNLP's published shape: list-literal speakers, capitalised labels,
-# Scene_ID as the dialogue, rows not in Utterance_ID order.
+# Our own rows in EmoryNLP's published shape: list-literal speakers, capitalised labels, rows
+# not in Utterance_ID order, and -- as in the published files -- Scene_ID and Utterance_ID
+# restarting in every episode: scene 1 of S1E3, of S1E4 and of S2E3 are three dialogues.
 EMORY_ROWS = (
     "\"Did anyone see my keys?\",['Rachel Green'],Neutral,1,2,1,3,00:01:02.100,00:01:03.200\n"
     "Good morning everyone!,['Monica Geller'],Joyful,1,1,1,3,00:01:00.000,00:01:01.500\n"
     "\"They're in the fridge, again.\",['Ross Geller'],Peaceful,1,3,1,3,00:01:04.000,00:01:05.000\n"
     "NO WAY.,\"['Ross Geller', 'Rachel Green']\",Mad,1,4,1,3,00:01:05.500,00:01:06.000\n"
-    "I'm scared of that duck.,['Joey Tribbiani'],Scared,2,1,1,4,00:10:00.000,00:10:02.000\n"
-    "You can do it.,['Monica Geller'],Powerful,2,2,1,4,00:10:03.000,00:10:04.000\n"
-    "I miss her.,['Joey Tribbiani'],Sad,2,3,1,4,00:10:05.000,00:10:06.000\n"
+    "I'm scared of that duck.,['Joey Tribbiani'],Scared,1,1,1,4,00:10:00.000,00:10:02.000\n"
+    "You can do it.,['Monica Geller'],Powerful,1,2,1,4,00:10:03.000,00:10:04.000\n"
+    "I miss her.,['Joey Tribbiani'],Sad,1,3,1,4,00:10:05.000,00:10:06.000\n"
+    "Who's hungry?,['Joey Tribbiani'],Joyful,1,1,2,3,00:02:00.000,00:02:01.000\n"
+    "Not me.,['Chandler Bing'],Neutral,1,2,2,3,00:02:02.000,00:02:03.000\n"
 )
 
 
@@ -28,23 +31,34 @@ def test_emorynlp_format(write_file) -> None:
     path = write_file("emorynlp_dev_final.csv", EMORY_HEADER + EMORY_ROWS)
     for corpus in (read_corpus(path, format="emorynlp"), read_corpus(path)):  # given and detected
         assert corpus.name == "emorynlp_dev_final"
-        assert [c.dialogue_id for c in corpus.conversations] == ["1", "2"]
+        # dialogue = Season/Episode/Scene_ID: the repeating scene ids stay apart, nothing is skipped
+        assert [c.dialogue_id for c in corpus.conversations] == ["1/3/1", "1/4/1", "2/3/1"]
+        assert corpus.problems == []
+        assert corpus.counts() == {"read": 9, "kept": 9, "skipped": 0, "skipped_by_reason": {}}
         scene = corpus.conversations[0]
         assert [u.position for u in scene] == [1, 2, 3, 4]
         assert [u.speaker for u in scene] == ["Monica Geller", "Rachel Green", "Ross Geller", "Ross Geller, Rachel Green"]
         assert [u.speaker_tag for u in scene] == ["s1", "s2", "s3", "s4"]
         assert [u.labels["emotion"] for u in scene] == ["joyful", "neutral", "peaceful", "mad"]
         assert corpus.label_sets == {"emotion": EMORYNLP_EMOTION}
-        assert scene.utterances[0].meta == {
-            "Season": "1", "Episode": "3", "StartTime": "00:01:00.000", "EndTime": "00:01:01.500"
-        }
-        assert corpus.problems == []
+        assert scene.utterances[0].meta == {"StartTime": "00:01:00.000", "EndTime": "00:01:01.500"}
+        assert [u.text for u in corpus.conversations[1]] == ["I'm scared of that duck.", "You can do it.", "I miss her."]
+
+
+def test_emorynlp_scene_id_alone_drops_rows_and_says_so(write_file) -> None:
+    """The reading that kept 31 % of EmoryNLP: Scene_ID alone as the dialogue. Every later
+    scene 1 collides with the first; the rows are counted as skipped, by reason."""
+    path = write_file("emorynlp_dev_final.csv", EMORY_HEADER + EMORY_ROWS)
+    corpus = read_corpus(path, format="emorynlp", mapping=MAPPINGS["emorynlp"].with_overrides(dialogue="Scene_ID"))
+    assert [c.dialogue_id for c in corpus.conversations] == ["1"]
+    assert corpus.counts() == {"read": 9, "kept": 4, "skipped": 5, "skipped_by_reason": {"duplicate_utterance": 5}}
+    assert all(p.reason == "duplicate_utterance" for p in corpus.problems)
 
 
 def test_emorynlp_via_csv_mapping_preset(write_file) -> None:
     path = write_file("scenes.csv", EMORY_HEADER + EMORY_ROWS)
     corpus = read_corpus(path, format="csv", mapping=MAPPINGS["emorynlp"])
-    assert corpus.num_utterances == 7
+    assert corpus.num_utterances == 9
     assert corpus.label_sets["emotion"] is EMORYNLP_EMOTION
 
 

@@ -85,7 +85,8 @@ JSONL_ERRORS = [
     ('{"dialogue_id": "b", "utterances": [{"text": "t", "position": 0}, {"text": "u", "position": 0}]}',
      r"duplicate utterance: dialogue 'b' position 0"),
     ('{"dialogue_id": "b", "utterances": [{"text": "t", "position": "one"}]}', r"'position' must be an integer"),
-    ('{"dialogue_id": "b", "utterances": [{"text": 3}]}', r"missing or non-string 'text'"),
+    ('{"dialogue_id": "b", "utterances": [{"text": 3}]}', r"'text' must be a string, not int"),
+    ('{"dialogue_id": "b", "utterances": [{"speaker": "X"}]}', r"utterance 0: empty text and no media"),
 ]
 
 
@@ -113,7 +114,7 @@ def test_parse_conversation() -> None:
         {"dialogue_id": "r", "utterances": [{"speaker": "A", "text": "Hi"}, {"speaker": "B", "text": "CafÃ©?"}]}
     )
     assert [(u.speaker_tag, u.text) for u in conv] == [("s1", "Hi"), ("s2", "Café?")]
-    with pytest.raises(DataError, match=r"^utterance 1: empty text$"):
+    with pytest.raises(DataError, match=r"^utterance 1: empty text and no media"):
         parse_conversation({"utterances": [{"text": "a"}, {"text": ""}]})
     with pytest.raises(DataError, match="unknown label"):
         parse_conversation({"utterances": [{"text": "a", "emotion": "x"}]}, label_sets={"emotion": MELD_EMOTION})

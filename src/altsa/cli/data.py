@@ -8,12 +8,10 @@ from typing import Any
 import typer
 
 from altsa.cli.main import app
+from altsa.cli.options import data_options
 
 data_app = typer.Typer(help="Corpus readers: list formats, inspect a corpus.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-
-_MAPPING_HELP = "Column mapping (csv formats)"
-
 
 @data_app.command("formats", hidden=True)  # alias: other commands' help says `altsa data formats`
 @data_app.command("list")
@@ -48,48 +46,28 @@ def list_formats(
 
 
 @data_app.command("inspect")
+@data_options()
 def inspect(
     path: str = typer.Argument(..., help="Corpus file (MELD CSV, EmoryNLP CSV, any CSV with a mapping, JSONL)."),
-    format: str | None = typer.Option(None, "--format", "-f", help="Corpus format (default: detected; see `altsa data list`)."),
-    clips: str | None = typer.Option(None, "--clips", help="Media root (MELD: the folder holding train_splits/, dev_splits_complete/, ...)."),
+    config: str | None = typer.Option(None, "--config", help="Read as this experiment config's data section says (YAML path or shipped name); options below refine it."),
     split: str | None = typer.Option(None, "--split", help="MELD split for clip lookup (default: from the file name)."),
     strict: bool = typer.Option(False, "--strict", help="Fail on the first bad row instead of skipping and reporting it."),
-    mapping: str | None = typer.Option(None, "--mapping", help=f"{_MAPPING_HELP}: a shipped preset (see `altsa data list`)."),
-    dialogue_col: str | None = typer.Option(None, "--dialogue-col", help=f"{_MAPPING_HELP}: dialogue id column (A+B for a composite)."),
-    order_col: str | None = typer.Option(None, "--order-col", help=f"{_MAPPING_HELP}: utterance order column (default: file order)."),
-    speaker_col: str | None = typer.Option(None, "--speaker-col", help=f"{_MAPPING_HELP}: speaker column."),
-    text_col: str | None = typer.Option(None, "--text-col", help=f"{_MAPPING_HELP}: text column."),
-    label_col: str | None = typer.Option(None, "--label-col", help=f"{_MAPPING_HELP}: label column (task 'emotion')."),
-    media_col: str | None = typer.Option(None, "--media-col", help=f"{_MAPPING_HELP}: media path column."),
-    labels: str | None = typer.Option(None, "--labels", help="Label set: 'a,b,c' (order = class index) or a known set name."),
     as_json: bool = typer.Option(False, "--json", help="Print exactly one JSON object."),
+    data_opts: Any = None,
 ) -> None:
-    """Read a corpus and report dialogues, utterances, speakers, labels, repairs, missing clips, problems."""
-    from altsa.data.readers import MAPPINGS, ColumnMapping, parse_labels, read_corpus, summarize
-    from altsa.errors import ConfigError
+    """Read a corpus and report rows read/kept/skipped, dialogues, speakers, labels, repairs, missing clips, problems."""
+    from altsa.data.config import AUTO, DataConfig, read_file
+    from altsa.data.readers import summarize
 
-    overrides = {
-        "dialogue": dialogue_col,
-        "order": order_col,
-        "speaker": speaker_col,
-        "text": text_col,
-        "label": label_col,
-        "media": media_col,
-    }
-    column_map = None
-    if mapping is not None:
-        if mapping not in MAPPINGS:
-            raise ConfigError(f"unknown mapping {mapping!r}; choose one of: {', '.join(sorted(MAPPINGS))}")
-        column_map = MAPPINGS[mapping]
-    elif format == "emorynlp":
-        column_map = MAPPINGS["emorynlp"]
-    if any(v is not None for v in overrides.values()):
-        column_map = (column_map or ColumnMapping()).with_overrides(**overrides)
-    label_set = parse_labels(labels) if labels is not None else None
+    if config is not None:
+        from altsa.config import load_config
+        from altsa.experiment import ExperimentConfig
 
-    corpus = read_corpus(
-        path, format=format, clips=clips, strict=strict, mapping=column_map, label_set=label_set, split=split
-    )
+        base = load_config(ExperimentConfig, config).data
+    else:
+        base = DataConfig(corpus=AUTO)
+    data = data_opts.apply(base)
+    corpus = read_file(path, data, split=split, strict=strict)
     summary = summarize(corpus)
     summary = {"path": path, **summary}
     if as_json:
@@ -108,11 +86,20 @@ def _print_summary(s: dict[str, Any], *, show: int = 10) -> None:
     overview = Table(show_header=False)
     overview.add_column(style="bold")
     overview.add_column(justify="right")
+    rows = s["rows"]
+    overview.add_row("rows read", f"{rows['read']:,}")
+    overview.add_row("rows kept", f"{rows['kept']:,}")
+    overview.add_row("rows skipped", f"{rows['skipped']:,}")
+    for reason, n in rows["skipped_by_reason"].items():
+        overview.add_row(f"  {reason}", f"{n:,}")
     for key in ("dialogues", "utterances", "speakers", "max_turns", "repaired_rows", "with_media"):
         overview.add_row(key.replace("_", " "), f"{s[key]:,}")
     overview.add_row("missing media", f"{len(s['missing_media']):,}")
     overview.add_row("problems", f"{len(s['problems']):,}")
     console.print(overview)
+    if s["columns"]:
+        console.print("columns: " + ", ".join(f"{role}={escape(col)}" for role, col in s["columns"].items()
+                                              if col != "none"), highlight=False)
     if s["repairs"]:
         console.print("repairs: " + ", ".join(f"{k} {v:,}" for k, v in s["repairs"].items()))
 

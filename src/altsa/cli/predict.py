@@ -13,10 +13,12 @@ import tempfile
 import time
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from altsa.cli.main import app
+from altsa.cli.options import data_options
 from altsa.errors import AltsaError, DataError
 
 DEMO_MODEL = "meld-text-minilm"
@@ -28,22 +30,26 @@ def example_path(name: str = EXAMPLE) -> Path:
     return Path(str(resources.files("altsa") / "examples" / name))
 
 
-def read_input(source: str, *, fmt: str | None = None, clips: str | None = None):
-    """A corpus from a file or stdin (``-``, JSONL), strict: the first bad line is an error."""
-    from altsa.data.readers import read_corpus
+def read_input(source: str, *, fmt: str | None = None, clips: str | None = None, data: Any = None):
+    """A corpus from a file or stdin (``-``, JSONL), strict: the first bad line is an error.
+    ``data`` (a ``DataConfig``) says how to read a file; ``fmt``/``clips`` are shorthands."""
+    from altsa.data.config import AUTO, DataConfig, read_file
 
+    if data is None:
+        data = DataConfig(corpus=fmt or AUTO, clips=clips)
     if source != "-":
         if not Path(source).exists():
             raise DataError(f"input file not found: {source}")
-        return read_corpus(source, format=fmt, clips=clips, strict=True)
-    data = sys.stdin.buffer.read()
-    if not data.strip():
+        return read_file(source, data, strict=True)
+    raw = sys.stdin.buffer.read()
+    if not raw.strip():
         raise DataError("<stdin>: no input (expected JSONL, one utterance per line)")
     with tempfile.TemporaryDirectory(prefix="altsa-stdin-") as tmp:
         path = Path(tmp) / "stdin.jsonl"
-        path.write_bytes(data)
+        path.write_bytes(raw)
         try:
-            return read_corpus(path, format=fmt or "jsonl", clips=clips, strict=True)
+            jsonl = data if data.corpus not in (AUTO, "") else DataConfig(corpus="jsonl", clips=data.clips)
+            return read_file(path, jsonl, strict=True)
         except AltsaError as err:  # name the input as the user knows it
             if err.path == str(path):
                 err.path = "<stdin>"
@@ -51,17 +57,33 @@ def read_input(source: str, *, fmt: str | None = None, clips: str | None = None)
             raise
 
 
+def input_data(model: str, source: str, opts: Any) -> Any:
+    """How to read INPUT: the options, over the run's own data section (``for_input``)."""
+    from altsa.config import load_config
+    from altsa.data.config import AUTO, DataConfig, for_input
+    from altsa.experiment import ExperimentConfig
+    from altsa.training.run import resolve_run
+
+    try:
+        run_data = load_config(ExperimentConfig, resolve_run(model) / "config.yaml").data
+    except AltsaError:
+        run_data = None  # the model's own error comes with loading it
+    if source == "-":
+        return opts.apply(DataConfig(corpus=AUTO))
+    return for_input(source, run_data, opts)
+
+
 @app.command("predict")
+@data_options()
 def predict_cmd(
     model: str = typer.Argument(..., help="run directory or bundled model name (e.g. meld-text-minilm)"),
     input: str = typer.Argument(..., help="JSONL conversation file, a corpus file (CSV, MELD), or - for JSONL on stdin"),
     json_out: bool = typer.Option(False, "--json", help="JSON lines: one object per utterance"),
     table: bool = typer.Option(False, "--table", help="a readable table (the default)"),
-    fmt: str = typer.Option(None, "--format", help="corpus format when it cannot be detected (see: altsa data formats)"),
-    clips: str = typer.Option(None, "--clips", help="media root for corpora that name clips by id (MELD.Raw)"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
     batch_size: int = typer.Option(32, "--batch-size", help="utterances per encoder call, dialogues per model call"),
     threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)"),
+    data_opts: Any = None,
 ) -> None:
     """Label every utterance of INPUT with MODEL (table, or JSON lines with --json)."""
     if json_out and table:
@@ -69,7 +91,7 @@ def predict_cmd(
     from altsa.inference import Recognizer
     from altsa.inference.format import json_lines, prediction_table, print_renderable
 
-    corpus = read_input(input, fmt=fmt, clips=clips)
+    corpus = read_input(input, data=input_data(model, input, data_opts))
     if not corpus.conversations:
         raise DataError(f"{input}: no utterances to predict")
     rec = Recognizer.from_pretrained(model, device=device, batch_size=batch_size, threads=threads)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from altsa.cli.main import app
+from altsa.cli.options import data_options
 from altsa.errors import ConfigError
 
 
@@ -28,6 +30,10 @@ def train(
     stage: str = typer.Option(None, "--stage", help="Run only this stage: teacher, students or fusion."),
     resume: Path = typer.Option(None, "--resume", help="Continue a killed run from its last checkpoint."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines on the console."),
+    max_skipped: float = typer.Option(
+        None, "--max-skipped-fraction", min=0.0, max=1.0,
+        help="Stop when more than this share of a split's rows is skipped (default 0.01; data.max_skipped_fraction).",
+    ),
 ) -> None:
     """Train teacher -> students (distillation) -> fusion, or one stage; resumable."""
     from altsa.config import load_config
@@ -38,12 +44,16 @@ def train(
     if stage is not None and stage not in pipeline.STAGES:
         raise ConfigError(f"--stage {stage!r}: choose one of {', '.join(pipeline.STAGES)}")
     if resume is not None:
-        if config is not None or overrides or data is not None or out is not None:
-            raise ConfigError("--resume takes the run's own config: give no CONFIG, overrides, --data or --out")
+        if config is not None or overrides or data is not None or out is not None or max_skipped is not None:
+            raise ConfigError(
+                "--resume takes the run's own config: give no CONFIG, overrides, --data, --out or --max-skipped-fraction"
+            )
         summary = pipeline.resume(resume, stage=stage, quiet=quiet, progress=not quiet)
     else:
         if config is None:
             raise ConfigError("give a CONFIG (a YAML file or a shipped name) or --resume RUN")
+        if max_skipped is not None:
+            overrides.append(f"data.max_skipped_fraction={max_skipped}")
         cfg = load_config(ExperimentConfig, config, overrides)
         summary = pipeline.train(cfg, out=out, data=data, stage=stage, quiet=quiet, progress=not quiet)
     if summary.get("complete"):
@@ -62,15 +72,16 @@ def _runs(runs: list[str], seeds: str | None) -> list[str]:
 
 
 @app.command()
+@data_options(skip_limit=True)
 def evaluate(
     runs: list[str] = typer.Argument(..., help="Run directory (or bundled model); several: mean ± std over them."),
     data: Path = typer.Option(..., "--data", help="A corpus file (any supported format) or a folder of split files."),
     split: str = typer.Option(None, "--split", help="With a folder: which split file (default dev)."),
     seeds: str = typer.Option(None, "--seeds", help="More runs of the same config (other seeds), comma-separated."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
-    out: Path = typer.Option(None, "--out", help="Report folder (default: RUN/eval/<split>)."),
+    out: Path = typer.Option(None, "--out", help="Report folder (default: RUN/eval/<split>; bundled model: the user cache)."),
     cache: str = typer.Option(None, "--cache", help="Feature cache folder (default: the run config's)."),
-    clips: str = typer.Option(None, "--clips", help="Media root for the corpus (MELD.Raw layout)."),
+    data_opts: Any = None,
 ) -> None:
     """Weighted F1 (headline), macro F1, accuracy, per-class F1, confusion matrix and report.md."""
     from altsa.evaluation.evaluate import aggregate_evaluations, default_out, evaluate_run, write_evaluation
@@ -80,7 +91,7 @@ def evaluate(
     evs = []
     for name in names:
         run = load_run(name)
-        evs.append(evaluate_run(run, data, split=split, cache_dir=cache, clips=clips))
+        evs.append(evaluate_run(run, data, split=split, cache_dir=cache, options=data_opts))
     tag = split or Path(data).stem if not Path(data).is_dir() else (split or "dev")
     target = out or default_out(names[0], Path(evs[0].run), tag)
     agg = aggregate_evaluations(evs) if len(evs) > 1 else None
@@ -93,7 +104,7 @@ def evaluate(
         atomic_write_json(target / "seeds.json", {"runs": [e.run for e in evs], **agg})
         atomic_write_text(target / "seeds.md", _seeds_markdown(agg, evs))
     if as_json:
-        typer.echo(json.dumps(_json(evs, agg), ensure_ascii=False))
+        typer.echo(json.dumps({**_json(evs, agg), "report": str(target)}, ensure_ascii=False))
         return
     _print(evs, agg, target)
 
@@ -132,7 +143,11 @@ def _print(evs, agg, target: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from altsa.data.readers import describe_counts
+
     console = Console()
+    for ev in evs[:1]:
+        console.print(f"{ev.data}: {describe_counts(ev.rows)}", highlight=False)
     m = evs[0].metrics
     table = Table(title="per class F1")
     table.add_column("label")
@@ -164,13 +179,15 @@ def ablate(
     share_teacher: bool = typer.Option(False, "--share-teacher",
                                        help="Train the teacher once (first row) and reuse it in every later row."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bars or log lines."),
+    data: Path = typer.Option(None, "--data", help="Folder holding the split files (replaces data.root)."),
 ) -> None:
     """Train and score each row of the paper's ablation table; writes OUT/ablation.md."""
     from altsa.config import load_config
     from altsa.experiment import ExperimentConfig
     from altsa.training.ablate import ablate as run_ablation
 
-    cfg = load_config(ExperimentConfig, config, list(overrides or []))
+    extra = [f"data.root={data}"] if data is not None else []
+    cfg = load_config(ExperimentConfig, config, [*extra, *list(overrides or [])])
     target = out or Path("runs") / f"{cfg.name}-ablation"
     chosen = [r.strip() for r in rows.split(",")] if rows else None
     results = run_ablation(cfg, target, rows=chosen, share_teacher=share_teacher, quiet=quiet, progress=not quiet)

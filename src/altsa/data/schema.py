@@ -78,6 +78,11 @@ EMORYNLP_EMOTION = LabelSet(
 
 LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (MELD_EMOTION, MELD_SENTIMENT, EMORYNLP_EMOTION)}
 
+# Why a modality is absent for an utterance when its input simply carried none (no text, no
+# clip): the one spelling the feature cache, the Recognizer, the CLI and the service share.
+# Media decoding adds its own reasons (``altsa.data.media.Absent``).
+NOT_PROVIDED = "not_provided"
+
 
 @dataclass
 class Utterance:
@@ -91,7 +96,7 @@ class Utterance:
     dialogue_id: str
     position: int
     speaker: str
-    text: str
+    text: str  # "" when the utterance has no transcript (audio/video only): text is NOT_PROVIDED
     speaker_tag: str = ""
     media: str | None = None  # one clip holding audio and/or video (MELD's mp4)
     audio: str | None = None  # a separate audio file; overrides the clip's audio track
@@ -103,6 +108,10 @@ class Utterance:
     def key(self) -> str:
         """Stable identity used by the feature cache: ``dialogue_id/position``."""
         return f"{self.dialogue_id}/{self.position}"
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.text.strip())
 
     def audio_source(self) -> str | None:
         return self.audio or self.media
@@ -152,11 +161,17 @@ def assign_speaker_tags(utterances: Sequence[Utterance]) -> None:
 
 @dataclass
 class Problem:
-    """A row that was skipped or repaired, reported instead of crashing."""
+    """Rows that were skipped, reported instead of crashing.
+
+    ``reason`` is a short code to count by (``duplicate_utterance``, ``unknown_label``, ...;
+    ``SKIP_REASONS``); ``rows`` how many input rows the problem cost (a JSONL conversation
+    skipped whole costs all its utterances)."""
 
     path: str
     line: int | None
     message: str
+    reason: str = "invalid_row"
+    rows: int = 1
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.message}" if self.line is not None else f"{self.path}: {self.message}"
@@ -173,6 +188,8 @@ class Corpus:
     repaired_rows: int = 0
     repairs: dict[str, int] = field(default_factory=dict)  # repair kind -> rows (altsa.data.textfix)
     missing_media: list[str] = field(default_factory=list)  # utterance keys whose clip is absent
+    rows_read: int | None = None  # input rows seen (CSV data rows, JSONL utterances); None: not counted
+    columns: dict[str, str] = field(default_factory=dict)  # CSV formats: role -> the column(s) read
 
     def utterances(self) -> Iterator[Utterance]:
         for conv in self.conversations:
@@ -181,3 +198,19 @@ class Corpus:
     @property
     def num_utterances(self) -> int:
         return sum(len(c) for c in self.conversations)
+
+    def counts(self) -> dict[str, object]:
+        """Rows read, kept and skipped (by reason): what every command that reads a corpus
+        reports, so nothing is dropped silently. ``read == kept + skipped``."""
+        by_reason: Counter[str] = Counter()
+        for p in self.problems:
+            by_reason[p.reason] += p.rows
+        kept = self.num_utterances
+        skipped = sum(by_reason.values())
+        read = self.rows_read if self.rows_read is not None else kept + skipped
+        return {
+            "read": read,
+            "kept": kept,
+            "skipped": skipped,
+            "skipped_by_reason": dict(by_reason.most_common()),
+        }

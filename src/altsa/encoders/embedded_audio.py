@@ -32,6 +32,7 @@ import torch
 from altsa.data.media import Absent, MediaConfig, active_span
 from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.errors import ConfigError, ModelError
+from altsa.io import user_cache_dir
 
 WHISPER_RATE = 16000
 WHISPER_WINDOW = 30 * WHISPER_RATE  # Whisper's encoder always reads 30 s (3000 mel frames)
@@ -49,10 +50,7 @@ WHISPER_PACKAGES: dict[str, list[tuple[str, str]]] = {
 
 def cache_root() -> Path:
     """``$ALTSA_CACHE_DIR``, else ``$XDG_CACHE_HOME/altsa``, else ``~/.cache/altsa``."""
-    if os.environ.get("ALTSA_CACHE_DIR"):
-        return Path(os.environ["ALTSA_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "altsa"
+    return user_cache_dir()
 
 
 # --------------------------------------------------------------------------- CTranslate2

@@ -24,10 +24,12 @@ class Evaluation:
     metrics: Metrics
     weights_mean: dict[str, float] = field(default_factory=dict)  # mean modality weight over utterances
     absent: dict[str, dict[str, int]] = field(default_factory=dict)  # modality -> reason -> count
+    rows: dict[str, Any] = field(default_factory=dict)  # read, kept, skipped, skipped_by_reason
+    read_as: dict[str, Any] = field(default_factory=dict)  # format, mapping, columns, labels, clips
 
     def summary(self) -> dict[str, Any]:
         return {"run": self.run, "data": self.data, **self.metrics.to_dict(), "weights_mean": self.weights_mean,
-                "absent": self.absent}
+                "absent": self.absent, "rows": self.rows, "read_as": self.read_as}
 
 
 def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[Path, str]:
@@ -54,13 +56,21 @@ def evaluate_run(
     cache_dir: str | None = None,
     clips: str | None = None,
     format: str | None = None,
+    options: Any = None,
 ) -> Evaluation:
-    """Score ``run`` (a ``TrainedRun``) on the labelled utterances of ``data``."""
+    """Score ``run`` (a ``TrainedRun``) on the labelled utterances of ``data``.
+
+    ``data`` is read as the run's own data section says (format, column mapping, label set)
+    unless it is a self-describing file of another kind (``altsa.data.config.for_input``);
+    ``options`` (``DataOptions``: the command line's ``--format``, ``--mapping``, ...) refine
+    that. Rows outside the run's label set are skipped and counted; more than
+    ``max_skipped_fraction`` of them stops the evaluation (``DataError``)."""
     import dataclasses
 
     import torch
 
-    from altsa.data.readers import read_corpus
+    from altsa.data.config import DataOptions, describe, for_input, read_file
+    from altsa.data.readers import check_skipped
     from altsa.encoders.base import build_encoder
     from altsa.model import MODALITIES
     from altsa.training.data import build_split
@@ -70,8 +80,14 @@ def evaluate_run(
     cfg = run.config
     if cache_dir is not None:
         cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, cache_dir=cache_dir))
+    opts = options or DataOptions()
+    if clips is not None or format is not None:
+        opts = dataclasses.replace(opts, clips=clips if clips is not None else opts.clips,
+                                   format=format if format is not None else opts.format)
     path, split_name = corpus_path(data, cfg, split)
-    corpus = read_corpus(path, format=format, clips=clips if clips is not None else cfg.data.clips, split=split_name)
+    data_cfg = for_input(path, dataclasses.replace(cfg.data, task=run.task), opts)
+    corpus = read_file(path, data_cfg, split=split_name, labels=run.labels)
+    rows = check_skipped(corpus, data_cfg.max_skipped_fraction, path=path, option="--max-skipped-fraction")
     if not any(run.task in u.labels for u in corpus.utterances()):
         raise DataError(f"no utterance carries a {run.task!r} label to score against", path=path)
     _import_encoder_kinds()
@@ -91,6 +107,8 @@ def evaluate_run(
         metrics=metrics,
         weights_mean={m: round(float(w[k]), 4) for k, m in enumerate(MODALITIES)},
         absent=fs.absent,
+        rows=rows,
+        read_as=describe(data_cfg),
     )
 
 
@@ -110,17 +128,21 @@ class _RunLabels:
 
 
 def default_out(run_arg: str, run_path: Path, tag: str) -> Path:
-    """RUN/eval/<tag> for a run directory; ./altsa-eval/<name>-<tag> for a bundled model (never
-    write into the installed package) or a read-only run folder."""
+    """RUN/eval/<tag> for a run directory. A bundled model (never write into the installed
+    package) or a read-only run folder: ``<user cache>/eval/<name>-<tag>`` (``$ALTSA_CACHE_DIR``,
+    else ``~/.cache/altsa``), so a report never lands in the current folder (a git tree) unasked."""
+    from altsa.io import user_cache_dir
+
     if Path(run_arg).is_dir() and os.access(run_path, os.W_OK):
         return run_path / "eval" / tag
-    return Path("altsa-eval") / f"{run_path.name}-{tag}"
+    return user_cache_dir() / "eval" / f"{run_path.name}-{tag}"
 
 
 def write_evaluation(out: Path, ev: Evaluation, *, title: str, seeds: dict[str, Any] | None = None) -> dict[str, Path]:
     from altsa.evaluation.report import write_report
 
-    extra: dict[str, Any] = {"run": ev.run, "data": ev.data, "mean modality weights": ev.weights_mean}
+    extra: dict[str, Any] = {"run": ev.run, "data": ev.data, "rows": ev.rows, "read as": ev.read_as,
+                             "mean modality weights": ev.weights_mean}
     if ev.absent:
         extra["absent modalities"] = ev.absent
     if seeds is not None:

@@ -15,6 +15,8 @@ from typing import Any
 import torch
 
 from altsa.config import save_config, to_dict
+from altsa.data.config import split_path
+from altsa.data.readers import describe_counts
 from altsa.data.schema import Corpus, LabelSet
 from altsa.errors import ConfigError, DataError
 from altsa.experiment import ExperimentConfig
@@ -83,20 +85,23 @@ def is_finetuned(encoder_cfg: Any) -> bool:
     return (not encoder_cfg.freeze) or encoder_cfg.unfreeze_last > 0
 
 
-def read_split(cfg: ExperimentConfig, split: str, root: Path | None = None) -> Corpus:
-    from altsa.data.readers import read_corpus
+def read_split(cfg: ExperimentConfig, split: str, root: Path | None = None, *, labels: LabelSet | None = None,
+               check: bool = True) -> Corpus:
+    """One split as ``cfg.data`` says (format, column mapping, label set); ``DataError`` when
+    more than data.max_skipped_fraction of its rows were skipped (with ``check``)."""
+    from altsa.data.config import read_split as read_data_split
 
-    if split not in cfg.data.splits:
-        raise ConfigError(f"data.splits has no {split!r} split (has: {', '.join(cfg.data.splits) or 'none'})")
-    path = Path(root or cfg.data.root) / cfg.data.splits[split]
-    fmt = None if cfg.data.corpus in ("auto", "") else cfg.data.corpus
-    return read_corpus(path, format=fmt, clips=cfg.data.clips, split=split)
+    data = cfg.data if root is None else dataclasses.replace(cfg.data, root=str(root))
+    return read_data_split(data, split, labels=labels, check=check)
 
 
 def task_labels(corpus: Corpus, task: str) -> LabelSet:
     if task not in corpus.label_sets:
         have = ", ".join(corpus.label_sets) or "none"
-        raise DataError(f"{corpus.name} has no {task!r} labels (it has: {have}); set data.task")
+        raise DataError(
+            f"{corpus.name} has no {task!r} labels (it has: {have}); name the label column "
+            f"(data.columns.label) or set data.task"
+        )
     return corpus.label_sets[task]
 
 
@@ -106,10 +111,13 @@ def features_for(
     encoders: dict[str, Any],
     *,
     extract_missing: bool = True,
-    log=print,
+    log=None,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """modality -> FeatureTable for ``corpus``: from the cache, extracting what is missing."""
+    """modality -> FeatureTable for ``corpus``: from the cache, extracting what is missing.
+    ``log`` (default: stderr) hears what is extracted; stdout stays for results (--json)."""
+    if log is None:
+        log = _stderr
     from altsa.features import extract, load_features
 
     tables = {}
@@ -123,6 +131,12 @@ def features_for(
             tables[m] = extract(corpus, enc, cfg.features.cache_dir, batch_size=cfg.features.batch_size,
                                 shard_size=cfg.features.shard_size, progress=progress)
     return tables
+
+
+def _stderr(message: str) -> None:
+    import sys
+
+    print(message, file=sys.stderr, flush=True)
 
 
 # -- stage specs -----------------------------------------------------------------------------
@@ -297,8 +311,13 @@ class Trainer:
     def prepare(self) -> None:
         cfg = self.cfg
         t0 = time.perf_counter()
-        self.corpora = {s: read_split(cfg, s) for s in ("train", "dev")}
-        self.labels = task_labels(self.corpora["train"], cfg.data.task)
+        # Data first: a corpus that reads badly stops the run before anything is written.
+        train = read_split(cfg, "train")
+        self.labels = task_labels(train, cfg.data.task)
+        self.corpora = {"train": train, "dev": read_split(cfg, "dev", labels=self.labels)}
+        self.data_counts = {s: {"file": str(split_path(cfg.data, s)), **c.counts()} for s, c in self.corpora.items()}
+        for s, counts in self.data_counts.items():
+            self.log(f"{s}: {counts['file']}: {describe_counts(counts)}")
         self.encoders = build_encoders(cfg, modalities=needed_modalities(cfg))
         text_cfg = encoder_configs(cfg).get("text") if "text" in self.encoders else None
         self.shared = cfg.train.teacher_from is not None and text_cfg is not None and "teacher" in cfg.train.stages
@@ -330,6 +349,7 @@ class Trainer:
         if self.main:  # written once set-up succeeded: a failed start leaves no half-made run behind
             save_config(cfg, self.run.path / "config.yaml")
             save_labels(self.run.path / "labels.json", cfg.data.task, self.labels)
+            self.run.write_metrics("data", self.data_counts)
             self.run.write_metrics("fused_modalities", list(self.model.use))
             self.run.write_metrics("encoders", self.encoder_record())
         self.log(
@@ -546,7 +566,17 @@ def train(
         if stage is None:
             raise ConfigError(f"{run_path} already holds a run; continue it with `altsa train --resume {run_path}`")
         check_reuse(run_path, cfg)
-    return Trainer(cfg, run_path, quiet=quiet, progress=progress).train(stage)
+    created = not run_path.exists()
+    try:
+        return Trainer(cfg, run_path, quiet=quiet, progress=progress).train(stage)
+    except BaseException:
+        # A start that failed before set-up finished (bad data, labels, encoders) leaves no
+        # half-made run folder behind; a run that started keeps its checkpoints for --resume.
+        if created and run_path.is_dir() and not (run_path / "config.yaml").is_file():
+            import shutil
+
+            shutil.rmtree(run_path, ignore_errors=True)
+        raise
 
 
 def resume(run_path: str | Path, *, stage: str | None = None, quiet: bool = False, progress: bool = True) -> dict[str, Any]:

@@ -20,10 +20,19 @@ from pathlib import Path
 from altsa.data.readers import csv as _csv_reader  # noqa: F401  (registers csv, emorynlp)
 from altsa.data.readers import jsonl as _jsonl  # noqa: F401  (registers jsonl)
 from altsa.data.readers import meld as _meld  # noqa: F401  (registers meld)
-from altsa.data.readers._base import CORPORA, MAPPINGS, ColumnMapping, CorpusReader, ReadOptions
+from altsa.data.readers._base import (
+    CORPORA,
+    MAPPINGS,
+    NO_COLUMN,
+    ROLES,
+    SKIP_REASONS,
+    ColumnMapping,
+    CorpusReader,
+    ReadOptions,
+)
 from altsa.data.readers.csv import parse_speaker
 from altsa.data.readers.jsonl import conversation_to_dict, parse_conversation, write_jsonl
-from altsa.data.readers.summary import summarize
+from altsa.data.readers.summary import DEFAULT_MAX_SKIPPED, check_skipped, describe_counts, summarize
 from altsa.data.schema import LABEL_SETS, Corpus, LabelSet
 from altsa.errors import DataError
 
@@ -84,8 +93,10 @@ def read_corpus(
     mapping: ColumnMapping | None = None,
     label_set: LabelSet | None = None,
     split: str | None = None,
+    task: str = "emotion",
 ) -> Corpus:
-    """Read a corpus file into conversations (see the module docstring)."""
+    """Read a corpus file into conversations (see the module docstring). ``label_set`` is the
+    set of ``task``'s labels (a label outside it: the row is skipped and reported)."""
     path = Path(path)
     if format is None:
         format = "csv" if mapping is not None else detect_format(path)
@@ -98,13 +109,20 @@ def read_corpus(
         mapping=mapping,
         label_set=label_set,
         split=split,
+        task=task,
     )
     return reader_cls().read(path, opts)
 
 
 __all__ = [
     "CORPORA",
+    "DEFAULT_MAX_SKIPPED",
     "MAPPINGS",
+    "NO_COLUMN",
+    "ROLES",
+    "SKIP_REASONS",
+    "check_skipped",
+    "describe_counts",
     "ColumnMapping",
     "CorpusReader",
     "ReadOptions",

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from altsa.data.schema import (
     EMORYNLP_EMOTION,
@@ -44,48 +44,106 @@ class CorpusReader:
 CORPORA: Registry[type[CorpusReader]] = Registry("corpus format")
 
 
+NO_COLUMN = "none"  # a role set to this has no column (``text: none``: a corpus of clips)
+ROLES = ("dialogue", "order", "speaker", "text", "label", "media", "audio", "video")
+# Column names a role takes when the mapping does not name one and the file has them.
+CONVENTIONAL: dict[str, tuple[str, ...]] = {
+    "dialogue": ("dialogue_id",),
+    "speaker": ("speaker",),
+    "text": ("text",),
+    "label": ("label", "emotion"),
+    "media": ("media",),
+    "audio": ("audio",),
+    "video": ("video",),
+}
+MEDIA_ROLES = ("media", "audio", "video")
+
+
 @dataclass(frozen=True)
 class ColumnMapping:
     """Which CSV column holds what, so a corpus loads without code.
 
-    ``dialogue``, ``speaker`` and ``text`` are required; ``order`` (default: file order
-    within the dialogue), ``label`` and ``media`` are optional. Every mapped column must
-    exist in the file. Columns not mapped are kept in ``Utterance.meta``.
+    Each role names a column; ``dialogue`` may join several (``Season+Episode+Scene_ID``).
+    A role left ``None`` takes its conventional column when the file has one (``dialogue_id``,
+    ``speaker``, ``text``, ``label`` or ``emotion``, ``media``, ``audio``, ``video``; ``order``
+    has none: file order within the dialogue); ``"none"`` means no column (``text: none``
+    for a corpus of clips, ``dialogue: none`` for one conversation per row). A column the
+    mapping names must exist. Every utterance needs text or a media path. Columns not mapped
+    are kept in ``Utterance.meta``.
     """
 
-    dialogue: str = "dialogue_id"
-    speaker: str = "speaker"
-    text: str = "text"
+    dialogue: str | None = None
+    speaker: str | None = None
+    text: str | None = None
     order: str | None = None
     label: str | None = None
-    media: str | None = None
+    media: str | None = None  # one clip holding audio and/or video
+    audio: str | None = None  # a separate audio file
+    video: str | None = None  # a separate video file
     task: str = "emotion"  # the task name the label column feeds (``Utterance.labels[task]``)
     label_set: LabelSet | None = None  # None: inferred from the file (see ``choose_label_set``)
     delimiter: str = ","
 
     def columns(self) -> dict[str, str]:
-        """Role -> column name, for the mapped roles."""
-        roles = {"dialogue": self.dialogue, "speaker": self.speaker, "text": self.text}
-        for role in ("order", "label", "media"):
-            col = getattr(self, role)
-            if col:
-                roles[role] = col
-        return roles
+        """Role -> column name, for the roles the mapping names."""
+        return {role: getattr(self, role) for role in ROLES if getattr(self, role)}
 
-    def with_overrides(self, **columns: str | None) -> ColumnMapping:
+    def with_overrides(self, **columns: Any) -> ColumnMapping:
         """A copy with the given (non-None) fields replaced: CLI options over a preset."""
         return replace(self, **{k: v for k, v in columns.items() if v is not None})
 
+    def resolve(self, header: list[str], path: Path) -> dict[str, list[int]]:
+        """Role -> column positions in ``header`` (several for a composite dialogue); roles
+        without a column are left out. A named column missing from the file is fatal."""
+        named: dict[str, str] = {}
+        for role in ROLES:
+            col = getattr(self, role)
+            if col and col.strip().casefold() != NO_COLUMN:
+                for k, part in enumerate(col.split("+") if role == "dialogue" else [col]):
+                    named[f"{role}:{k}"] = part.strip()
+            elif col is None:
+                present = {h.casefold() for h in header}
+                found = next((c for c in CONVENTIONAL.get(role, ()) if c in present), None)
+                if found is not None:
+                    named[f"{role}:0"] = found
+        index = column_index(header, named, path)
+        out: dict[str, list[int]] = {}
+        for key, i in index.items():
+            out.setdefault(key.split(":")[0], []).append(i)
+        missing = []
+        if "dialogue" not in out and (self.dialogue or "").strip().casefold() != NO_COLUMN:
+            missing.append("'dialogue_id' (dialogue; name it with --dialogue-col / data.columns.dialogue, A+B joins "
+                           "columns, none: one conversation per row)")
+        if "text" not in out and not any(r in out for r in MEDIA_ROLES):
+            missing.append("'text' (text; or name a media, audio or video column: an utterance needs one)")
+        if missing:
+            what = "column" if len(missing) == 1 else "columns"
+            raise DataError(one_line(f"missing required {what} {', '.join(missing)}; the file has: {_shown(header)}"),
+                            path=path, line=1)
+        return out
 
-# Shipped mappings (``--mapping NAME``). EmoryNLP as published in the MELD authors'
-# repository: Scene_ID is the dialogue, Speaker holds a list literal (``['Rachel Green']``).
+    def names(self, header: list[str], index: dict[str, list[int]]) -> dict[str, str]:
+        """Role -> the column(s) ``resolve`` chose, for reports (``"none"`` when unmapped)."""
+        out = {}
+        for role in ROLES:
+            cols = index.get(role)
+            out[role] = "+".join(header[i] for i in cols) if cols else NO_COLUMN
+        return out
+
+
+# Shipped mappings (``--mapping NAME``). EmoryNLP as published (Zahiri & Choi 2018; the copy in
+# the MELD authors' repository): Scene_ID restarts in every episode, so a dialogue is
+# Season+Episode+Scene_ID; Speaker holds a list literal (``['Rachel Green']``).
 MAPPINGS: dict[str, ColumnMapping] = {
     "emorynlp": ColumnMapping(
-        dialogue="Scene_ID",
+        dialogue="Season+Episode+Scene_ID",
         order="Utterance_ID",
         speaker="Speaker",
         text="Utterance",
         label="Emotion",
+        media=NO_COLUMN,
+        audio=NO_COLUMN,
+        video=NO_COLUMN,
         label_set=EMORYNLP_EMOTION,
     ),
 }
@@ -96,8 +154,9 @@ class ReadOptions:
     strict: bool = False
     clips: Path | None = None  # media root (MELD: holds the split folders)
     mapping: ColumnMapping | None = None
-    label_set: LabelSet | None = None  # for the primary task ("emotion"); overrides the mapping's
+    label_set: LabelSet | None = None  # for ``task``; overrides the mapping's
     split: str | None = None  # MELD: train | dev | test (default: from the file name)
+    task: str = "emotion"  # the task ``label_set`` is for (JSONL; a mapping names its own)
 
 
 _LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
@@ -109,19 +168,38 @@ def one_line(text: str) -> str:
     return text.translate(_LINE_BREAKS)
 
 
+# Why rows are skipped (``Problem.reason``): the keys of ``Corpus.counts()["skipped_by_reason"]``.
+SKIP_REASONS: dict[str, str] = {
+    "malformed_row": "bad CSV quoting or a wrong number of fields",
+    "empty_dialogue_id": "no dialogue id",
+    "bad_order": "the order column is not an integer",
+    "empty_text": "no text and no media path",
+    "empty_label": "the label column is empty",
+    "unknown_label": "a label outside the label set",
+    "duplicate_utterance": "a second row for the same (dialogue, position)",
+    "invalid_json": "a JSONL line that is not JSON",
+    "invalid_conversation": "a JSONL conversation without a usable dialogue id or utterance list",
+    "duplicate_dialogue": "a JSONL dialogue id seen before",
+    "invalid_field": "a JSONL field of the wrong type",
+}
+
+
 class ProblemLog:
-    """Skip-and-report (default) or raise-on-first (strict) for per-row problems."""
+    """Skip-and-report (default) or raise-on-first (strict) for per-row problems; counts the
+    rows read, so a corpus can say how many it read, kept and skipped."""
 
     def __init__(self, path: Path, strict: bool):
         self.path = path
         self.strict = strict
         self.problems: list[Problem] = []
+        self.rows_read = 0
 
-    def report(self, line: int | None, message: str) -> None:
+    def report(self, line: int | None, message: str, reason: str, rows: int = 1) -> None:
+        """``rows`` input rows skipped for ``reason`` (a ``SKIP_REASONS`` key)."""
         message = one_line(message)
         if self.strict:
             raise DataError(message, path=self.path, line=line)
-        self.problems.append(Problem(str(self.path), line, message))
+        self.problems.append(Problem(str(self.path), line, message, reason, rows))
 
 
 class Repairs:
@@ -207,11 +285,13 @@ def open_csv(path: Path, text: str, log: ProblemLog, delimiter: str = ",") -> Cs
                 return
             except csv.Error as exc:
                 msg = "unterminated quoted field" if "end of data" in str(exc) else str(exc)
-                log.report(start, f"malformed CSV row: {msg}")
+                log.rows_read += 1
+                log.report(start, f"malformed CSV row: {msg}", "malformed_row")
                 if reader.line_num < start:  # nothing consumed: stop rather than loop
                     return
                 continue
             if row and any(cell.strip() for cell in row):
+                log.rows_read += 1
                 yield start, row
 
     return CsvTable(header, rows())
@@ -232,11 +312,14 @@ def column_index(header: list[str], columns: dict[str, str], path: Path) -> dict
         else:
             index[role] = i
     if missing:
-        shown = ", ".join(header) if len(header) <= 20 else ", ".join(header[:20]) + ", ..."
         what = "column" if len(missing) == 1 else "columns"
-        msg = f"missing required {what} {', '.join(missing)}; the file has: {shown}"
+        msg = f"missing required {what} {', '.join(missing)}; the file has: {_shown(header)}"
         raise DataError(one_line(msg), path=path, line=1)
     return index
+
+
+def _shown(header: list[str]) -> str:
+    return ", ".join(header) if len(header) <= 20 else ", ".join(header[:20]) + ", ..."
 
 
 class Dialogues:
@@ -251,7 +334,11 @@ class Dialogues:
         if utt.position in turns:
             first = turns[utt.position][1]
             where = f" (first at line {first})" if first is not None else ""
-            self.log.report(line, f"duplicate utterance: dialogue {utt.dialogue_id!r} position {utt.position}{where}")
+            self.log.report(
+                line,
+                f"duplicate utterance: dialogue {utt.dialogue_id!r} position {utt.position}{where}",
+                "duplicate_utterance",
+            )
             return False
         turns[utt.position] = (utt, line)
         return True
@@ -346,5 +433,6 @@ def finish(
         repaired_rows=repairs.rows,
         repairs=dict(sorted(repairs.kinds.items())),
         missing_media=missing,
+        rows_read=log.rows_read,
     )
 

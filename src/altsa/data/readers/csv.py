@@ -14,6 +14,7 @@ from typing import ClassVar
 from altsa.data.readers._base import (
     CORPORA,
     MAPPINGS,
+    MEDIA_ROLES,
     ColumnMapping,
     CorpusReader,
     Dialogues,
@@ -21,7 +22,6 @@ from altsa.data.readers._base import (
     ReadOptions,
     Repairs,
     choose_label_set,
-    column_index,
     finish,
     media_path,
     open_csv,
@@ -59,57 +59,61 @@ class CsvReader(CorpusReader):
     def read(self, path: Path, opts: ReadOptions) -> Corpus:
         mapping = opts.mapping or self.default_mapping or ColumnMapping()
         given: LabelSet | None = opts.label_set or mapping.label_set
-        if opts.clips is not None and not mapping.media:
-            raise DataError("a clip folder needs a media column in the mapping (--media-col)", path=path)
         media_root = (opts.clips if opts.clips is not None else path.parent).resolve()
         log = ProblemLog(path, opts.strict)
         table = open_csv(path, read_text(path), log, mapping.delimiter)
         header = table.header
-
-        other = mapping.columns()
-        dialogue_cols = [c.strip() for c in other.pop("dialogue").split("+")]
-        roles = {f"dialogue:{c}": c for c in dialogue_cols} | other
-        col = column_index(header, roles, path)
-        dcols = [col[f"dialogue:{c}"] for c in dialogue_cols]
-        mapped = set(col.values())
+        col = mapping.resolve(header, path)
+        if opts.clips is not None and not any(r in col for r in MEDIA_ROLES):
+            raise DataError("a clip folder needs a media column in the mapping (--media-col)", path=path)
+        names = mapping.names(header, col)
+        dcols = col.get("dialogue", [])
+        single = {role: idx[0] for role, idx in col.items() if role != "dialogue"}
+        mapped = {i for idx in col.values() for i in idx}
         meta_cols = {h: i for i, h in enumerate(header) if i not in mapped and h}
 
         dialogues = Dialogues(log)
         repairs = Repairs()
         for line, row in table.rows:
             if len(row) != len(header):
-                log.report(line, f"row has {len(row)} fields, the header has {len(header)}")
+                log.report(line, f"row has {len(row)} fields, the header has {len(header)}", "malformed_row")
                 continue
-            (text, speaker), kinds = repairs.fix((row[col["text"]], parse_speaker(row[col["speaker"]])))
-            dialogue = "/".join(row[i].strip() for i in dcols)
-            if not all(row[i].strip() for i in dcols):
-                log.report(line, f"empty dialogue id (column {mapping.dialogue})")
-                continue
-            if "order" in col:
-                position = parse_position(row[col["order"]])
+            text = row[single["text"]] if "text" in single else ""
+            speaker = parse_speaker(row[single["speaker"]]) if "speaker" in single else ""
+            (text, speaker), kinds = repairs.fix((text, speaker))
+            if dcols:
+                if not all(row[i].strip() for i in dcols):
+                    log.report(line, f"empty dialogue id (column {names['dialogue']})", "empty_dialogue_id")
+                    continue
+                dialogue = "/".join(row[i].strip() for i in dcols)
+            else:
+                dialogue = str(line)  # dialogue: none -> one conversation per row
+            if "order" in single:
+                position = parse_position(row[single["order"]])
                 if position is None:
-                    log.report(line, f"{mapping.order} must be an integer, got {row[col['order']]!r}")
+                    log.report(line, f"{names['order']} must be an integer, got {row[single['order']]!r}", "bad_order")
                     continue
             else:
                 position = dialogues.next_position(dialogue)
-            if not text:
-                log.report(line, f"empty text (column {mapping.text})")
+            paths = {r: media_path(row[single[r]].strip(), media_root) if r in single else None for r in MEDIA_ROLES}
+            if not text and not any(paths.values()):
+                what = f"empty text (column {names['text']})" if "text" in single else "no text column"
+                log.report(line, f"{what} and no media path", "empty_text")
                 continue
             labels = {}
-            if "label" in col:
-                (label,), lkinds = repairs.fix((row[col["label"]],))
+            if "label" in single:
+                (label,), lkinds = repairs.fix((row[single["label"]],))
                 kinds |= lkinds
                 if not label:
-                    log.report(line, f"empty label (column {mapping.label})")
+                    log.report(line, f"empty label (column {names['label']})", "empty_label")
                     continue
                 if given is not None:
                     try:
                         label = given.canonical(label)
                     except DataError as err:
-                        log.report(line, err.message)
+                        log.report(line, err.message, "unknown_label")
                         continue
                 labels[mapping.task] = label
-            media = media_path(row[col["media"]].strip(), media_root) if "media" in col else None
             utt = Utterance(
                 dialogue_id=dialogue,
                 position=position,
@@ -117,13 +121,13 @@ class CsvReader(CorpusReader):
                 text=text,
                 labels=labels,
                 meta={h: row[i].strip() for h, i in meta_cols.items()},
-                media=media,
+                **paths,
             )
             if dialogues.add(utt, line):
                 repairs.keep(kinds)
 
         label_sets: dict[str, LabelSet] = {}
-        if "label" in col:
+        if "label" in single:
             utts = list(dialogues.utterances())
             ls = given or (
                 choose_label_set(mapping.task, {u.labels[mapping.task] for u in utts}, path.stem)
@@ -134,7 +138,9 @@ class CsvReader(CorpusReader):
                 for u in utts:
                     u.labels[mapping.task] = ls.canonical(u.labels[mapping.task])
                 label_sets[mapping.task] = ls
-        return finish(path.stem, dialogues, log, repairs, label_sets)
+        corpus = finish(path.stem, dialogues, log, repairs, label_sets)
+        corpus.columns = names
+        return corpus
 
 
 @CORPORA.register("emorynlp")

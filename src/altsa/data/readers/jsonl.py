@@ -73,28 +73,36 @@ def _utterance(
     default_position: int,
     label_sets: Mapping[str, LabelSet],
     base: Path,
-    report: Callable[[str], None],
+    report: Callable[[str, str], None],
 ) -> tuple[Utterance, frozenset[str]]:
-    def bad(msg: str) -> _Skip:
-        report(f"utterance {i}: {msg}")
+    def bad(msg: str, reason: str = "invalid_field") -> _Skip:
+        report(f"utterance {i}: {msg}", reason)
         return _Skip()
 
     if not isinstance(obj, dict):
         raise bad("expected a JSON object")
     text = obj.get("text")
+    if text is None:
+        text = ""  # no transcript: an audio/video-only utterance (checked below)
     if not isinstance(text, str):
-        raise bad("missing or non-string 'text'")
+        raise bad(f"'text' must be a string, not {type(text).__name__}")
     speaker = _as_speaker(obj.get("speaker"))
     if speaker is None:
         raise bad("'speaker' must be a string")
     (text, speaker), kinds = Repairs.fix((text, speaker))
-    if not text:
-        raise bad("empty text")
     position = default_position
     if obj.get("position") is not None:
         position = _as_position(obj["position"])
         if position is None:
             raise bad(f"'position' must be an integer, got {obj['position']!r}")
+    paths: dict[str, str | None] = {}
+    for key in MEDIA_KEYS:
+        value = obj.get(key)
+        if value is not None and not isinstance(value, str):
+            raise bad(f"{key!r} must be a path string")
+        paths[key] = media_path(value, base) if value else None
+    if not text and not any(paths.values()):
+        raise bad("empty text and no media (give 'text', or 'media' / 'audio' / 'video')", "empty_text")
     raw_labels = obj.get("labels") or {}
     if not isinstance(raw_labels, dict):
         raise bad("'labels' must be an object of task -> label")
@@ -105,21 +113,15 @@ def _utterance(
     labels: dict[str, str] = {}
     for task, label in raw_labels.items():
         if not isinstance(label, str) or not label.strip():
-            raise bad(f"label for {task!r} must be a non-empty string")
+            raise bad(f"label for {task!r} must be a non-empty string", "empty_label")
         (label,), lkinds = Repairs.fix((label,))
         kinds |= lkinds
         if task in label_sets:
             try:
                 label = label_sets[task].canonical(label)
             except DataError as err:
-                raise bad(err.message) from None
+                raise bad(err.message, "unknown_label") from None
         labels[str(task)] = label
-    paths: dict[str, str | None] = {}
-    for key in MEDIA_KEYS:
-        value = obj.get(key)
-        if value is not None and not isinstance(value, str):
-            raise bad(f"{key!r} must be a path string")
-        paths[key] = media_path(value, base) if value else None
     meta = obj.get("meta") or {}
     if not isinstance(meta, dict):
         raise bad("'meta' must be an object")
@@ -140,30 +142,34 @@ def _conversation(
     default_id: str,
     label_sets: Mapping[str, LabelSet],
     base: Path,
-    report: Callable[[str], None],
+    report: Callable[..., None],
     dialogues: Dialogues,
     line: int | None,
     repairs: Repairs,
 ) -> None:
+    """Add one conversation's utterances to ``dialogues``. ``report(message, reason, rows)``
+    is told what was skipped (a conversation skipped whole costs all its utterances)."""
+    utts = obj.get("utterances") if isinstance(obj, dict) else None
+    rows = len(utts) if isinstance(utts, list) and utts else 1
     if not isinstance(obj, dict):
-        report("expected a JSON object with 'utterances'")
+        report("expected a JSON object with 'utterances'", "invalid_conversation", rows)
         raise _Skip()
     did = obj.get("dialogue_id", default_id)
     if isinstance(did, bool) or not isinstance(did, (str, int)) or not str(did).strip():
-        report(f"'dialogue_id' must be a non-empty string or integer, got {did!r}")
+        report(f"'dialogue_id' must be a non-empty string or integer, got {did!r}", "invalid_conversation", rows)
         raise _Skip()
     did = str(did).strip()
     if did in dialogues:
-        report(f"duplicate dialogue_id {did!r}")
+        report(f"duplicate dialogue_id {did!r}", "duplicate_dialogue", rows)
         raise _Skip()
-    utts = obj.get("utterances")
     if not isinstance(utts, list) or not utts:
-        report("'utterances' must be a non-empty list")
+        report("'utterances' must be a non-empty list", "invalid_conversation", rows)
         raise _Skip()
     dialogues.open(did)
     for i, u in enumerate(utts):
         try:
-            utt, kinds = _utterance(u, i, did, dialogues.next_position(did), label_sets, base, report)
+            utt, kinds = _utterance(u, i, did, dialogues.next_position(did), label_sets, base,
+                                    lambda msg, reason: report(msg, reason, 1))
         except _Skip:
             continue
         if dialogues.add(utt, line):
@@ -180,7 +186,7 @@ def parse_conversation(
     """One conversation from its JSON object (the JSONL schema), for requests that carry a
     single conversation (``predict``, the HTTP service). Any problem raises ``DataError``."""
 
-    def report(msg: str) -> None:
+    def report(msg: str, reason: str = "", rows: int = 1) -> None:
         raise DataError(msg)
 
     log = ProblemLog(Path("<conversation>"), strict=True)
@@ -201,7 +207,7 @@ class JsonlReader(CorpusReader):
     def read(self, path: Path, opts: ReadOptions) -> Corpus:
         text = read_text(path)
         log = ProblemLog(path, opts.strict)
-        given = {"emotion": opts.label_set} if opts.label_set is not None else {}
+        given = {opts.task: opts.label_set} if opts.label_set is not None else {}
         base = (opts.clips if opts.clips is not None else path.parent).resolve()
         dialogues = Dialogues(log)
         repairs = Repairs()
@@ -211,13 +217,18 @@ class JsonlReader(CorpusReader):
             try:
                 obj = json.loads(raw)
             except json.JSONDecodeError as exc:
-                log.report(n, f"invalid JSON: {exc.msg} (column {exc.colno})")
+                log.rows_read += 1
+                log.report(n, f"invalid JSON: {exc.msg} (column {exc.colno})", "invalid_json")
                 continue
             except (ValueError, RecursionError) as exc:
-                log.report(n, f"invalid JSON: {str(exc)[:120] or type(exc).__name__}")
+                log.rows_read += 1
+                log.report(n, f"invalid JSON: {str(exc)[:120] or type(exc).__name__}", "invalid_json")
                 continue
+            utts = obj.get("utterances") if isinstance(obj, dict) else None
+            log.rows_read += len(utts) if isinstance(utts, list) and utts else 1
             try:
-                _conversation(obj, str(n), given, base, lambda msg, n=n: log.report(n, msg), dialogues, n, repairs)
+                _conversation(obj, str(n), given, base, lambda msg, reason, rows, n=n: log.report(n, msg, reason, rows),
+                              dialogues, n, repairs)
             except _Skip:
                 continue
 

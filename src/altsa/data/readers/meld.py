@@ -69,7 +69,7 @@ class MeldReader(CorpusReader):
     description = "MELD official CSV (Dialogue_ID, Utterance_ID, Emotion, Sentiment, ...); clips via --clips"
 
     def read(self, path: Path, opts: ReadOptions) -> Corpus:
-        if opts.label_set is not None and opts.label_set != MELD_EMOTION:
+        if opts.label_set is not None and opts.label_set not in (MELD_EMOTION, MELD_SENTIMENT):
             raise DataError("MELD's label sets are fixed; a label set applies to the csv and jsonl formats", path=path)
         log = ProblemLog(path, opts.strict)
         table = open_csv(path, read_text(path), log)
@@ -84,19 +84,19 @@ class MeldReader(CorpusReader):
         repairs = Repairs()
         for line, row in table.rows:
             if len(row) != len(header):
-                log.report(line, f"row has {len(row)} fields, the header has {len(header)}")
+                log.report(line, f"row has {len(row)} fields, the header has {len(header)}", "malformed_row")
                 continue
             (text, speaker), kinds = repairs.fix((row[col["text"]], row[col["speaker"]]))
             dialogue = row[col["dialogue"]].strip()
             position = parse_position(row[col["order"]])
             if not dialogue:
-                log.report(line, "empty Dialogue_ID")
+                log.report(line, "empty Dialogue_ID", "empty_dialogue_id")
                 continue
             if position is None:
-                log.report(line, f"Utterance_ID must be an integer, got {row[col['order']]!r}")
+                log.report(line, f"Utterance_ID must be an integer, got {row[col['order']]!r}", "bad_order")
                 continue
             if not text:
-                log.report(line, "empty text (Utterance)")
+                log.report(line, "empty text (Utterance)", "empty_text")
                 continue
             try:
                 labels = {
@@ -104,7 +104,7 @@ class MeldReader(CorpusReader):
                     "sentiment": MELD_SENTIMENT.canonical(row[col["sentiment"]]),
                 }
             except DataError as err:
-                log.report(line, err.message)
+                log.report(line, err.message, "unknown_label")
                 continue
             utt = Utterance(
                 dialogue_id=dialogue,

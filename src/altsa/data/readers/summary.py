@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from typing import Any
 
 from altsa.data.schema import Corpus
+from altsa.errors import DataError
 
 PRIMARY_TASK = "emotion"
+DEFAULT_MAX_SKIPPED = 0.01  # train / evaluate / extract stop when more rows than this are skipped
 
 
 def primary_task(corpus: Corpus) -> str | None:
@@ -45,5 +48,44 @@ def summarize(corpus: Corpus, *, top_speakers: int = 10) -> dict[str, Any]:
         "repairs": dict(corpus.repairs),
         "with_media": sum(1 for u in utts if u.media or u.audio or u.video),
         "missing_media": list(corpus.missing_media),
+        "rows": corpus.counts(),
+        "columns": dict(corpus.columns),
         "problems": [str(p) for p in corpus.problems],
     }
+
+
+def describe_counts(counts: dict[str, Any]) -> str:
+    """``read 10 rows, kept 8, skipped 2 (duplicate_utterance 1, unknown_label 1)``."""
+    text = f"read {counts['read']:,} rows, kept {counts['kept']:,}, skipped {counts['skipped']:,}"
+    if counts["skipped_by_reason"]:
+        text += " (" + ", ".join(f"{r} {n:,}" for r, n in counts["skipped_by_reason"].items()) + ")"
+    return text
+
+
+def check_skipped(
+    corpus: Corpus,
+    max_fraction: float,
+    *,
+    path: Any = None,
+    option: str = "--max-skipped-fraction",
+    key: str | None = None,
+) -> dict[str, Any]:
+    """The corpus' row counts; ``DataError`` when the skipped share is above ``max_fraction``.
+
+    The error names the first problems and the option that accepts them: a corpus read with
+    the wrong column mapping (EmoryNLP with a per-episode scene id as the dialogue kept 6 %
+    of its rows) must stop a run, not train on what happens to survive."""
+    counts = corpus.counts()
+    read, skipped = counts["read"], counts["skipped"]
+    if read and skipped / read > max_fraction:
+        first = "; ".join(str(p) for p in corpus.problems[:3])
+        need = math.ceil(1000 * skipped / read) / 1000
+        raise DataError(
+            f"{corpus.name}: {skipped:,} of {read:,} rows skipped ({100 * skipped / read:.1f} %, above the "
+            f"{100 * max_fraction:g} % limit): "
+            + ", ".join(f"{r} {n:,}" for r, n in counts["skipped_by_reason"].items())
+            + f". First: {first}. See them all with `altsa data inspect`; fix the data or its column mapping, "
+            f"or accept them with {option} {need:g}" + (f" ({key} in a config)" if key else ""),
+            path=path,
+        )
+    return counts

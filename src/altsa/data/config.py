@@ -1,0 +1,215 @@
+"""The data section of an experiment: which corpus, in which format, read how.
+
+Everything ``altsa data inspect`` can be told (format, column mapping, label set, clips
+root, splits) is a field here, so ``extract``, ``train``, ``evaluate`` and ``predict`` read a
+corpus exactly as ``inspect`` showed it. A new corpus is a few lines of YAML::
+
+    data:
+      corpus: csv                         # the format (altsa data list); auto: detected per file
+      root: data/emodb                    # REQUIRED: the folder holding the split files
+      splits: {train: train.csv, dev: dev.csv}
+      columns: {dialogue: file, text: none, label: emotion, media: file}
+
+``DataOptions`` holds the same settings as command-line options (``--format``, ``--mapping``,
+``--dialogue-col`` ...), applied over a config's data section. See docs/data.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from altsa.data.readers import (
+    CORPORA,
+    DEFAULT_MAX_SKIPPED,
+    MAPPINGS,
+    ROLES,
+    ColumnMapping,
+    check_skipped,
+    detect_format,
+    read_corpus,
+)
+from altsa.data.readers.csv import CsvReader
+from altsa.data.schema import LABEL_SETS, Corpus, LabelSet
+from altsa.errors import ConfigError, DataError
+
+AUTO = "auto"
+
+
+@dataclass
+class ColumnsConfig:
+    """Column mapping of the csv formats: role -> column name. Unset (null): the conventional
+    column when the file has it (dialogue_id, speaker, text, label/emotion, media, audio,
+    video); ``none``: no such column (``text: none`` for clips without transcripts)."""
+
+    dialogue: str | None = None  # A+B joins columns: EmoryNLP's Season+Episode+Scene_ID
+    order: str | None = None  # utterance order within the dialogue (default: file order)
+    speaker: str | None = None
+    text: str | None = None
+    label: str | None = None  # feeds the task data.task
+    media: str | None = None  # a clip holding audio and/or video; relative to data.clips, else the CSV's folder
+    audio: str | None = None
+    video: str | None = None
+    delimiter: str | None = None  # default ","
+
+
+@dataclass
+class DataConfig:
+    """Where the corpus is and how to read it. ``root`` has no default: a config names its data."""
+
+    corpus: str = "meld"  # the format: a reader of `altsa data list` (meld, emorynlp, csv, jsonl) or auto
+    root: str | None = None  # REQUIRED: folder holding the split files (relative to the CWD)
+    splits: dict[str, str] = field(
+        default_factory=lambda: {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv"}
+    )  # split name -> file under root; train and dev are read by `altsa train`
+    clips: str | None = None  # media root (MELD: MELD.Raw, holding train_splits/, ...; csv/jsonl: relative paths)
+    task: str = "emotion"  # the label task to learn ("emotion"; MELD also "sentiment")
+    mapping: str | None = None  # a shipped column mapping (`altsa data list`), refined by columns
+    columns: ColumnsConfig = field(default_factory=ColumnsConfig)
+    labels: str | list[str] | None = None  # label set: a known set's name or the labels (order = class index)
+    max_skipped_fraction: float = DEFAULT_MAX_SKIPPED  # above this share of skipped rows, stop
+
+
+@dataclass
+class DataOptions:
+    """Command-line options over a config's data section (None: keep the config's)."""
+
+    format: str | None = None
+    mapping: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)  # role -> column
+    labels: str | None = None
+    clips: str | None = None
+    max_skipped_fraction: float | None = None
+
+    def explicit_format(self) -> bool:
+        return self.format is not None or self.mapping is not None or bool(self.columns)
+
+    def apply(self, data: DataConfig) -> DataConfig:
+        cols = dataclasses.replace(data.columns, **self.columns)
+        corpus = data.corpus
+        if self.format is not None:
+            corpus = self.format
+        elif (self.mapping or self.columns) and corpus not in ("csv", "emorynlp"):
+            corpus = "csv"  # a mapping option means a csv file, as in `altsa data inspect`
+        return dataclasses.replace(
+            data,
+            corpus=corpus,
+            mapping=self.mapping if self.mapping is not None else data.mapping,
+            columns=cols,
+            labels=self.labels if self.labels is not None else data.labels,
+            clips=self.clips if self.clips is not None else data.clips,
+            max_skipped_fraction=(self.max_skipped_fraction if self.max_skipped_fraction is not None
+                                  else data.max_skipped_fraction),
+        )
+
+
+def label_set(data: DataConfig) -> LabelSet | None:
+    """The configured label set (None: the reader's choice)."""
+    spec = data.labels
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        spec = spec.strip()
+        if spec in LABEL_SETS:
+            return LABEL_SETS[spec]
+        spec = [s for s in spec.split(",")]
+    labels = tuple(s.strip() for s in spec if s.strip())
+    if not labels:
+        raise ConfigError("data.labels needs labels (a list, or 'a,b,c') or a known set: " + ", ".join(LABEL_SETS))
+    return LabelSet(f"{data.task}-labels", labels)
+
+
+def column_mapping(data: DataConfig, fmt: str | None) -> ColumnMapping | None:
+    """The column mapping for a csv-family format: shipped preset (data.mapping, or the
+    format's own) refined by data.columns; None for the other formats."""
+    if fmt is None or not issubclass(CORPORA.get(fmt), CsvReader):
+        if data.mapping or any(getattr(data.columns, r) for r in ROLES):
+            raise ConfigError(
+                f"data.mapping / data.columns apply to the csv formats (csv, emorynlp), not {fmt or 'auto'!r}; "
+                "set data.corpus (or --format) to csv"
+            )
+        return None
+    if data.mapping is not None:
+        if data.mapping not in MAPPINGS:
+            raise ConfigError(f"unknown mapping {data.mapping!r}; choose one of: {', '.join(sorted(MAPPINGS))}")
+        base = MAPPINGS[data.mapping]
+    else:
+        base = CORPORA.get(fmt).default_mapping or ColumnMapping()
+    cols = {r: getattr(data.columns, r) for r in ROLES if getattr(data.columns, r) is not None}
+    if data.columns.delimiter is not None:
+        cols["delimiter"] = data.columns.delimiter
+    return dataclasses.replace(base.with_overrides(**cols), task=data.task)
+
+
+def _format(data: DataConfig, path: Path) -> str:
+    return detect_format(path) if data.corpus in (AUTO, "") else data.corpus
+
+
+def read_file(path: str | Path, data: DataConfig, *, split: str | None = None, strict: bool = False,
+              labels: LabelSet | None = None) -> Corpus:
+    """Read one corpus file as ``data`` says (format, mapping, label set, clips).
+    ``labels`` (a trained run's set) replaces data.labels: rows outside it are skipped."""
+    path = Path(path)
+    fmt = _format(data, path)
+    CORPORA.get(fmt)  # an unknown format fails here, naming the choices
+    ls = labels or label_set(data)
+    if fmt == "meld" and ls is not None and ls.name.startswith("meld-"):
+        ls = None  # MELD's sets are fixed; a MELD run's own set is one of them
+    return read_corpus(path, format=fmt, clips=data.clips, strict=strict, mapping=column_mapping(data, fmt),
+                       label_set=ls, split=split, task=data.task)
+
+
+def split_path(data: DataConfig, split: str) -> Path:
+    """The file of ``split`` under data.root; ``ConfigError`` naming the key when unset."""
+    if not data.root:
+        raise ConfigError(
+            "data.root is not set: name the folder holding the split files (data.root=DIR, or --data DIR)"
+        )
+    if split not in data.splits:
+        raise ConfigError(f"data.splits has no {split!r} split (has: {', '.join(data.splits) or 'none'})")
+    return Path(data.root) / data.splits[split]
+
+
+def read_split(data: DataConfig, split: str, *, labels: LabelSet | None = None, check: bool = True) -> Corpus:
+    """One split of the config's corpus; with ``check``, ``DataError`` when more than
+    data.max_skipped_fraction of its rows were skipped."""
+    path = split_path(data, split)
+    corpus = read_file(path, data, split=split, labels=labels)
+    if check:
+        check_skipped(corpus, data.max_skipped_fraction, path=path, key="data.max_skipped_fraction")
+    return corpus
+
+
+def for_input(path: str | Path, run_data: DataConfig | None, opts: DataOptions) -> DataConfig:
+    """How to read a file given to ``evaluate`` or ``predict``: the command-line options, over
+    the run's own data section when the file is of the run's kind.
+
+    A self-describing file (JSONL, MELD's or EmoryNLP's header) is read as what it is; any
+    other file as the run was trained (its format and column mapping), so a model trained on
+    a clips CSV evaluates another CSV of that layout with no options at all."""
+    base = run_data if run_data is not None else DataConfig(corpus=AUTO)
+    base = dataclasses.replace(base, root=None)
+    if opts.format is None and not (opts.mapping or opts.columns):
+        try:
+            detected: str | None = detect_format(path)
+        except DataError as err:
+            if not Path(path).is_file() or "cannot tell" not in err.message:
+                raise
+            detected = None
+        run_fmt = None if base.corpus in (AUTO, "") else base.corpus
+        csv_family = ("csv", "emorynlp")
+        if detected is not None and not (detected in csv_family and run_fmt in csv_family):
+            if detected != run_fmt:
+                base = dataclasses.replace(base, corpus=detected, mapping=None, columns=ColumnsConfig(), labels=None)
+        elif detected is None and run_fmt is None:
+            detect_format(path)  # raises its "cannot tell the corpus format" error
+    return opts.apply(base)
+
+
+def describe(data: DataConfig) -> dict[str, Any]:
+    """The reading settings, for reports."""
+    return {"format": data.corpus, "mapping": data.mapping,
+            "columns": {k: v for k, v in dataclasses.asdict(data.columns).items() if v is not None},
+            "labels": data.labels, "clips": data.clips}

@@ -1,0 +1,201 @@
+"""Corpora this project has not seen, through config and CLI alone: EmoryNLP in its published
+shape (scene ids repeating in every episode), skipped rows that stop a run instead of
+shrinking it silently, and ``--json`` output that stays JSON with an empty feature cache.
+
+Real readers, real tiny encoders (``altsa.training.synthetic``), real training and scores;
+the corpus files are written here (never dataset files)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+
+from altsa.cli.main import main
+
+EMORY_COLUMNS = ["Utterance", "Speaker", "Emotion", "Scene_ID", "Utterance_ID", "Season", "Episode", "StartTime",
+                 "EndTime"]
+EMORY_LABELS = ["Joyful", "Mad", "Neutral", "Peaceful", "Powerful", "Sad", "Scared"]
+WORDS = {"Joyful": "this is wonderful, I love it", "Mad": "you always ruin everything", "Neutral": "the bus is at five",
+         "Peaceful": "it is calm and quiet here", "Powerful": "I can do this, watch me", "Sad": "I miss her so much",
+         "Scared": "what was that noise, help"}
+
+
+def write_emorynlp(path: Path, *, seasons: int, episodes: int, scenes: int, turns: int, seed: int) -> Path:
+    """An EmoryNLP-shaped CSV: Scene_ID and Utterance_ID restart in every episode (as published),
+    speakers as list literals, capitalised labels."""
+    g = torch.Generator().manual_seed(seed)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(EMORY_COLUMNS)
+        for season in range(1, seasons + 1):
+            for episode in range(1, episodes + 1):
+                for scene in range(1, scenes + 1):
+                    for turn in range(1, turns + 1):
+                        label = EMORY_LABELS[int(torch.randint(len(EMORY_LABELS), (1,), generator=g))]
+                        who = ["Monica Geller", "Joey Tribbiani", "Rachel Green"][turn % 3]
+                        w.writerow([WORDS[label], f"['{who}']", label, scene, turn, season, episode, "00:00:01.000",
+                                    "00:00:02.000"])
+    return path
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    from altsa.training.synthetic import setup_tiny
+
+    return setup_tiny(tmp_path_factory.getbasetemp() / "altsa-synthetic")  # shared with tests/training
+
+
+@pytest.fixture(scope="module")
+def emory(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("emorynlp")
+    write_emorynlp(root / "emorynlp_train_final.csv", seasons=2, episodes=2, scenes=3, turns=4, seed=0)
+    write_emorynlp(root / "emorynlp_dev_final.csv", seasons=1, episodes=2, scenes=2, turns=4, seed=1)
+    write_emorynlp(root / "emorynlp_test_final.csv", seasons=1, episodes=2, scenes=2, turns=3, seed=2)
+    return root
+
+
+def emory_config(folder: Path, root: Path | None = None) -> Path:
+    """The few lines a user writes for EmoryNLP (docs/data.md); encoders and epochs come as
+    overrides (tiny models)."""
+    path = folder / "emorynlp.yaml"
+    lines = ["name: emorynlp", "data:", "  corpus: emorynlp"]
+    lines += [f"  root: {root}"] if root is not None else []
+    lines += ["  splits: {train: emorynlp_train_final.csv, dev: emorynlp_dev_final.csv}"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def tiny_text(synthetic, tmp_path_factory) -> list[str]:
+    """Overrides: the tiny text encoder, one epoch of two steps per stage, a fresh cache."""
+    from altsa.training.synthetic import tiny_overrides
+
+    over = tiny_overrides(synthetic["corpus"], synthetic["models"], tmp_path_factory.mktemp("cache"),
+                          modalities=("text",))
+    return [o for o in over if not o.startswith("data.")]
+
+
+@pytest.fixture(scope="module")
+def emory_run(emory, tiny_text, tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("emory-run")
+    out = folder / "run"
+    assert main(["train", str(emory_config(folder, emory)), "--out", str(out), "--quiet", *tiny_text]) == 0
+    return out
+
+
+def test_emorynlp_trains_through_its_config_on_every_row(emory_run, emory) -> None:
+    metrics = json.loads((emory_run / "metrics.json").read_text())
+    # 2 seasons x 2 episodes x 3 scenes x 4 turns: the repeating scene ids keep every row
+    assert metrics["data"]["train"]["read"] == metrics["data"]["train"]["kept"] == 48
+    assert metrics["data"]["dev"]["read"] == metrics["data"]["dev"]["kept"] == 16
+    assert metrics["data"]["train"]["skipped"] == 0
+    labels = json.loads((emory_run / "labels.json").read_text())
+    assert labels["labels"] == [lab.casefold() for lab in EMORY_LABELS]
+    assert "train:" in (emory_run / "log.txt").read_text() and "skipped 0" in (emory_run / "log.txt").read_text()
+
+
+def test_evaluate_emorynlp_test_file_reads_every_row(emory_run, emory, capsys) -> None:
+    capsys.readouterr()
+    test = emory / "emorynlp_test_final.csv"
+    assert main(["evaluate", str(emory_run), "--data", str(test), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 12 and out["rows"] == {"read": 12, "kept": 12, "skipped": 0, "skipped_by_reason": {}}
+    assert out["read_as"]["format"] == "emorynlp"
+    report = json.loads((Path(out["report"]) / "metrics.json").read_text())
+    assert report["extra"]["rows"]["kept"] == 12
+    assert Path(out["report"]) == emory_run / "eval" / "emorynlp_test_final"
+
+
+def test_skipped_rows_stop_train_and_evaluate_with_the_option_to_accept_them(
+    emory, emory_run, tiny_text, tmp_path, capsys
+) -> None:
+    # Scene_ID alone as the dialogue: later episodes' scenes collide with the first ones
+    over = ["data.columns.dialogue=Scene_ID"]
+    out = tmp_path / "run"
+    assert main(["train", str(emory_config(tmp_path, emory)), "--out", str(out), "--quiet", *tiny_text, *over]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert "emorynlp_train_final: 36 of 48 rows skipped (75.0 %, above the 1 % limit): duplicate_utterance 36" in err
+    assert "duplicate utterance: dialogue '1' position 1 (first at line 2)" in err
+    assert "--max-skipped-fraction" in err
+    assert not out.exists()  # a failed start leaves no run folder behind
+    default = tmp_path / "runs"
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:  # the default run folder (runs/<name>) is not left behind either
+        assert main(["train", str(emory_config(tmp_path, emory)), "--quiet", *tiny_text, *over]) == 2
+    finally:
+        os.chdir(cwd)
+    assert not (default / "emorynlp").exists()
+    capsys.readouterr()
+    # accepted explicitly, the run trains on what is left and records what was skipped
+    assert main(["train", str(emory_config(tmp_path, emory)), "--out", str(out), "--quiet", *tiny_text, *over,
+                 "--max-skipped-fraction", "0.8"]) == 0
+    data = json.loads((out / "metrics.json").read_text())["data"]
+    assert data["train"]["skipped_by_reason"] == {"duplicate_utterance": 36} and data["train"]["kept"] == 12
+    # evaluate: the same limit, the same option
+    test = emory / "emorynlp_test_final.csv"
+    assert main(["evaluate", str(emory_run), "--data", str(test), "--dialogue-col", "Scene_ID", "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "6 of 12 rows skipped" in err and "--max-skipped-fraction 0.5" in err
+    assert main(["evaluate", str(emory_run), "--data", str(test), "--dialogue-col", "Scene_ID", "--json",
+                 "--max-skipped-fraction", "0.5", "--out", str(tmp_path / "ev")]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"]["skipped"] == 6
+
+
+def test_a_config_must_name_its_data(tiny_text, tmp_path, capsys) -> None:
+    out = tmp_path / "run"
+    assert main(["train", str(emory_config(tmp_path)), "--out", str(out), "--quiet", *tiny_text]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data.root is not set") and "--data DIR" in err and err.count("\n") == 1
+    assert not out.exists()
+    assert main(["extract", "embedded-frozen", "--no-progress"]) == 2
+    assert capsys.readouterr().err.startswith("error: data.root is not set")
+
+
+def _cli(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", ALTSA_CACHE_DIR=str(cwd / "user-cache"))
+    return subprocess.run([script, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
+
+
+def test_json_output_is_pure_with_an_empty_cache(emory_run, emory, tiny_text, altsa_script, tmp_path) -> None:
+    """Every ``--json`` command, as a user's shell runs it, with a feature cache it must fill
+    first: stdout parses as JSON (lines for predict); the progress went to stderr."""
+    test = str(emory / "emorynlp_test_final.csv")
+    inspect = _cli(altsa_script, "data", "inspect", test, "--json", cwd=tmp_path)
+    assert inspect.returncode == 0, inspect.stderr
+    assert json.loads(inspect.stdout)["rows"]["kept"] == 12
+
+    cache = [f"features.cache_dir={tmp_path / 'cache-x'}"]
+    over = [o for o in tiny_text if not o.startswith("features.")]
+    extract = _cli(altsa_script, "extract", str(emory_config(tmp_path, emory)), *over, *cache, "--json", cwd=tmp_path)
+    assert extract.returncode == 0, extract.stderr
+    got = json.loads(extract.stdout)
+    assert got["splits"]["train"]["kept"] == 48 and got["features"][0]["computed"] == 48
+    assert "text train: 0 of 48 cached" in extract.stderr  # what people read went to stderr
+
+    evaluate = _cli(altsa_script, "evaluate", str(emory_run), "--data", test, "--json", "--cache",
+                    str(tmp_path / "cache-e"), "--out", str(tmp_path / "ev"), cwd=tmp_path)
+    assert evaluate.returncode == 0, evaluate.stderr
+    assert json.loads(evaluate.stdout)["n"] == 12
+    assert "extracting text features" in evaluate.stderr  # the cache was empty: it did extract
+
+    predict = _cli(altsa_script, "predict", str(emory_run), test, "--json", cwd=tmp_path)
+    assert predict.returncode == 0, predict.stderr
+    rows = [json.loads(line) for line in predict.stdout.splitlines()]
+    assert len(rows) == 12 and rows[0]["dialogue_id"] == "1/1/1"
+    assert not (tmp_path / "altsa-eval").exists()
