@@ -1,4 +1,5 @@
-"""Readers on random input: a Corpus or a DataError, never any other exception."""
+"""Readers on random input: a Corpus or a DataError, never any other exception; every row
+read is either kept or counted as skipped."""
 
 from __future__ import annotations
 
@@ -39,8 +40,10 @@ def _read_all_ways(name: str, content: bytes) -> None:
                     assert "\n" not in err.message
                     continue
                 assert isinstance(result, Corpus)
-                for conv in result.conversations:
-                    assert conv.utterances and all(u.text for u in conv)
+                for conv in result.conversations:  # every utterance has something to read
+                    assert conv.utterances and all(u.text or u.media or u.audio or u.video for u in conv)
+                counts = result.counts()  # nothing dropped silently: every row read is kept or skipped
+                assert counts["read"] == counts["kept"] + counts["skipped"], (counts, result.problems)
 
 
 @PROPS
