@@ -193,3 +193,51 @@ def media(tmp_path_factory) -> dict[str, bytes]:
         "corrupt": wav[:30] + bytes(range(256)) * 4,
         "garbage": b"this is not a media file at all\n" * 20,
     }
+
+
+def video_bytes(width: int, height: int, frames: int) -> bytes:
+    """An H.264 mp4 of flat frames in memory (a large one compresses to a few KB: a bomb)."""
+    import io
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = width, height, "yuv420p"
+        st.options = {"preset": "ultrafast"}
+        for i in range(frames):
+            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), (i * 25) % 255, dtype=np.uint8), format="rgb24")
+            frame.pts = i
+            for packet in st.encode(frame):
+                out.mux(packet)
+        for packet in st.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+def wav_bytes(seconds: float, layout: str = "mono", rate: int = 16000) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    channels = av.AudioLayout(layout).nb_channels
+    with av.open(buf, "w", format="wav") as out:
+        st = out.add_stream("pcm_s16le", rate=rate, layout=layout)
+        pcm = (tone(seconds, rate) * 32767).astype(np.int16)
+        frame = av.AudioFrame.from_ndarray(np.repeat(pcm, channels)[None, :], format="s16", layout=layout)  # packed [1, samples * channels]
+        frame.sample_rate = rate
+        for packet in st.encode(frame):
+            out.mux(packet)
+        for packet in st.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="session")
+def hostile() -> dict[str, bytes]:
+    """Clips over the service's media caps: a 4000x4000 single-frame bomb (~30 KB), a 20-frame
+    video, a stereo wav; and a plain 1 s wav."""
+    return {
+        "bomb": video_bytes(4000, 4000, 1),
+        "frames20": video_bytes(32, 32, 20),
+        "wav": wav_bytes(1.0),
+        "stereo": wav_bytes(0.5, layout="stereo"),
+    }

@@ -5,15 +5,26 @@ Decoding never crashes on bad input: a missing, corrupt, silent or empty clip yi
 Long clips (MELD has clips of 235 s and 305 s) are cut at ``max_seconds`` while decoding,
 so a long clip costs no more memory than a short one; with ``long_clips="skip"`` they are
 ``Absent("too_long")`` instead.
+
+Untrusted clips (the HTTP service) are decoded under ``MediaLimits``: frame size, frame
+count, audio channels and sample rate are read from the stream header and a clip above
+them is ``Absent("too_large")`` before anything is decoded (a 750 KB H.264 file can hold a
+16000x16000 frame: 384 MB per decoded picture); the same caps hold while decoding (a
+mid-stream size change), and a ``deadline`` stops the work of a request that gave up
+(``DecodeTimeout``). The service sets them for a whole job with ``media_limits(...)``, so
+decoding inside the recognizer obeys them too.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import os
+import threading
+import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +33,7 @@ import av
 import av.logging
 import numpy as np
 
-from altsa.errors import ConfigError
+from altsa.errors import ConfigError, MediaError
 
 # PyAV ignores FFmpeg's log by default; keep it so (a corrupt MELD clip would otherwise
 # print pages of "moov atom not found"). ALTSA_FFMPEG_LOG=VERBOSE turns it on to debug.
@@ -33,8 +44,56 @@ av.logging.set_level(getattr(av.logging, os.environ.get("ALTSA_FFMPEG_LOG", ""),
 class Absent:
     """A modality that is not there for an utterance, and why (counted and reported)."""
 
-    reason: str  # missing_file | unreadable | no_audio_stream | no_video_stream | zero_frames | silent | too_long | empty
+    reason: str  # missing_file | unreadable | no_audio_stream | no_video_stream | zero_frames | silent | too_long | too_large | empty
     detail: str = ""
+
+
+class DecodeTimeout(MediaError):
+    """Decoding passed the deadline of ``MediaLimits`` (its request timed out): the work stops."""
+
+    code = "timeout"
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """Caps for untrusted clips, checked against the stream header before decoding and again
+    on every decoded frame. None: no cap (corpus files)."""
+
+    max_pixels: int | None = None  # width x height of a video frame
+    max_frames: int | None = None  # frames in the video stream
+    max_channels: int | None = None  # audio channels
+    max_sample_rate: int | None = None  # audio samples per second (per channel) in the file
+    deadline: float | None = None  # time.monotonic() after which decoding raises DecodeTimeout
+    frame_side: int | None = None  # picked frames scaled (aspect kept) to this longest side as read
+
+    def check_time(self) -> None:
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise DecodeTimeout("decoding stopped: the request's time ran out")
+
+
+_NO_LIMITS = MediaLimits()
+_local = threading.local()
+
+
+@contextlib.contextmanager
+def media_limits(limits: MediaLimits) -> Iterator[None]:
+    """Decode under ``limits`` in this thread for the duration of the block (used by the
+    service around a whole inference job, so the recognizer's own decoding obeys them)."""
+    before = getattr(_local, "limits", None)
+    _local.limits = limits
+    try:
+        yield
+    finally:
+        _local.limits = before
+
+
+def current_limits() -> MediaLimits:
+    """The limits ``media_limits`` set for this thread (none: no caps)."""
+    return getattr(_local, "limits", None) or _NO_LIMITS
+
+
+def _limits(given: MediaLimits | None) -> MediaLimits:
+    return given if given is not None else getattr(_local, "limits", None) or _NO_LIMITS
 
 
 @dataclass
@@ -64,8 +123,10 @@ def _short(exc: BaseException) -> str:
     return text[:160]
 
 
-def _open(source: Source) -> Any:
-    """Open a container, or return the ``Absent`` that says why it cannot be opened."""
+def _open(source: Source, limits: MediaLimits = _NO_LIMITS) -> Any:
+    """Open a container, or return the ``Absent`` that says why it cannot be opened. Under
+    limits, probing reads headers only: FFmpeg would otherwise decode a first frame, whatever
+    its size, to learn its pixel format."""
     if isinstance(source, (bytes, bytearray)):
         if len(source) == 0:
             return Absent("empty", "0 bytes")
@@ -77,8 +138,9 @@ def _open(source: Source) -> Any:
         if path.stat().st_size == 0:
             return Absent("empty", f"0-byte file {path.name}")
         handle = str(path)
+    options = {"skip_frame": "all"} if limits is not _NO_LIMITS else None
     try:
-        return av.open(handle, mode="r")
+        return av.open(handle, mode="r", options=options)
     except (av.error.FFmpegError, OSError, ValueError) as exc:
         return Absent("unreadable", _short(exc))
 
@@ -134,15 +196,28 @@ def _finish_audio(wave: np.ndarray, cfg: MediaConfig) -> np.ndarray | Absent:
     return wave
 
 
+def _audio_header(stream: Any, limits: MediaLimits) -> Absent | None:
+    ctx = stream.codec_context
+    channels = int(getattr(ctx.layout, "nb_channels", 0) or getattr(ctx, "channels", 0) or 0)
+    if limits.max_channels is not None and channels > limits.max_channels:
+        return Absent("too_large", f"{channels} audio channels > max {limits.max_channels}")
+    rate = int(ctx.sample_rate or 0)
+    if limits.max_sample_rate is not None and rate > limits.max_sample_rate:
+        return Absent("too_large", f"sample rate {rate} Hz > max {limits.max_sample_rate}")
+    return None
+
+
 def decode_audio(
-    source: Source, cfg: MediaConfig, *, sample_rate: int | None = None
+    source: Source, cfg: MediaConfig, *, sample_rate: int | None = None, limits: MediaLimits | None = None
 ) -> np.ndarray | Absent:
     """Decode to float32 ``[samples]`` mono at ``cfg.sample_rate``, or ``Absent``.
 
     ``source``: a path (any container FFmpeg reads: mp4, wav, flac, webm, ...), the file's
     bytes, or a waveform array (at ``sample_rate``, default ``cfg.sample_rate``).
+    ``limits``: caps for untrusted clips (default: this thread's ``media_limits``, else none).
     """
     _check(cfg)
+    limits = _limits(limits)
     max_samples = int(round(cfg.max_seconds * cfg.sample_rate))
     if isinstance(source, np.ndarray):
         try:
@@ -158,14 +233,14 @@ def decode_audio(
             wave = wave[:max_samples]
         return _finish_audio(wave, cfg)
 
-    container = _open(source)
+    container = _open(source, limits)
     if isinstance(container, Absent):
         return container
     with container:
         if not container.streams.audio:
             return Absent("no_audio_stream")
         stream = container.streams.audio[0]
-        too_long = _limit(cfg, _duration(container, stream))
+        too_long = _limit(cfg, _duration(container, stream)) or _audio_header(stream, limits)
         if too_long is not None:
             return too_long
         resampler = av.AudioResampler(format="flt", layout="mono", rate=cfg.sample_rate)
@@ -174,6 +249,9 @@ def decode_audio(
         error = ""
         try:
             for frame in container.decode(stream):
+                limits.check_time()
+                if limits.max_channels is not None and frame.layout.nb_channels > limits.max_channels:
+                    return Absent("too_large", f"{frame.layout.nb_channels} audio channels > max {limits.max_channels}")
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray()[0])  # packed flt mono: [1, n] -> [n]
                     total += parts[-1].size
@@ -217,25 +295,71 @@ def _targets(duration: float, count: int) -> list[float]:
     return [(k + 0.5) * duration / count for k in range(count)]
 
 
-def _frame_times(container: Any, stream: Any) -> list[float]:
+class _TooLarge(Exception):
+    """A decoded frame broke a cap of ``MediaLimits`` (a size change mid-stream, too many frames)."""
+
+
+class _Frames:
+    """``container.decode(stream)`` that counts frames and checks each against the limits."""
+
+    def __init__(self, container: Any, stream: Any, limits: MediaLimits):
+        self.it = container.decode(stream)
+        self.limits = limits
+        self.count = 0
+
+    def __iter__(self) -> _Frames:
+        return self
+
+    def __next__(self) -> Any:
+        self.limits.check_time()
+        frame = next(self.it)
+        self.count += 1
+        lim = self.limits
+        if lim.max_pixels is not None and frame.width * frame.height > lim.max_pixels:
+            raise _TooLarge(f"a {frame.width}x{frame.height} frame > max_pixels {lim.max_pixels}")
+        if lim.max_frames is not None and self.count > lim.max_frames:
+            raise _TooLarge(f"more than max_frames {lim.max_frames} frames")
+        return frame
+
+
+def _frame_times(container: Any, stream: Any, limits: MediaLimits) -> list[float]:
     """Decode once to learn the frame times (only for streams whose header has no duration)."""
-    times = [f.time for f in container.decode(stream) if f.time is not None]
+    times = [f.time for f in _Frames(container, stream, limits) if f.time is not None]
     container.seek(0)
     return times
 
 
-def decode_video(source: str | Path | bytes, cfg: MediaConfig) -> np.ndarray | Absent:
+def _video_header(stream: Any, duration: float | None, limits: MediaLimits) -> Absent | None:
+    """The caps checked from the header alone, before any frame is decoded."""
+    ctx = stream.codec_context
+    w, h = int(ctx.width or 0), int(ctx.height or 0)
+    if limits.max_pixels is not None:
+        if w * h > limits.max_pixels:
+            return Absent("too_large", f"{w}x{h} frames ({w * h} pixels) > max_pixels {limits.max_pixels}")
+        ctx.options = {**ctx.options, "max_pixels": str(limits.max_pixels)}  # the decoder refuses larger frames too
+    if limits.max_frames is not None:
+        declared = int(stream.frames or 0)
+        if not declared and duration and stream.average_rate:
+            declared = int(duration * float(stream.average_rate))
+        if declared > limits.max_frames:
+            return Absent("too_large", f"{declared} frames > max_frames {limits.max_frames}")
+    return None
+
+
+def decode_video(source: str | Path | bytes, cfg: MediaConfig, *, limits: MediaLimits | None = None) -> np.ndarray | Absent:
     """Decode ``cfg.num_frames`` RGB frames sampled uniformly over the clip (cut at
     ``max_seconds``): uint8 ``[num_frames, H, W, 3]``, or ``Absent``.
 
     Frames are picked on the fly at the centres of equal time segments; only the picked
     frames are converted and kept, and far targets are reached by seeking, so a 5-minute
-    clip costs about as much as a short one.
+    clip costs about as much as a short one. ``limits``: caps for untrusted clips (default:
+    this thread's ``media_limits``, else none).
     """
     _check(cfg)
+    limits = _limits(limits)
     if isinstance(source, np.ndarray):
         return Absent("unreadable", "decode_video takes a path or bytes")
-    container = _open(source)
+    container = _open(source, limits)
     if isinstance(container, Absent):
         return container
     with container:
@@ -244,20 +368,22 @@ def decode_video(source: str | Path | bytes, cfg: MediaConfig) -> np.ndarray | A
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         duration = _duration(container, stream)
-        too_long = _limit(cfg, duration)
+        too_long = _limit(cfg, duration) or _video_header(stream, duration, limits)
         if too_long is not None:
             return too_long
         start = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
         try:
             if duration is None or duration <= 0:
-                times = _frame_times(container, stream)
+                times = _frame_times(container, stream, limits)
                 if not times:
                     return Absent("zero_frames", "no decodable frame")
                 if cfg.long_clips == "skip" and times[-1] - times[0] > cfg.max_seconds:
                     return Absent("too_long", f"> max_seconds {cfg.max_seconds:g}")
                 start, duration = times[0], max(times[-1] - times[0], 1e-3)
             span = min(duration, cfg.max_seconds)
-            frames = _pick_frames(container, stream, [start + t for t in _targets(span, cfg.num_frames)])
+            frames = _pick_frames(container, stream, [start + t for t in _targets(span, cfg.num_frames)], limits)
+        except _TooLarge as exc:
+            return Absent("too_large", str(exc))
         except (av.error.FFmpegError, ValueError) as exc:
             return Absent("unreadable", _short(exc))
     if not frames:
@@ -269,16 +395,16 @@ def decode_video(source: str | Path | bytes, cfg: MediaConfig) -> np.ndarray | A
     return np.stack(frames)  # [num_frames, H, W, 3]
 
 
-def _pick_frames(container: Any, stream: Any, targets: list[float]) -> list[np.ndarray]:
+def _pick_frames(container: Any, stream: Any, targets: list[float], limits: MediaLimits = _NO_LIMITS) -> list[np.ndarray]:
     """For each target time, the first frame at or after it (the last one at the end)."""
     half = 0.5 / float(stream.average_rate) if stream.average_rate else 0.02
-    decoded = container.decode(stream)
+    decoded = _Frames(container, stream, limits)
     current = None
     picked: list[np.ndarray] = []
     for target in targets:
         if current is not None and current.time is not None and target - current.time > _SEEK_GAP_S:
             container.seek(int(target / stream.time_base), stream=stream, backward=True)
-            decoded, current = container.decode(stream), None
+            decoded.it, current = container.decode(stream), None
         try:
             while current is None or current.time is None or current.time < target - half:
                 current = next(decoded)
@@ -289,8 +415,17 @@ def _pick_frames(container: Any, stream: Any, targets: list[float]) -> list[np.n
                 raise
         if current is None:
             break
-        picked.append(current.to_ndarray(format="rgb24"))  # [H, W, 3]
+        picked.append(_rgb(current, limits.frame_side))  # [H, W, 3]
     return picked
+
+
+def _rgb(frame: Any, side: int | None) -> np.ndarray:
+    """The frame as RGB, scaled while converting when its longer side is over ``side``."""
+    if side is None or max(frame.width, frame.height) <= side:
+        return frame.to_ndarray(format="rgb24")
+    scale = side / max(frame.width, frame.height)
+    w, h = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+    return frame.to_ndarray(format="rgb24", width=w, height=h)
 
 
 def _resize_rgb(frame: np.ndarray, h: int, w: int) -> np.ndarray:

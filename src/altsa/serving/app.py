@@ -26,6 +26,8 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
 from altsa import __version__
+from altsa.data import media
+from altsa.data.media import media_limits
 from altsa.serving.config import ServeSettings
 from altsa.serving.errors import ApiError, install_handlers
 from altsa.serving.limits import BodyLimit
@@ -86,6 +88,7 @@ class Service:
             max_batch=settings.batch_max_turns,
             wait_s=settings.batch_wait_ms / 1000,
             max_waiting=settings.max_queue + settings.batch_max_turns * settings.threads[0],
+            job_context=lambda timeout_s: media.media_limits(settings.media_limits(timeout_s)),
         )
         self.sessions = SessionStore(
             recognizer.stream, max_sessions=settings.max_sessions, idle_s=settings.session_idle_s, clock=clock,
@@ -293,10 +296,13 @@ def create_app(
             _check_text(utt, settings, f"utterance {i}: ")
         payload = {"dialogue_id": conv.dialogue_id, "utterances": [_turn_dict(u, per_turn[i]) for i, u in enumerate(conv.utterances)]}
 
+        limits = settings.media_limits(service.remaining(request))
+
         def job() -> list[Any]:
-            for up in uploads.values():
-                check_upload(up, settings.max_clip_seconds)
-            return recognizer.predict(payload)
+            with media_limits(limits):  # the recognizer's own decoding obeys them too, and stops at the timeout
+                for up in uploads.values():
+                    check_upload(up, settings.max_clip_seconds, limits)
+                return recognizer.predict(payload)
 
         predictions = await service.runner.run(job, timeout_s=service.remaining(request))
         return PredictOut(dialogue_id=conv.dialogue_id, predictions=[_out(p) for p in predictions])
@@ -357,9 +363,9 @@ def create_app(
                 raise ApiError(409, "session_full", f"session has {session.turns} turns, the limit (max_turns); open a new one")
             session.turns += 1
 
-            def prepare() -> None:
+            def prepare() -> None:  # runs in the batch's job, under its media_limits (Service.job_limits)
                 for up in uploads.values():
-                    check_upload(up, settings.max_clip_seconds)
+                    check_upload(up, settings.max_clip_seconds, media.current_limits())
 
             try:  # batched with other sessions' turns (serving/batcher.py); this session's lock is held
                 prediction = await service.batcher.submit(session.stream, item, prepare, timeout_s=service.remaining(request))

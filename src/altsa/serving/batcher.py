@@ -29,8 +29,10 @@ the end (it changes the session). Beyond ``max_waiting`` waiting turns, 503 at o
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -67,8 +69,12 @@ def sequential_add_many(items: list[tuple[Any, Any]]) -> list[Any]:
 
 
 class TurnBatcher:
-    def __init__(self, runner: InferenceRunner, add_many: AddMany, *, max_batch: int, wait_s: float, max_waiting: int):
+    def __init__(self, runner: InferenceRunner, add_many: AddMany, *, max_batch: int, wait_s: float, max_waiting: int,
+                 job_context: Callable[[float], contextlib.AbstractContextManager] | None = None):  # fmt: skip
         self.runner = runner
+        # entered around each batch's work in its thread, given the seconds left to the batch's
+        # latest deadline (the service sets media-decoding limits that stop at that deadline)
+        self.job_context = job_context or (lambda _: contextlib.nullcontext())
         self.add_many = add_many
         self.max_batch = max_batch
         self.wait_s = wait_s
@@ -163,9 +169,9 @@ class TurnBatcher:
     async def _run(self, batch: list[_Turn]) -> None:
         loop = asyncio.get_running_loop()
         try:
-            live, results = await self.runner.run(
-                lambda: self._job(batch), timeout_s=max(t.deadline for t in batch) - loop.time(), must_finish=True
-            )
+            left = max(t.deadline for t in batch) - loop.time()
+            until = time.monotonic() + left
+            live, results = await self.runner.run(lambda: self._job(batch, until), timeout_s=left, must_finish=True)
         except BaseException as e:  # the batch never started (503: no session changed) or failed
             for t in batch:
                 if not t.future.done() and t.state != "cancelled":
@@ -190,8 +196,13 @@ class TurnBatcher:
             self._running -= 1
             self._kick()
 
-    def _job(self, batch: list[_Turn]) -> tuple[list[_Turn], list[Any]]:
-        """In a worker thread: claim the turns still wanted, check them, run them as one call."""
+    def _job(self, batch: list[_Turn], until: float) -> tuple[list[_Turn], list[Any]]:
+        """In a worker thread: claim the turns still wanted, check them, run them as one call,
+        inside ``job_context`` (given the seconds left until the batch's latest deadline)."""
+        with self.job_context(until - time.monotonic()):
+            return self._claim_and_run(batch)
+
+    def _claim_and_run(self, batch: list[_Turn]) -> tuple[list[_Turn], list[Any]]:
         live = []
         for t in batch:
             with t.lock:

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from altsa.errors import ConfigError
+
+if TYPE_CHECKING:
+    from altsa.data.media import MediaLimits
 
 
 @dataclass
@@ -25,6 +28,10 @@ class ServeSettings:
     device: str = "cpu"  # torch device the model runs on
     max_upload_mb: float = 20.0  # largest request body (all clips of one request together)
     max_clip_seconds: float = 30.0  # longer clips are refused (413), not silently cut
+    max_video_pixels: int = 1920 * 1080  # width x height of an uploaded video's frames, read from its header (413 beyond)
+    max_video_frames: int = 1800  # frames of an uploaded video (30 s at 60 fps), header and decoding (413 beyond)
+    max_audio_channels: int = 8  # channels of an uploaded audio stream (7.1 surround fits)
+    max_audio_rate: int = 192_000  # sample rate of an uploaded audio stream (Hz)
     max_text_chars: int = 2000  # per utterance; MELD's longest is ~300 characters
     max_utterances: int = 200  # per POST /v1/predict conversation (MELD's longest: 33)
     max_turns: int = 500  # per live session
@@ -43,7 +50,7 @@ class ServeSettings:
             raise ConfigError(f"serve setting port must be between 0 and 65535 (got {self.port!r}; 0: the OS picks a free one)")
         positive = (
             "workers", "max_upload_mb", "max_clip_seconds", "max_text_chars", "max_utterances",
-            "max_turns", "max_sessions", "session_idle_s", "request_timeout_s", "max_requests", "batch_max_turns",
+            "max_turns", "max_sessions", "max_video_pixels", "max_video_frames", "max_audio_channels", "max_audio_rate", "session_idle_s", "request_timeout_s", "max_requests", "batch_max_turns",
         )  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:
@@ -64,6 +71,17 @@ class ServeSettings:
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         inference = self.inference_threads or (2 if cores >= 2 else 1)
         return inference, self.torch_threads or max(1, (cores - 1) // inference)
+
+    def media_limits(self, timeout_s: float) -> MediaLimits:
+        """Caps for decoding this server's uploads, stopping ``timeout_s`` seconds from now."""
+        import time
+
+        from altsa.data.media import MediaLimits
+
+        return MediaLimits(
+            max_pixels=self.max_video_pixels, max_frames=self.max_video_frames, max_channels=self.max_audio_channels,
+            max_sample_rate=self.max_audio_rate, deadline=time.monotonic() + max(timeout_s, 0.0),
+        )  # fmt: skip
 
     @property
     def max_upload_bytes(self) -> int:

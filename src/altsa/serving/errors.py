@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
+from altsa.data.media import DecodeTimeout
 from altsa.errors import AltsaError, ModelError
 
 log = logging.getLogger("altsa.serving")
@@ -82,6 +83,11 @@ def install_handlers(app: FastAPI) -> None:
     async def _model(_: Request, err: ModelError) -> JSONResponse:
         log.error("model error while serving: %s", err)
         return error_response(500, err.code, str(err))
+
+    @app.exception_handler(DecodeTimeout)
+    async def _decode_timeout(_: Request, err: DecodeTimeout) -> JSONResponse:
+        # A clip still decoding when its request timed out: the work was stopped, nothing recorded.
+        return error_response(504, "timeout", "decoding the clip did not finish within the request timeout; it was stopped")
 
     @app.exception_handler(AltsaError)
     async def _altsa(_: Request, err: AltsaError) -> JSONResponse:

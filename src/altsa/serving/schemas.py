@@ -103,6 +103,8 @@ class LimitsOut(BaseModel):
 
     max_upload_mb: float
     max_clip_seconds: float
+    max_video_pixels: int
+    max_video_frames: int
     max_text_chars: int
     max_utterances: int
     max_turns: int
