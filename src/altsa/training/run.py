@@ -193,14 +193,20 @@ def run_encoders(config: Any, run_path: Path) -> dict[str, Any]:
     """Encoder configs of a run's modalities; a fine-tuned text encoder points into the run."""
     from altsa.training.pipeline import encoder_configs
 
+    import dataclasses
+
     encoders = encoder_configs(config)
     tuned = run_path / "text-encoder"
     if not tuned.is_dir() and getattr(config.train, "teacher_from", None):  # a shared teacher (ablate)
         tuned = Path(config.train.teacher_from) / "text-encoder"
+    adapter = run_path / "text-adapter"  # a LoRA adapter over the config's base model
+    if not adapter.is_dir() and getattr(config.train, "teacher_from", None):
+        adapter = Path(config.train.teacher_from) / "text-adapter"
     if "text" in encoders and tuned.is_dir():
-        import dataclasses
-
         encoders["text"] = dataclasses.replace(encoders["text"], model=str(tuned.resolve()), freeze=True, unfreeze_last=0)
+    elif "text" in encoders and adapter.is_dir():
+        options = {**encoders["text"].options, "adapter": str(adapter.resolve())}
+        encoders["text"] = dataclasses.replace(encoders["text"], freeze=True, unfreeze_last=0, options=options)
     return encoders
 
 

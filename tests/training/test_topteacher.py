@@ -1,0 +1,102 @@
+"""The teacher stage over cached lower states (``cache_lower``, LoRA in the top blocks) and the
+text -> text distillation route (``train.distill_from``), end to end on tiny models."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+
+@pytest.fixture(scope="module")
+def tiny_mpnet(tmp_path_factory):
+    from altsa.encoders.tiny import save_tiny_mpnet
+
+    return save_tiny_mpnet(tmp_path_factory.mktemp("tiny-mpnet"), layers=3)
+
+
+@pytest.fixture(scope="module")
+def accurate_run(tiny, tiny_mpnet, tmp_path_factory):
+    from altsa.training.pipeline import train
+
+    cfg = tiny(base="meld-text-accurate", text_mode=None, extra=[
+        f"encoders.text.model={tiny_mpnet}", "encoders.text.options.cache_lower=true", "train.teacher.epochs=2",
+        "train.teacher.encoder_lr=5e-2"])
+    out = tmp_path_factory.mktemp("accurate") / "run"
+    summary = train(cfg, out=out, quiet=True)
+    assert summary["complete"]
+    return cfg, out
+
+
+def test_lora_adapter_is_what_the_run_ships(accurate_run, tiny_mpnet):
+    cfg, run = accurate_run
+    adapter = run / "text-adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == str(tiny_mpnet)  # the config's reference, as written
+    weights = load_file(str(adapter / "adapter_model.safetensors"))
+    assert weights and all(".lora_A." in k or ".lora_B." in k for k in weights)
+    assert {k.split(".layer.")[1].split(".")[0] for k in weights} == {"1", "2"}  # unfreeze_last: 2 of 3 blocks
+    assert any(t.abs().max() > 0 for k, t in weights.items() if ".lora_B." in k)  # B starts at 0: it trained
+    assert not (run / "text-encoder").exists()  # no encoder copy
+
+
+def test_cached_vectors_equal_the_assembled_encoder(accurate_run):
+    """The fusion stage trained on vectors computed from cached states; inference assembles
+    base model + merged adapter: both must give the same vectors (same cache fingerprint)."""
+    from altsa.encoders.base import build_encoder
+    from altsa.features import load_features
+    from altsa.training.pipeline import _import_encoder_kinds, read_split
+    from altsa.training.run import load_run
+
+    cfg, run = accurate_run
+    loaded = load_run(run)
+    assert loaded.encoders["text"].options["adapter"].endswith("text-adapter")
+    _import_encoder_kinds()
+    enc = build_encoder(loaded.encoders["text"])
+    corpus = read_split(cfg, "dev")
+    cached = load_features(cfg.features.cache_dir, corpus, enc).vectors  # [n, 32]
+    fresh = enc.encode([t for conv in corpus.conversations for t in enc.build_inputs(conv)])
+    assert torch.allclose(cached, fresh, atol=3e-3 * fresh.abs().max().item())
+    base = build_encoder(type(loaded.encoders["text"])(**{**vars(loaded.encoders["text"]),
+                                                          "options": {"speaker_format": "plain"}}))
+    assert not torch.allclose(base.encode(fresh_texts := [t for conv in corpus.conversations
+                                                          for t in base.build_inputs(conv)][:4]), enc.encode(fresh_texts))
+
+
+def test_only_adapters_and_branch_trained(accurate_run, tiny_mpnet):
+    from transformers import AutoModel
+
+    _, run = accurate_run
+    final = load_file(str(run / "checkpoints" / "teacher" / "final.safetensors"))
+    original = AutoModel.from_pretrained(tiny_mpnet).state_dict()
+    for name, tensor in final.items():
+        if name.startswith("top.blocks.") and ".lora_" not in name:
+            k = int(name.split(".")[2]) + 1  # top block i is model block k + i
+            key = "encoder.layer." + str(k) + "." + name.split(".", 3)[3].replace(".base_layer", "")
+            assert torch.equal(tensor, original[key]), name
+
+
+def test_distill_from_adds_the_student_losses(accurate_run, tiny, tmp_path):
+    from altsa.training.pipeline import train
+
+    _, teacher_run = accurate_run
+    cfg = tiny(base="meld-text-accurate", text_mode=None, extra=[
+        "encoders.text.options.cache_lower=true", f"train.distill_from={teacher_run}"])
+    summary = train(cfg, out=tmp_path / "student", quiet=True)
+    assert summary["complete"]
+    row = json.loads((tmp_path / "student" / "metrics.json").read_text())["teacher"]["epochs"][0]
+    assert row["train_kd_logit"] > 0 and row["train_kd_feature"] > 0
+    assert row["train_loss"] > row["train_ce"]
+
+
+def test_distill_from_a_model_of_another_width_is_an_error(accurate_run, tiny, tmp_path):
+    from altsa.errors import ConfigError
+    from altsa.training.pipeline import train
+
+    cfg = tiny(base="meld-text-accurate", text_mode=None, extra=[
+        "encoders.text.options.cache_lower=true", "train.distill_from=meld-text-minilm"])
+    # the bundled MELD model's text branch has d=256; the tiny config's model d=16
+    with pytest.raises(ConfigError, match="set model.d=256"):
+        train(cfg, out=tmp_path / "bad", quiet=True)
