@@ -12,6 +12,7 @@ from altsa.cli.main import app
 from altsa.serving.config import ServeSettings, resolve_settings
 
 _D = ServeSettings()
+DEFAULT_MODEL = "meld-text-minilm"  # the fast model; --model meld-text-accurate for the accurate one
 _SETTING_NAMES = [f.name for f in dataclasses.fields(ServeSettings)]
 
 
@@ -22,7 +23,8 @@ def _opt(default, *flags: str, help: str):  # noqa: A002
 
 @app.command("serve")
 def serve(
-    model: str = typer.Argument(..., help="Bundled model name (e.g. meld-text-minilm) or a run directory."),
+    model_arg: str | None = typer.Argument(None, metavar="[MODEL]", help="Same as --model."),
+    model_opt: str | None = typer.Option(None, "--model", help=f"Bundled model name or run directory (default: {DEFAULT_MODEL}; meld-text-accurate: the accurate one). The page also offers the other installed bundled models."),
     config: str | None = typer.Option(None, "--config", help="YAML file of ServeSettings (options below override it)."),
     host: str | None = _opt(_D.host, "--host", help="Interface to listen on (0.0.0.0 exposes the service)."),
     port: int | None = _opt(_D.port, "--port", help="TCP port, 0-65535 (0: a free one the OS picks, logged by uvicorn)."),
@@ -48,12 +50,16 @@ def serve(
     batch_wait_ms: float | None = _opt(_D.batch_wait_ms, "--batch-wait-ms", help="Milliseconds a turn may wait for the turns of sessions that come back fast (see docs/serving.md) to join its batch."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
-    """Serve MODEL over HTTP: POST /v1/predict, live sessions under /v1/sessions, a web page
+    """Serve a model over HTTP (default: the fast bundled model): POST /v1/predict, live sessions under /v1/sessions, a web page
     at /, the OpenAPI schema at /docs. See docs/serving.md."""
     options = dict(locals())  # the parameters, before anything else is bound
+    if model_arg and model_opt and model_arg != model_opt:
+        raise typer.BadParameter(f"two models given ({model_arg} and --model {model_opt}): give one")
+    model = model_opt or model_arg or DEFAULT_MODEL
     import uvicorn
 
     from altsa.config import to_dict
+    from altsa.inference.bundled import list_bundled
 
     settings = resolve_settings(config, {k: options[k] for k in _SETTING_NAMES})
     where = f"http://{settings.host}:{settings.port}/" if settings.port else f"{settings.host}, a free port (uvicorn logs it)"
@@ -61,7 +67,8 @@ def serve(
     if settings.workers == 1:
         from altsa.serving.app import create_app
 
-        service = create_app(model, settings)  # load once, before listening: errors exit cleanly
+        offer = {n: n for n in list_bundled() if n != model}  # the page's model menu; loaded when picked
+        service = create_app(model, settings, offer=offer)  # load once, before listening: errors exit cleanly
         typer.echo(f"altsa: serving {model} on {where} (API docs at /docs)")
         uvicorn.run(service, **common)
         return
@@ -72,5 +79,6 @@ def serve(
         f"altsa: serving {model} with {settings.workers} workers on {where}; "
         "live sessions are off (each worker holds its own memory): use POST /v1/predict"
     )
-    os.environ["ALTSA_SERVE_SPEC"] = json.dumps({"model": model, "settings": to_dict(settings)})
+    offered = [n for n in list_bundled() if n != model]
+    os.environ["ALTSA_SERVE_SPEC"] = json.dumps({"model": model, "settings": to_dict(settings), "offer": offered})
     uvicorn.run("altsa.serving.app:app_from_env", factory=True, workers=settings.workers, **common)

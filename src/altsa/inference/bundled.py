@@ -4,7 +4,8 @@ command or the API takes a model: ``Recognizer.from_pretrained("meld-text-minilm
 
 A bundled model is a run directory without checkpoints: ``config.yaml``, ``labels.json``,
 ``model.safetensors`` (heads, fusion and context model; the encoder comes from its own
-package) and ``metrics.json``. This module imports nothing heavy so that run resolution
+package), ``metrics.json`` and, when its text encoder was tuned, ``text-adapter/`` (a PEFT
+LoRA adapter, merged into the package's encoder at load). This module imports nothing heavy so that run resolution
 (``altsa.training``) can consult it without a cycle.
 """
 
@@ -42,8 +43,14 @@ def _add(model: BundledModel) -> None:
 
 _add(BundledModel(
     name="meld-text-minilm",
-    summary="MELD 7 emotions, text only, frozen all-MiniLM-L6-v2 + causal LSTM (streams in O(1) per turn)",
+    summary="MELD 7 emotions, text only, all-MiniLM-L6-v2 + causal LSTM (streams in O(1) per turn); the default",
     card="docs/model-card-meld-text-minilm.md",
+))
+_add(BundledModel(
+    name="meld-text-accurate",
+    summary="MELD 7 emotions, text only, all-mpnet-base-v2 (LoRA) on the conversation so far + causal LSTM; "
+    "needs pip install 'altsa[accurate]'",
+    card="docs/model-card-meld-text-accurate.md",
 ))
 
 

@@ -184,10 +184,13 @@ def create_app(
     settings: ServeSettings | None = None,
     *,
     clock: Callable[[], float] = time.monotonic,
+    offer: dict[str, Any] | None = None,
 ) -> FastAPI:
     """The service around ``model``: a bundled model name or run directory (loaded here with
     ``Recognizer.from_pretrained``) or an already loaded ``Recognizer``. ``clock`` drives
-    session expiry (tests inject one)."""
+    session expiry (tests inject one). ``offer``: other models (name -> name, run directory or
+    Recognizer) served at ``/models/<name>/``, each loaded on its first request
+    (``altsa.serving.models``)."""
     settings = settings or ServeSettings()
     if isinstance(model, (str, Path)):
         from altsa.inference import Recognizer
@@ -232,6 +235,10 @@ def create_app(
         max_requests=settings.max_requests,
     )  # fmt: skip
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    from altsa.serving.models import offer_models
+
+    offer_models(app, service.name, {n: (lambda ref=ref: create_app(ref, settings, clock=clock))
+                                     for n, ref in (offer or {}).items()})
 
     @app.get("/", include_in_schema=False)
     async def page() -> FileResponse:
@@ -423,7 +430,8 @@ def app_from_env() -> FastAPI:
     from altsa.config import from_dict
 
     spec = json.loads(os.environ["ALTSA_SERVE_SPEC"])
-    return create_app(spec["model"], from_dict(ServeSettings, spec["settings"], source="ALTSA_SERVE_SPEC"))
+    return create_app(spec["model"], from_dict(ServeSettings, spec["settings"], source="ALTSA_SERVE_SPEC"),
+                      offer={n: n for n in spec.get("offer", [])})
 
 
 __all__ = ["create_app", "app_from_env", "ServeSettings"]

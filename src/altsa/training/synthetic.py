@@ -89,6 +89,7 @@ def tiny_overrides(corpus: Path, models: dict[str, Path], cache: Path, *, modali
         "model.d=16",
         "model.heads=2",
         "train.eval_batch_dialogues=4",
+        "train.distill_from=null",  # a config's real teacher (a bundled model) reads other encoders
     ]
     for m in modalities:
         kind = {"text": "hf-text", "audio": "hf-audio", "video": "hf-video"}[m]

@@ -16,6 +16,10 @@ const EXAMPLE = [
 
 const $ = (id) => document.getElementById(id);
 let sessionId = null;
+// The API of the model this page belongs to: "/" for the default model, "/models/<name>/"
+// for another one the server offers (GET /v1/models at the root lists them).
+const BASE = location.pathname.replace(/[^/]*$/, "");
+const url = (path) => BASE + path.replace(/^\//, "");
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -45,7 +49,7 @@ async function api(method, path, body) {
   }
   let response;
   try {
-    response = await fetch(path, init);
+    response = await fetch(url(path), init);
   } catch (err) {
     throw Object.assign(new Error("cannot reach the server (" + err.message + ")"), { code: "network" });
   }
@@ -216,7 +220,23 @@ function selectTab(name) {
   showError("");
 }
 
+async function loadModels() {
+  // The model menu: every model this server offers; picking one opens its page.
+  let models = [];
+  try { models = await (await fetch("/v1/models")).json(); } catch (_) { /* an older server */ }
+  const select = $("model-select");
+  if (!Array.isArray(models) || models.length < 2) { select.parentElement.hidden = true; return; }
+  select.replaceChildren(...models.map((m) => {
+    const option = el("option", "", m.name + (m.default ? " (default)" : ""));
+    option.value = m.path;
+    option.selected = m.path === BASE;
+    return option;
+  }));
+  select.addEventListener("change", () => { location.href = select.value; });
+}
+
 async function loadModel() {
+  loadModels();
   try {
     const info = await api("GET", "/v1/model");
     $("model-info").textContent = info.name + " · reads " + info.modalities.join(", ") + " · labels: " + info.labels.join(", ");
@@ -242,7 +262,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[role=tab]").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
   window.addEventListener("pagehide", () => {
     // Free the server's memory now instead of waiting for the idle expiry.
-    if (sessionId) fetch("/v1/sessions/" + encodeURIComponent(sessionId), { method: "DELETE", keepalive: true });
+    if (sessionId) fetch(url("/v1/sessions/" + encodeURIComponent(sessionId)), { method: "DELETE", keepalive: true });
   });
   loadModel();
 });
