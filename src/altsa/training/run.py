@@ -191,9 +191,9 @@ def resolve_run(name_or_path: str | Path) -> Path:
 
 def run_encoders(config: Any, run_path: Path) -> dict[str, Any]:
     """Encoder configs of a run's modalities; a fine-tuned text encoder points into the run."""
-    from altsa.training.pipeline import encoder_configs
-
     import dataclasses
+
+    from altsa.training.pipeline import encoder_configs
 
     encoders = encoder_configs(config)
     tuned = run_path / "text-encoder"
