@@ -16,7 +16,7 @@ MISTAKES = [
     ["predict", "m", "in.jsonl", "--bogus"],       # unknown option of a command
     ["data", "inspect"],                           # missing argument of a sub-command
     ["evaluate", "run"],                           # missing required option --data
-    ["serve"],                                     # missing model
+    ["serve", "--port", "abc"],                    # not an integer (serve alone serves the default model)
 ]
 
 
