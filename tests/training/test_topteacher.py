@@ -100,3 +100,19 @@ def test_distill_from_a_model_of_another_width_is_an_error(accurate_run, tiny, t
     # the bundled MELD model's text branch has d=256; the tiny config's model d=16
     with pytest.raises(ConfigError, match="set model.d=256"):
         train(cfg, out=tmp_path / "bad", quiet=True)
+
+
+def test_frozen_student_distils_from_the_accurate_run(accurate_run, tiny, tmp_path):
+    """meld-text-minilm's route: frozen text vectors (batches of dialogues), text branch taught
+    by another run's text branch; with both lambdas 0 the objective is CE alone."""
+    from altsa.training.pipeline import train
+
+    _, teacher_run = accurate_run
+    rows = {}
+    for name, extra in (("kd", []), ("ce", ["train.lambda_logit=0", "train.lambda_feat=0"])):
+        cfg = tiny(base="meld-text-minilm", text_mode=None, extra=[f"train.distill_from={teacher_run}", *extra])
+        assert train(cfg, out=tmp_path / name, quiet=True)["complete"]
+        rows[name] = json.loads((tmp_path / name / "metrics.json").read_text())["teacher"]["epochs"][0]
+    assert rows["kd"]["train_kd_logit"] > 0 and rows["kd"]["train_kd_feature"] > 0
+    assert rows["kd"]["train_loss"] > rows["kd"]["train_ce"]
+    assert rows["ce"]["train_loss"] == pytest.approx(rows["ce"]["train_ce"])

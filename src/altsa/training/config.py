@@ -43,7 +43,7 @@ class TrainConfig:
     distill: bool = True  # False: students trained with CE only (ablation)
     # Text -> text distillation: a run directory or bundled model (e.g. meld-text-accurate) whose
     # text branch teaches this run's text branch in the teacher stage, with the student losses
-    # (CE + lambda_logit L_rel + lambda_feat L_sim); only with encoders.text.options.cache_lower
+    # (CE + lambda_logit L_rel + lambda_feat L_sim; training.textdistill); frozen or cache_lower text encoders
     distill_from: str | None = None
     class_weights: str | list[float] = "none"  # none | balanced | sqrt | one weight per class (CE, all stages)
     label_smoothing: float = 0.0

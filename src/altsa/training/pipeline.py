@@ -413,8 +413,13 @@ class Trainer:
         else:
             train, dev = self.splits()
             weight = self._weight(train)
-            run_stage(teacher_stage(self.model, train, dev, self.cfg, weight), self.run, self.accelerator, self.cfg.seed,
-                      **self._loop_options())
+            stage = teacher_stage(self.model, train, dev, self.cfg, weight)
+            if self.cfg.train.distill_from:  # text -> text distillation (training.textdistill)
+                from altsa.training.textdistill import distilled_dialogue_stage
+
+                stage = distilled_dialogue_stage(stage, train, self.cfg, self.corpora["train"], self.labels, weight,
+                                                 log=self.log)
+            run_stage(stage, self.run, self.accelerator, self.cfg.seed, **self._loop_options())
         return ["text"]
 
     def _finetune_teacher(self) -> None:
@@ -472,6 +477,7 @@ class Trainer:
         from altsa.encoders.text import HFTextEncoder
         from altsa.encoders.topblocks import LowerStates, TopBlocks
         from altsa.training import finetune as ft
+        from altsa.training import textdistill as td
         from altsa.training import topteacher as tt
         from altsa.training.run import run_encoders
 
@@ -489,12 +495,9 @@ class Trainer:
 
         hp, taught = None, {}
         if tc.distill_from:  # text -> text: another model's text branch teaches this one
-            h_t, z_t = tt.teacher_outputs(tc.distill_from, cfg, self.corpora["train"], self.labels, log=self.log)
-            if h_t.shape[1] != cfg.model.d:  # L_sim compares h_s and h_t directly
-                raise ConfigError(f"train.distill_from {tc.distill_from!r}: its text branch has d={h_t.shape[1]}, "
-                                  f"this model d={cfg.model.d}; set model.d={h_t.shape[1]}")
-            taught = {"h_teacher": h_t[keep], "z_teacher": z_t[keep]}
-            hp = DistillWeights(tc.tau, tc.beta, tc.gamma, tc.tau_f, tc.lambda_logit, tc.lambda_feat)
+            _, h_t, z_t = td.teacher_outputs(tc.distill_from, cfg, self.corpora["train"], self.labels, log=self.log)
+            taught = {"h_teacher": h_t[keep], "z_teacher": z_t[keep]}  # corpus order, like items
+            hp = td.weights(tc)
 
         def load(idx: list[int]) -> dict[str, Any]:
             batch = {**lower["train"].batch([keep[i] for i in idx]), "labels": labels[idx]}

@@ -75,6 +75,7 @@ class CachedTopEncoder:
     def __init__(self, fingerprint: str, base: Any, top: TopBlocks, lower: list[LowerStates], batch_size: int):
         self.fingerprint, self.dim, self.input_spec = fingerprint, base.dim, base.input_spec
         self.cfg, self.top, self.batch_size = base.cfg, top, batch_size
+        self.bf16 = any(s.autocast == "bfloat16" for s in lower)  # states made in bfloat16: so is this pass
         self.where = {t: (s, i) for s in lower for i, t in enumerate(s.texts)}
 
     def build_inputs(self, conversation):  # noqa: ANN001
@@ -103,7 +104,8 @@ class CachedTopEncoder:
                     s = stores[key]
                     batch = s.batch([self.where[chunk[j]][1] for j in rows])
                     device = next(self.top.parameters()).device
-                    vectors = self.top(batch["states"].to(device), batch["attention_mask"].to(device))
+                    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                        vectors = self.top(batch["states"].to(device), batch["attention_mask"].to(device))
                     out[torch.tensor([start + j for j in rows])] = vectors.float().cpu()
         finally:
             self.top.train(was)
@@ -168,7 +170,9 @@ def score(teacher: TopTeacher, lower: LowerStates, labels: torch.Tensor, batch_s
             for start in range(0, len(order), batch_size):
                 idx = order[start : start + batch_size]
                 b = lower.batch(idx)
-                logits[torch.tensor(idx)] = teacher(b["states"].to(device), b["attention_mask"].to(device))["z_t"].float().cpu()
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=lower.autocast == "bfloat16"):
+                    z = teacher(b["states"].to(device), b["attention_mask"].to(device))["z_t"]
+                logits[torch.tensor(idx)] = z.float().cpu()
     finally:
         teacher.train(was)
     return weighted_f1(labels, logits)
@@ -187,27 +191,3 @@ def make_loss(weight, label_smoothing, hp: DistillWeights | None = None):
                             weight=weight, label_smoothing=label_smoothing)
 
     return loss
-
-
-@torch.no_grad()
-def teacher_outputs(source: str, cfg: Any, corpus: Any, labels: Any, log=print) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(h_T [n, d], z_T [n, C])``: the text branch of run or bundled model ``source`` on every
-    utterance of ``corpus`` (corpus order). Its text vectors come through the feature cache
-    (``cfg.features``), so a teacher trained with the same cache costs no encoder pass."""
-    from altsa.encoders.base import build_encoder
-    from altsa.training.pipeline import _import_encoder_kinds, features_for
-    from altsa.training.run import load_run
-
-    teacher = load_run(source)
-    if "text" not in teacher.model.dims:
-        raise ConfigError(f"train.distill_from {source!r}: that model has no text branch")
-    if tuple(teacher.labels.labels) != tuple(labels.labels):
-        raise ConfigError(f"train.distill_from {source!r}: its labels {list(teacher.labels.labels)} differ from this "
-                          f"run's {list(labels.labels)}")
-    _import_encoder_kinds()
-    encoder = build_encoder(teacher.encoders["text"])
-    table = features_for(cfg, corpus, {"text": encoder}, log=log)["text"]
-    present = table.present.bool()
-    h, z = teacher.model.branches["text"](table.vectors.float(), present)
-    log(f"distillation: teacher {source} (text branch, dev-free: train utterances only)")
-    return h.detach(), z.detach()

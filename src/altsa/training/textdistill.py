@@ -1,0 +1,81 @@
+"""Text -> text distillation (``train.distill_from``): another model's text branch teaches
+this run's text branch in the teacher stage, with the student objective of the spec
+(``altsa.losses.student_loss``: CE + lambda_logit L_rel(z, z_T) + lambda_feat L_sim(h, h_T)).
+
+"Train big, distil small": ``meld-text-minilm`` learns from ``meld-text-accurate``. The
+teacher's outputs are computed once, before the stage, from its text vectors (through the
+feature cache) and its text branch in eval mode; they are constants (no gradient reaches the
+teacher). Works for both teacher-stage routes: text vectors cached from a frozen encoder
+(batches of dialogues) and the tuned top blocks (batches of utterances, ``topteacher``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+
+from altsa.errors import ConfigError
+from altsa.losses import DistillWeights, student_loss
+
+
+@torch.no_grad()
+def teacher_outputs(source: str, cfg: Any, corpus: Any, labels: Any, log=print) -> tuple[list[str], torch.Tensor,
+                                                                                          torch.Tensor]:
+    """``(keys, h_T [n, d], z_T [n, C])``: the text branch of run or bundled model ``source`` on
+    every utterance of ``corpus`` (corpus order). Its text vectors come through the feature
+    cache (``cfg.features``), so a teacher trained with the same cache costs no encoder pass."""
+    from altsa.encoders.base import build_encoder
+    from altsa.training.pipeline import _import_encoder_kinds, features_for
+    from altsa.training.run import load_run
+
+    teacher = load_run(source)
+    if "text" not in teacher.model.dims:
+        raise ConfigError(f"train.distill_from {source!r}: that model has no text branch")
+    if tuple(teacher.labels.labels) != tuple(labels.labels):
+        raise ConfigError(f"train.distill_from {source!r}: its labels {list(teacher.labels.labels)} differ from this "
+                          f"run's {list(labels.labels)}")
+    if teacher.model.dims["text"] and cfg.model.d != teacher.model.cfg.d:  # L_sim compares h and h_T directly
+        raise ConfigError(f"train.distill_from {source!r}: its text branch has d={teacher.model.cfg.d}, "
+                          f"this model d={cfg.model.d}; set model.d={teacher.model.cfg.d}")
+    _import_encoder_kinds()
+    encoder = build_encoder(teacher.encoders["text"])
+    table = features_for(cfg, corpus, {"text": encoder}, log=log)["text"]
+    teacher.model.eval()
+    h, z = teacher.model.branches["text"](table.vectors.float(), table.present.bool())
+    log(f"distillation: the text branch of {source} teaches this text branch (train utterances)")
+    return list(table.keys), h.detach(), z.detach()
+
+
+def weights(tc: Any) -> DistillWeights:
+    return DistillWeights(tc.tau, tc.beta, tc.gamma, tc.tau_f, tc.lambda_logit, tc.lambda_feat)
+
+
+def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labels: Any, weight: Any, log=print) -> Any:
+    """The frozen-vector teacher stage (batches of dialogues) with the student objective
+    against ``train.distill_from``'s text branch: same stage, loader and loss replaced."""
+    keys, h_t, z_t = teacher_outputs(cfg.train.distill_from, cfg, corpus, labels, log=log)
+    row = {k: i for i, k in enumerate(keys)}
+    hp, tc = weights(cfg.train), cfg.train
+    load = stage.load_batch
+
+    def load_batch(idx: list[int]) -> dict[str, Any]:
+        batch = load(idx)
+        b, n = batch["mask"].shape
+        batch["h_teacher"] = torch.zeros(b, n, h_t.shape[1])  # [B, N, d]
+        batch["z_teacher"] = torch.zeros(b, n, z_t.shape[1])  # [B, N, C]
+        for i, d in enumerate(train.dialogues[j] for j in idx):
+            rows = torch.tensor([row[k] for k in d.keys])
+            batch["h_teacher"][i, : len(d)] = h_t[rows]
+            batch["z_teacher"][i, : len(d)] = z_t[rows]
+        return batch
+
+    def loss(module, batch):
+        out = module(**{m: batch[m] for m in train.dims}, present=batch["present"], mask=batch["mask"],
+                     branches_only=True)
+        sel = batch["present"][..., 0] & batch["mask"]  # utterances with text
+        return student_loss(out["z_t"][sel], out["h_t"][sel], batch["z_teacher"][sel], batch["h_teacher"][sel],
+                            batch["labels"][sel], hp, weight=weight, label_smoothing=tc.label_smoothing)
+
+    return dataclasses.replace(stage, load_batch=load_batch, loss=loss)
