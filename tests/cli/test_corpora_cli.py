@@ -199,3 +199,108 @@ def test_json_output_is_pure_with_an_empty_cache(emory_run, emory, tiny_text, al
     rows = [json.loads(line) for line in predict.stdout.splitlines()]
     assert len(rows) == 12 and rows[0]["dialogue_id"] == "1/1/1"
     assert not (tmp_path / "altsa-eval").exists()
+
+
+# -- utterances without text: a clips CSV, an audio-only model, media files as predict input --
+
+TONES = {"anger": 660.0, "joy": 440.0, "neutral": 220.0}
+
+
+def write_wav(path: Path, hz: float, seconds: float = 0.6, rate: int = 16000) -> Path:
+    import wave
+
+    import numpy as np
+
+    t = np.arange(int(seconds * rate)) / rate
+    pcm = (0.3 * np.sin(2 * np.pi * hz * t) * 32767).astype("<i2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm.tobytes())
+    return path
+
+
+@pytest.fixture(scope="module")
+def clips_csv(tmp_path_factory) -> Path:
+    """A corpus of labelled clips and no transcripts: ``file,speaker,emotion`` per split,
+    clip paths relative to the CSV's folder (the shape of EmoDB or any folder of recordings)."""
+    root = tmp_path_factory.mktemp("clips")
+    for split, n in (("train", 12), ("dev", 6)):
+        rows = ["file,speaker,emotion"]
+        for i in range(n):
+            label = list(TONES)[i % 3]
+            write_wav(root / "wav" / f"{split}{i}.wav", TONES[label] * (1 + 0.05 * (i % 2)))
+            rows.append(f"wav/{split}{i}.wav,spk{i % 4},{label}")
+        (root / f"{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def audio_run(clips_csv, synthetic, tmp_path_factory) -> Path:
+    """An audio-only model trained from the clips CSV through config alone: no text column,
+    no placeholder text (``columns.text: none``)."""
+    from altsa.training.synthetic import tiny_overrides
+
+    folder = tmp_path_factory.mktemp("audio-run")
+    cfg = folder / "clips.yaml"
+    cfg.write_text(
+        "name: clips\n"
+        "data:\n"
+        "  corpus: csv\n"
+        f"  root: {clips_csv}\n"
+        "  splits: {train: train.csv, dev: dev.csv}\n"
+        "  columns: {dialogue: file, text: none, label: emotion, media: file}\n"
+        "encoders:\n"
+        "  modalities: [audio]\n",
+        encoding="utf-8",
+    )
+    over = [o for o in tiny_overrides(synthetic["corpus"], synthetic["models"], folder / "cache", modalities=("audio",))
+            if not o.startswith("data.")]
+    out = folder / "run"
+    assert main(["train", str(cfg), "--out", str(out), "--quiet", *over]) == 0
+    return out
+
+
+def test_audio_only_model_trains_from_a_clips_csv(audio_run) -> None:
+    metrics = json.loads((audio_run / "metrics.json").read_text())
+    assert metrics["fused_modalities"] == ["audio"]
+    assert metrics["data"]["train"]["kept"] == 12 and metrics["data"]["train"]["skipped"] == 0
+    labels = json.loads((audio_run / "labels.json").read_text())
+    assert labels["name"] == "meld-emotion"  # the first known set holding every label seen (docs/data.md)
+
+
+def test_audio_only_model_evaluates_and_reports_text_not_provided(audio_run, clips_csv, capsys) -> None:
+    capsys.readouterr()
+    assert main(["evaluate", str(audio_run), "--data", str(clips_csv / "dev.csv"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["n"] == 6 and out["read_as"]["format"] == "csv" and out["read_as"]["columns"]["text"] == "none"
+    assert out["weights_mean"]["audio"] == pytest.approx(1.0)
+
+
+def test_predict_labels_media_files_and_folders(audio_run, clips_csv, capsys, monkeypatch) -> None:
+    from altsa.inference import Recognizer
+
+    clip = clips_csv / "wav" / "dev0.wav"
+    (clips_csv / "wav" / "notes.txt").write_text("not a clip", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["predict", str(audio_run), str(clip), str(clips_csv / "wav" / "dev1.wav"), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["dialogue_id"] for r in rows] == ["dev0.wav", "dev1.wav"]
+    assert all(r["text"] == "" and r["absent"]["text"] == "not_provided" for r in rows)
+    assert all(r["weights"]["audio"] == pytest.approx(1.0) for r in rows)
+    # the CLI and the Python API give the same prediction and the same reason strings
+    (py,) = Recognizer.from_pretrained(audio_run).predict([{"audio": str(clip)}])
+    assert py.absent == rows[0]["absent"] and py.probabilities == pytest.approx(rows[0]["probabilities"], abs=1e-5)
+
+    assert main(["predict", str(audio_run), str(clips_csv / "wav"), "--json"]) == 0
+    out, err = capsys.readouterr()
+    names = [json.loads(line)["dialogue_id"] for line in out.splitlines()]
+    assert names == sorted(f"{s}{i}.wav" for s, n in (("train", 12), ("dev", 6)) for i in range(n))
+    assert "1 other files ignored" in err
+
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["predict", str(audio_run), str(clip)]) == 0
+    table = capsys.readouterr().out
+    assert "dev0.wav" in table and "(no text)" in table

@@ -149,3 +149,26 @@ def test_registry_and_format_errors(write_file) -> None:
     with pytest.raises(DataError, match="duplicate labels"):
         parse_labels("a,b,a")
     assert LabelSet("x", ("a",)).canonical(" A ") == "a"
+
+
+def test_clips_without_transcripts(write_file, tmp_path: Path) -> None:
+    """A CSV of labelled clips: no text column at all (``text: none``), or an empty text cell
+    beside a clip; a row with neither text nor clip is skipped and counted."""
+    path = write_file(
+        "clips.csv",
+        "file,who,emotion,text\n"
+        "a.wav,Ann,anger,\n"
+        "b.wav,Bob,joy,you made it\n"
+        ",Cy,joy,\n",
+    )
+    corpus = read_corpus(path, mapping=ColumnMapping(dialogue="none", speaker="who", audio="file"))
+    assert [u.text for u in corpus.utterances()] == ["", "you made it"]
+    assert [u.audio for u in corpus.utterances()] == [str(tmp_path / "a.wav"), str(tmp_path / "b.wav")]
+    assert [c.dialogue_id for c in corpus.conversations] == ["2", "3"]  # one conversation per row (its line)
+    assert corpus.counts() == {"read": 3, "kept": 2, "skipped": 1, "skipped_by_reason": {"empty_text": 1}}
+    assert corpus.columns["label"] == "emotion"  # the conventional label column
+    no_text = read_corpus(path, mapping=ColumnMapping(dialogue="file", text="none", media="file"))
+    assert [u.text for u in no_text.utterances()] == ["", ""] and no_text.columns["text"] == "none"
+    assert [c.dialogue_id for c in no_text.conversations] == ["a.wav", "b.wav"]
+    with pytest.raises(DataError, match=r"missing required column 'text' \(text; or name a media"):
+        read_corpus(path, mapping=ColumnMapping(dialogue="file", text="none"))

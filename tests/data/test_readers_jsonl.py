@@ -121,3 +121,17 @@ def test_parse_conversation() -> None:
     with pytest.raises(DataError, match="expected a JSON object"):
         parse_conversation([])
     assert parse_labels("meld-emotion") is MELD_EMOTION
+
+
+def test_utterances_without_text(write_file, tmp_path: Path) -> None:
+    line = json.dumps({"dialogue_id": "d", "utterances": [
+        {"speaker": "A", "audio": "a.wav", "emotion": "joy"},
+        {"speaker": "B", "text": None, "media": "b.mp4"},
+        {"speaker": "C", "text": "", "video": "c.mp4"},
+        {"speaker": "D", "text": "words"},
+    ]})
+    path = write_file("t.jsonl", line + "\n")
+    corpus = read_corpus(path)
+    assert [u.text for u in corpus.utterances()] == ["", "", "", "words"]
+    assert not corpus.conversations[0].utterances[0].has_text
+    assert parse_conversation(json.loads(line)).utterances[1].media == str((Path(".") / "b.mp4").resolve())

@@ -165,8 +165,8 @@ def test_audio_and_video_absences_are_masks_with_reasons(
     audio = build_encoder(EncoderConfig(kind="hf-audio", model=str(tiny_data2vec)))
     a = extract(corpus, audio, tmp_path / "cache", progress=False)
     assert a.present.tolist() == [True, False, False, False]
-    assert a.reasons == ["", "no_audio_stream", "missing_file", "no_media"]
-    assert a.absent_counts() == {"no_audio_stream": 1, "missing_file": 1, "no_media": 1}
+    assert a.reasons == ["", "no_audio_stream", "missing_file", "not_provided"]
+    assert a.absent_counts() == {"no_audio_stream": 1, "missing_file": 1, "not_provided": 1}
     assert torch.equal(a.vectors[1:], torch.zeros(3, 32))
     wave = decode_audio(corpus.conversations[0].utterances[0].media, MediaConfig())
     assert torch.allclose(a.vectors[0], audio.encode([wave])[0], atol=1e-5)
@@ -174,7 +174,7 @@ def test_audio_and_video_absences_are_masks_with_reasons(
     video = build_encoder(EncoderConfig(kind="hf-video", model=str(tiny_timesformer)))
     v = extract(corpus, video, tmp_path / "cache", progress=False)
     assert v.present.tolist() == [True, True, False, False]
-    assert v.reasons[2:] == ["missing_file", "no_media"]
+    assert v.reasons[2:] == ["missing_file", "not_provided"]
     frames = decode_video(corpus.conversations[0].utterances[1].media, MediaConfig())
     assert torch.allclose(v.vectors[1], video.encode([frames])[0], atol=1e-5)
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["audio", "video"]
@@ -198,3 +198,21 @@ def test_media_settings_are_part_of_the_fingerprint(tiny_data2vec: Path, tmp_pat
     cut = Counting(build_encoder(cut_cfg))
     table = extract(corpus, cut, tmp_path, progress=False)
     assert cut.items == 1 and not torch.allclose(table.vectors, full.vectors)
+
+
+def test_utterances_without_text_have_no_text_vector(tiny_roberta: Path, tmp_path: Path) -> None:
+    """A clip without transcript: text absent as ``not_provided`` (the Recognizer's spelling),
+    in plain and in context mode; in context mode it adds nothing to later turns' input."""
+    utts = [Utterance("d", 0, "A", "hello there"), Utterance("d", 1, "B", "", audio="/x.wav"),
+            Utterance("d", 2, "A", "bye")]
+    corpus = Corpus("c", [Conversation("d", utts)], {})
+    for mode in ("plain", "context"):
+        enc = text_encoder(tiny_roberta, text_mode=mode, pooling="mean", options={"speaker_format": "token"})
+        table = extract(corpus, enc, tmp_path / mode, progress=False)
+        assert table.present.tolist() == [True, False, True]
+        assert table.reasons == ["", "not_provided", ""]
+        assert torch.equal(table.vectors[1], torch.zeros(table.vectors.shape[1]))
+        inputs = enc.build_inputs(corpus.conversations[0])
+        if mode == "context":  # the text-less turn (speaker s2) leaves no empty line behind
+            assert inputs[2] == "<s1> hello there <s1> bye Now <s1> feels"
+        assert torch.allclose(table.vectors[2], enc.encode([inputs[2]])[0], atol=1e-5)

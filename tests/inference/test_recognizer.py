@@ -117,9 +117,10 @@ def test_audio_model_reports_each_absence(av_rec, tmp_path):
 
 def test_media_only_utterance(av_rec):
     rec = av_rec
-    (p,) = rec.predict([{"speaker": "A", "text": "", "audio": sine()}])
-    assert p.absent["text"] == "empty"
-    assert p.weights["audio"] == pytest.approx(1.0)
+    for given in ({"speaker": "A", "text": "", "audio": sine()}, {"speaker": "A", "audio": sine()}):
+        (p,) = rec.predict([given])  # empty or missing text with a clip: text absent, not an error
+        assert p.absent["text"] == "not_provided" and p.text == ""
+        assert p.weights["audio"] == pytest.approx(1.0) and p.weights["text"] == 0.0
 
 
 def test_info(text_rec, text_run):
@@ -135,9 +136,9 @@ def test_info(text_rec, text_run):
 @pytest.mark.parametrize(
     "bad, message",
     [
-        ([{"speaker": "A", "text": ""}], "'text' is empty"),
-        ([{"speaker": "A", "text": "   "}], "'text' is empty"),
-        ([{"speaker": "A"}], "missing 'text'"),
+        ([{"speaker": "A", "text": ""}], "no text and no audio or video"),
+        ([{"speaker": "A", "text": "   "}], "no text and no audio or video"),
+        ([{"speaker": "A"}], "no text and no audio or video"),
         ([{"speaker": "A", "text": 3}], "'text' must be a string"),
         ([{"speaker": ["A"], "text": "hi"}], "'speaker' must be a string"),
         ([{"text": "hi", "position": "x"}], "'position' must be an integer"),

@@ -1,8 +1,10 @@
 """``altsa predict MODEL INPUT`` and ``altsa demo``: label conversations with a trained model.
 
 MODEL is a run directory or a bundled model's name (``meld-text-minilm``). INPUT is a JSONL
-conversation file, any corpus file ``altsa.data.readers.read_corpus`` reads, or ``-`` for
-JSONL on stdin. Bad input stops at the first bad line with a one-line error naming it.
+conversation file, any corpus file ``altsa.data.readers.read_corpus`` reads, media files and
+folders of them (format ``clips``: each file a one-utterance conversation named by the file,
+text ``not_provided``), or ``-`` for JSONL on stdin; several may be given. Bad input stops at
+the first bad line with a one-line error naming it.
 """
 
 from __future__ import annotations
@@ -77,7 +79,11 @@ def input_data(model: str, source: str, opts: Any) -> Any:
 @data_options()
 def predict_cmd(
     model: str = typer.Argument(..., help="run directory or bundled model name (e.g. meld-text-minilm)"),
-    input: str = typer.Argument(..., help="JSONL conversation file, a corpus file (CSV, MELD), or - for JSONL on stdin"),
+    inputs: list[str] = typer.Argument(
+        ..., metavar="INPUT...",
+        help="JSONL conversation file, a corpus file (CSV, MELD), media files (clip.wav, clip.mp4, ...) or folders "
+             "of them (each clip a one-utterance conversation), or - for JSONL on stdin",
+    ),
     json_out: bool = typer.Option(False, "--json", help="JSON lines: one object per utterance"),
     table: bool = typer.Option(False, "--table", help="a readable table (the default)"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
@@ -88,18 +94,28 @@ def predict_cmd(
     """Label every utterance of INPUT with MODEL (table, or JSON lines with --json)."""
     if json_out and table:
         raise typer.BadParameter("choose one of --json and --table")
+    if "-" in inputs and len(inputs) > 1:
+        raise typer.BadParameter("- (stdin) cannot be combined with other inputs")
     from altsa.inference import Recognizer
     from altsa.inference.format import json_lines, prediction_table, print_renderable
 
-    corpus = read_input(input, data=input_data(model, input, data_opts))
-    if not corpus.conversations:
-        raise DataError(f"{input}: no utterances to predict")
+    conversations, clips = [], False
+    for source in inputs:
+        corpus = read_input(source, data=input_data(model, source, data_opts))
+        if not corpus.conversations:
+            raise DataError(f"{source}: no utterances to predict")
+        if corpus.ignored_files:  # a folder of clips: say what was not read
+            print(f"{source}: {corpus.num_utterances} media files; {corpus.ignored_files} other files ignored",
+                  file=sys.stderr)
+        clips = clips or any(not u.has_text for u in corpus.utterances())
+        conversations += corpus.conversations
     rec = Recognizer.from_pretrained(model, device=device, batch_size=batch_size, threads=threads)
-    predictions = rec.predict_corpus(corpus)
+    predictions = rec.predict_corpus(conversations)
     if json_out:
         json_lines(predictions, sys.stdout)
     else:
-        print_renderable(prediction_table(predictions, modalities=rec.modalities, title=f"{rec.name}: {input}"))
+        title = f"{rec.name}: {inputs[0]}" + (f" (+{len(inputs) - 1} more)" if len(inputs) > 1 else "")
+        print_renderable(prediction_table(predictions, modalities=rec.modalities, title=title, show_dialogue=clips))
 
 
 @app.command("demo")

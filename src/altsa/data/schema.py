@@ -190,6 +190,7 @@ class Corpus:
     missing_media: list[str] = field(default_factory=list)  # utterance keys whose clip is absent
     rows_read: int | None = None  # input rows seen (CSV data rows, JSONL utterances); None: not counted
     columns: dict[str, str] = field(default_factory=dict)  # CSV formats: role -> the column(s) read
+    ignored_files: int = 0  # a folder of clips: files that are not media (not utterances, not rows)
 
     def utterances(self) -> Iterator[Utterance]:
         for conv in self.conversations:

@@ -118,7 +118,8 @@ def text_inputs(
     turns: list[str] = []
     for u in conversation:
         who = speaker_label(u, speaker_format, num_speakers)
-        turns.append(template.format(speaker=who, text=u.text.strip()))
+        if u.text.strip():  # a turn without transcript (audio/video only) adds no words to the context
+            turns.append(template.format(speaker=who, text=u.text.strip()))
         text = " ".join(turns) + " " + prompt.format(speaker=who)
         if max_chars is not None and len(text) > max_chars:
             text = text[-max_chars:]

@@ -37,6 +37,9 @@ INDEX = "index.json"
 META = "meta.json"
 CACHE_VERSION = 1
 
+# Absent reasons older caches stored under another name (one spelling everywhere now).
+_RENAMED_REASONS = {"no_media": "not_provided"}
+
 
 @dataclass
 class FeatureTable:
@@ -178,7 +181,8 @@ class FeatureCache:
             vectors[pos] = shard_vectors[rows].float()
             present[pos] = shard_present[rows].bool()
             for p, r in pairs:
-                reasons[p] = shard_reasons[r] if r < len(shard_reasons) else ""
+                reason = shard_reasons[r] if r < len(shard_reasons) else ""
+                reasons[p] = _RENAMED_REASONS.get(reason, reason)
         return FeatureTable(list(keys if keys is not None else ids), vectors, present, reasons)
 
     # -- writing ------------------------------------------------------------------------

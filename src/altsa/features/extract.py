@@ -20,7 +20,7 @@ from typing import Any
 import torch
 
 from altsa.data.media import Absent, MediaConfig
-from altsa.data.schema import Corpus
+from altsa.data.schema import NOT_PROVIDED, Corpus
 from altsa.errors import DataError
 from altsa.features.cache import FeatureCache, FeatureTable
 
@@ -32,7 +32,7 @@ class Item:
     key: str  # Utterance.key
     id: str  # "<key>#<digest of the input>"
     source: Any  # text (str) or media path (str) or None
-    absent: str = ""  # reason known before decoding ("no_media", "empty")
+    absent: str = ""  # reason known before decoding (NOT_PROVIDED: no text, no clip)
 
 
 def _encoder_media(encoder: Any) -> MediaConfig:
@@ -71,7 +71,8 @@ def plan_items(corpus: Corpus, modality: str, spec: dict[str, Any]) -> list[Item
             # context mode: utterance i's input is the conversation so far, so build per conversation
             texts = text_inputs(conv, **spec)
             for u, text in zip(conv.utterances, texts, strict=True):
-                absent = "empty" if spec.get("mode") == "plain" and not text.strip() else ""
+                # an utterance without transcript has no text vector, whatever the input mode
+                absent = "" if u.has_text else NOT_PROVIDED
                 items.append(Item(u.key, f"{u.key}#{_digest(text)}", text, absent))
         return items
     if modality not in ("audio", "video"):
@@ -79,7 +80,7 @@ def plan_items(corpus: Corpus, modality: str, spec: dict[str, Any]) -> list[Item
     for u in corpus.utterances():
         source = u.audio_source() if modality == "audio" else u.video_source()
         if source is None:
-            items.append(Item(u.key, f"{u.key}#none", None, "no_media"))
+            items.append(Item(u.key, f"{u.key}#none", None, NOT_PROVIDED))
         else:
             items.append(Item(u.key, f"{u.key}#{_media_digest(str(source))}", str(source)))
     return items

@@ -68,13 +68,16 @@ def prediction_table(
     *,
     modalities: Sequence[str] = MODALITIES,
     title: str | None = None,
+    show_dialogue: bool = False,
 ) -> Table:
     """Speaker, text, emotion, confidence and modality weights; a new dialogue starts a new
-    section. The dialogue column appears for several dialogues, the absent column when some
-    modality was absent for a reason other than not being provided."""
+    section. The dialogue column appears for several dialogues (or with ``show_dialogue``:
+    media files, whose dialogue is the file name), the absent column when some modality was
+    absent for a reason other than not being provided; an utterance without transcript
+    shows ``(no text)``."""
     # "not_provided" is the usual case (weight 0 says it already); show the informative ones
     absent = [", ".join(f"{m}: {r}" for m, r in p.absent.items() if r != NOT_PROVIDED) for p in predictions]
-    several = len({p.dialogue_id for p in predictions}) > 1
+    several = show_dialogue or len({p.dialogue_id for p in predictions}) > 1
     table = Table(title=title, expand=False)
     if several:
         table.add_column("dialogue", style="dim", no_wrap=True)
@@ -92,7 +95,8 @@ def prediction_table(
             table.add_section()
         row = [pred.dialogue_id] if several and pred.dialogue_id != last_dialogue else [""] if several else []
         last_dialogue = pred.dialogue_id
-        row += [str(pred.position), pred.speaker, pred.text, _label(pred.label), f"{pred.confidence:.2f}",
+        text = pred.text if pred.text.strip() else Text("(no text)", style="dim")
+        row += [str(pred.position), pred.speaker, text, _label(pred.label), f"{pred.confidence:.2f}",
                 _weights(pred, modalities)]
         if any(absent):
             row.append(why)

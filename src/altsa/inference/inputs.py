@@ -60,16 +60,17 @@ def _string(value: Any, key: str, index: int | None, *, required: bool, default:
 
 
 def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogue_id: str = "conversation") -> Turn:
-    """A dict (one JSONL line's fields) -> Turn. Unknown keys are ignored; wrong types,
-    missing or empty text are ``DataError`` naming the utterance."""
+    """A dict (one JSONL line's fields) -> Turn. Unknown keys are ignored; wrong types are
+    ``DataError`` naming the utterance. Text may be missing or empty when audio or video is
+    given (an utterance without transcript: text is absent, ``not_provided``)."""
     text = item.get("text")
+    if text is None:
+        text = ""
     if not isinstance(text, str):
-        if text is None:
-            raise DataError(f"{_where(index)}missing 'text'")
         raise DataError(f"{_where(index)}'text' must be a string, not {type(text).__name__}")
     sources = {k: _media(item.get(k), k, index) for k in MEDIA_KEYS}
     if not text.strip() and all(v is None for v in sources.values()):
-        raise DataError(f"{_where(index)}'text' is empty (and no audio or video is given)")
+        raise DataError(f"{_where(index)}no text and no audio or video: give 'text', or 'media' / 'audio' / 'video'")
     position = item.get("position", index if index is not None else 0)
     if isinstance(position, bool) or not isinstance(position, int):
         raise DataError(f"{_where(index)}'position' must be an integer, not {type(position).__name__}")
@@ -95,7 +96,7 @@ def turn_from_utterance(utt: Utterance) -> Turn:
     if not isinstance(utt.text, str):
         raise DataError(f"utterance {utt.key}: 'text' must be a string, not {type(utt.text).__name__}")
     if not utt.text.strip() and not (utt.audio_source() or utt.video_source()):
-        raise DataError(f"utterance {utt.key}: 'text' is empty (and no audio or video is given)")
+        raise DataError(f"utterance {utt.key}: no text and no audio or video")
     return Turn(utt, audio=utt.audio_source(), video=utt.video_source())
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 MODALITIES = ("text", "audio", "video")
 
-# Why a modality did not count for an utterance. Media decoding adds its own reasons
-# (``altsa.data.media.Absent``: "missing_file", "unreadable", "silent", ...).
-NOT_PROVIDED = "not_provided"  # the input carried nothing for this modality
+# Why a modality did not count for an utterance: NOT_PROVIDED when the input carried nothing
+# for it (no text, no clip; the same spelling the feature cache stores). Media decoding adds
+# its own reasons (``altsa.data.media.Absent``: "missing_file", "unreadable", "silent", ...).
+from altsa.data.schema import NOT_PROVIDED  # noqa: E402
 
 
 def model_lacks(modality: str) -> str:

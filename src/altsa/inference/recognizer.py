@@ -236,8 +236,8 @@ class Recognizer:
                     given = src is not None if m != "text" else bool(turn.utterance.text.strip())
                     absent[i][m] = model_lacks(m) if given else NOT_PROVIDED
                     continue
-                if src is None:
-                    absent[i][m] = "empty" if m == "text" else NOT_PROVIDED
+                if src is None:  # no transcript / no clip: the same reason the feature cache stores
+                    absent[i][m] = NOT_PROVIDED
                     continue
                 if m != "text":
                     decode = decode_audio if m == "audio" else decode_video

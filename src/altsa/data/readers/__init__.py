@@ -17,6 +17,7 @@ import csv as _csv
 import io
 from pathlib import Path
 
+from altsa.data.readers import clips as _clips  # noqa: F401  (registers clips)
 from altsa.data.readers import csv as _csv_reader  # noqa: F401  (registers csv, emorynlp)
 from altsa.data.readers import jsonl as _jsonl  # noqa: F401  (registers jsonl)
 from altsa.data.readers import meld as _meld  # noqa: F401  (registers meld)
@@ -41,8 +42,11 @@ _EMORYNLP_COLUMNS = {"Utterance", "Speaker", "Emotion", "Scene_ID", "Utterance_I
 
 
 def detect_format(path: str | Path) -> str:
-    """``jsonl`` by suffix or a leading ``{``; ``meld``/``emorynlp`` by their header."""
+    """``clips`` for a folder or a media file; ``jsonl`` by suffix or a leading ``{``;
+    ``meld``/``emorynlp`` by their header."""
     path = Path(path)
+    if path.is_dir() or (_clips.is_media_file(path) and path.is_file()):
+        return "clips"
     if path.suffix.casefold() in _JSONL_SUFFIXES:
         return "jsonl"
     try:
@@ -67,7 +71,7 @@ def detect_format(path: str | Path) -> str:
     if _EMORYNLP_COLUMNS <= header:
         return "emorynlp"
     raise DataError(
-        "cannot tell the corpus format (not MELD or EmoryNLP columns, not JSONL); pass a format "
+        "cannot tell the corpus format (not MELD or EmoryNLP columns, not JSONL, not a media file); pass a format "
         "(altsa data list) and, for csv, a column mapping",
         path=path,
     )

@@ -50,6 +50,7 @@ def summarize(corpus: Corpus, *, top_speakers: int = 10) -> dict[str, Any]:
         "missing_media": list(corpus.missing_media),
         "rows": corpus.counts(),
         "columns": dict(corpus.columns),
+        "ignored_files": corpus.ignored_files,
         "problems": [str(p) for p in corpus.problems],
     }
 
