@@ -43,6 +43,20 @@ def test_every_shipped_config_validates_and_round_trips(name, tmp_path):
     assert load_config(ExperimentConfig, tmp_path / "config.yaml") == cfg
 
 
+@pytest.mark.parametrize("name", shipped_configs())
+def test_shipped_configs_name_no_data(name):
+    """A path that exists only in this repository's layout (../shared/data/meld) is no default
+    for a user: the shipped configs leave data.root unset, and a run without it stops with a
+    one-line error naming the key (the repository's tests and benchmarks pass the path)."""
+    from altsa.data.config import read_split
+    from altsa.errors import ConfigError
+
+    cfg = load_config(ExperimentConfig, name)
+    assert cfg.data.root is None
+    with pytest.raises(ConfigError, match=r"^data.root is not set: .*data.root=DIR, or --data DIR"):
+        read_split(cfg.data, "train")
+
+
 def test_shipped_configs_include_the_three_of_the_spec():
     assert {"paper", "embedded-frozen", "embedded-finetune"} <= set(shipped_configs())
 
