@@ -228,7 +228,7 @@ def raw(port: int, data: bytes, *, read: bool) -> bytes:
 
 def fault_round(url: str, port: int, rng: random.Random, stats: dict, sessions_to_leak: int, sid: str) -> None:
     # 1. disconnect mid-upload: declare 4 MB of multipart, send 256 KB, hang up
-    head = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=BB\r\n"
+    head = (b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=BB\r\n"
             b"Content-Length: 4000000\r\n\r\n--BB\r\nContent-Disposition: form-data; name=\"media_0\"; "
             b"filename=\"c.mp4\"\r\nContent-Type: video/mp4\r\n\r\n")  # fmt: skip
     for _ in range(10):

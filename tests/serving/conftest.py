@@ -91,7 +91,7 @@ def make_client(recognizer, clock) -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def make(**settings) -> TestClient:
-        client = TestClient(create_app(recognizer, ServeSettings(**settings), clock=clock))
+        client = TestClient(base_url="http://localhost", app=create_app(recognizer, ServeSettings(**settings), clock=clock))
         client.__enter__()  # run the lifespan (sweeper task, clean shutdown)
         clients.append(client)
         return client
@@ -115,12 +115,15 @@ class LiveServer:
     def __init__(self, app) -> None:
         import uvicorn
 
+        from altsa.serving.server import uvicorn_config
+
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))  # the OS picks a free port: no race with other tests
         self.port = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=2))
+        # altsa serve's own uvicorn config: the guarded protocol, timeouts and proxy settings
+        self.server = uvicorn.Server(uvicorn_config(app, app.state.service.settings, log_level="warning"))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 
     def __enter__(self) -> LiveServer:

@@ -129,7 +129,7 @@ def test_uploaded_audio_reaches_a_multimodal_model(tmp_path, media):
     from altsa.serving.app import create_app
 
     rec = Recognizer.from_pretrained(save_tiny_run(tmp_path / "av", modalities=("text", "audio")))
-    client = TestClient(create_app(rec))
+    client = TestClient(base_url="http://localhost", app=create_app(rec))
     assert client.get("/v1/model").json()["modalities"] == ["text", "audio"]
     conv = json.dumps({"utterances": CONV[:2]})
     r = client.post("/v1/predict", data={"conversation": conv}, files={"audio_1": ("t.wav", media["wav"], "audio/wav")})

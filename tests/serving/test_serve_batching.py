@@ -27,7 +27,7 @@ def test_concurrent_sessions_are_batched_and_exact(recognizer):
 
     async def main():
         app = create_app(recognizer, ServeSettings(batch_max_turns=4, batch_wait_ms=20))
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
             async def client(conv):
                 sid = (await c.post("/v1/sessions")).json()["id"]
                 for u in conv:
@@ -51,7 +51,7 @@ def test_concurrent_sessions_are_batched_and_exact(recognizer):
 
 def test_timeouts_withdraw_waiting_turns_and_finish_started_ones(stalling):
     settings = ServeSettings(request_timeout_s=0.5, inference_threads=1, batch_max_turns=1, batch_wait_ms=0)
-    with TestClient(create_app(stalling, settings)) as client, ThreadPoolExecutor(1) as pool:
+    with TestClient(base_url="http://localhost", app=create_app(stalling, settings)) as client, ThreadPoolExecutor(1) as pool:
         a, b = (client.post("/v1/sessions").json()["id"] for _ in range(2))
         first = pool.submit(client.post, f"/v1/sessions/{a}/utterances", json={"speaker": "A", "text": "Hi there!"})
         assert stalling.entered.wait(10)
@@ -72,7 +72,7 @@ def test_a_closed_session_is_no_longer_expected_to_send_turns(recognizer):
     must drop out at once, or the next lone client would wait for a turn that never comes."""
     app = create_app(recognizer, ServeSettings(batch_wait_ms=50))
     batcher = app.state.service.batcher
-    with TestClient(app) as c:
+    with TestClient(base_url="http://localhost", app=app) as c:
         sid = c.post("/v1/sessions").json()["id"]
         assert c.post(f"/v1/sessions/{sid}/utterances", json={"text": TEXTS[0]}).status_code == 200
         assert len(batcher._answered) == 1  # its next turn is expected
@@ -93,7 +93,7 @@ def test_a_batch_takes_a_fair_share_of_the_active_sessions(recognizer):
     batcher.add_many = lambda items: sizes.append(len(items)) or inner(items)
 
     async def main():
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://localhost") as c:
             sids = [(await c.post("/v1/sessions")).json()["id"] for _ in range(8)]
             for turn in range(3):
                 rs = await asyncio.gather(*(c.post(f"/v1/sessions/{s}/utterances", json={"text": TEXTS[turn]})
@@ -111,7 +111,7 @@ def test_only_sessions_that_come_back_fast_are_waited_for(recognizer):
     not, so it never makes other turns wait."""
     app = create_app(recognizer, ServeSettings(batch_wait_ms=200))  # generous: a loaded CI machine is slow
     batcher = app.state.service.batcher
-    with TestClient(app) as c:
+    with TestClient(base_url="http://localhost", app=app) as c:
         fast, slow = (c.post("/v1/sessions").json()["id"] for _ in range(2))
         for text in TEXTS[:3]:
             assert c.post(f"/v1/sessions/{fast}/utterances", json={"text": text}).status_code == 200

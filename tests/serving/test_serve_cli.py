@@ -55,7 +55,7 @@ def test_worker_factory_builds_the_app_from_the_env(monkeypatch, model_name):
 
     spec = {"model": model_name, "settings": to_dict(ServeSettings(workers=3, max_text_chars=50))}
     monkeypatch.setenv("ALTSA_SERVE_SPEC", json.dumps(spec))
-    client = TestClient(app_from_env())
+    client = TestClient(base_url="http://localhost", app=app_from_env())
     assert client.post("/v1/sessions").status_code == 501
     assert client.get("/v1/limits").json()["max_text_chars"] == 50
     assert client.post("/v1/predict", json={"utterances": [{"text": "Hi!"}]}).status_code == 200
@@ -70,6 +70,7 @@ def test_serve_port_out_of_range_exits_2(capsys, monkeypatch, port):
         raise AssertionError("uvicorn.run reached with an invalid port")
 
     monkeypatch.setattr(uvicorn, "run", never)
+    monkeypatch.setattr(uvicorn.Server, "run", never)
     assert main(["serve", "meld-text-minilm", "--port", port]) == 2
     err = capsys.readouterr().err
     assert "port must be between 0 and 65535" in err and port in err

@@ -172,7 +172,7 @@ def test_session_turn_and_session_caps(make_client, clock):
 def test_sessions_refused_with_several_workers(recognizer):
     from fastapi.testclient import TestClient
 
-    client = TestClient(create_app(recognizer, ServeSettings(workers=2)))
+    client = TestClient(base_url="http://localhost", app=create_app(recognizer, ServeSettings(workers=2)))
     _err(client.post("/v1/sessions"), 501, "sessions_unavailable")
     _err(client.post("/v1/sessions/x/utterances", json=OK), 501, "sessions_unavailable")
     assert client.post("/v1/predict", json={"utterances": [OK]}).status_code == 200
@@ -189,7 +189,7 @@ def test_overload_and_timeouts(stalling, max_queue):
     from fastapi.testclient import TestClient
 
     settings = ServeSettings(request_timeout_s=0.5, max_queue=max_queue, inference_threads=1)
-    with TestClient(create_app(stalling, settings)) as client, ThreadPoolExecutor(1) as pool:
+    with TestClient(base_url="http://localhost", app=create_app(stalling, settings)) as client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.post, "/v1/predict", json={"utterances": [OK]})
         assert stalling.entered.wait(10)
         e = _err(client.post("/v1/predict", json={"utterances": [OK]}), 503, "busy")
@@ -215,7 +215,7 @@ def test_catch_all_is_json_for_real_bugs(recognizer):
     async def boom():
         raise RuntimeError("secret internal detail")
 
-    r = TestClient(app, raise_server_exceptions=False).get("/boom")
+    r = TestClient(base_url="http://localhost", app=app, raise_server_exceptions=False).get("/boom")
     e = _err(r, 500, "internal")
     assert "secret" not in e["message"]
 
@@ -225,7 +225,7 @@ def test_requests_in_flight_are_capped(stalling):
 
     from fastapi.testclient import TestClient
 
-    with TestClient(create_app(stalling, ServeSettings(max_requests=1))) as client, ThreadPoolExecutor(1) as pool:
+    with TestClient(base_url="http://localhost", app=create_app(stalling, ServeSettings(max_requests=1))) as client, ThreadPoolExecutor(1) as pool:
         first = pool.submit(client.post, "/v1/predict", json={"utterances": [OK]})
         assert stalling.entered.wait(10)
         e = _err(client.get("/v1/model"), 503, "busy")

@@ -38,17 +38,17 @@ def _raw(port: int, data: bytes, *, read: bool = True) -> bytes:
 def test_misbehaving_clients_leave_the_server_serving(live_server):
     port = live_server.port
     # declares 500 KB of multipart, sends 1 KB, vanishes
-    head = (b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: multipart/form-data; boundary=b\r\n"
+    head = (b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary=b\r\n"
             b"Content-Length: 500000\r\n\r\n--b\r\nContent-Disposition: form-data; name=\"audio_0\"; filename=\"a.wav\"\r\n\r\n")  # fmt: skip
     for _ in range(5):
         _raw(port, head + b"\0" * 1024, read=False)
     # over the 1 MB limit by declaration: refused before the body is read
-    reply = _raw(port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Length: 5000000\r\n\r\n")
+    reply = _raw(port, b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5000000\r\n\r\n")
     assert reply.startswith(b"HTTP/1.1 413") and b'"too_large"' in reply
     # not HTTP at all
     assert _raw(port, b"\x16\x03\x01 garbage garbage\r\n\r\n").startswith(b"HTTP/1.1 400")
     # a JSON body of random bytes
-    reply = _raw(port, b"POST /v1/predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    reply = _raw(port, b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
                        b"Content-Length: 8\r\nConnection: close\r\n\r\n\x00\xff{]}\x01\x02\x03")  # fmt: skip
     assert reply.startswith(b"HTTP/1.1 400") and b"malformed_json" in reply
     with httpx.Client(base_url=live_server.url, timeout=30) as c:

@@ -99,7 +99,7 @@ class LateDecoder:
 def test_decoding_after_the_request_timed_out_is_stopped(audio_recognizer, hostile):
     late = LateDecoder(audio_recognizer)
     settings = ServeSettings(request_timeout_s=0.5, inference_threads=1)
-    with TestClient(create_app(late, settings)) as client, ThreadPoolExecutor(1) as pool:
+    with TestClient(base_url="http://localhost", app=create_app(late, settings)) as client, ThreadPoolExecutor(1) as pool:
         conv = json.dumps({"utterances": [OK]})
         first = pool.submit(client.post, "/v1/predict", data={"conversation": conv}, files={"audio_0": ("a.wav", hostile["wav"])})
         assert late.entered.wait(10)
@@ -119,7 +119,7 @@ def test_decoding_after_the_request_timed_out_is_stopped(audio_recognizer, hosti
 def test_a_session_turn_whose_decoding_times_out_is_not_recorded(audio_recognizer, hostile):
     late = LateDecoder(audio_recognizer)
     settings = ServeSettings(request_timeout_s=0.5, inference_threads=1)
-    with TestClient(create_app(late, settings)) as client, ThreadPoolExecutor(1) as pool:
+    with TestClient(base_url="http://localhost", app=create_app(late, settings)) as client, ThreadPoolExecutor(1) as pool:
         sid = client.post("/v1/sessions").json()["id"]
         turn = pool.submit(client.post, f"/v1/sessions/{sid}/utterances", data={"text": "hi"},
                            files={"audio": ("a.wav", hostile["wav"])})  # fmt: skip

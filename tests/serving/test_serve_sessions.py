@@ -64,7 +64,7 @@ def test_concurrent_turns_of_one_session_keep_their_order(recognizer):
     async def main() -> tuple[list[dict], dict]:
         app = create_app(recognizer, ServeSettings(inference_threads=2))
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as c:
             sid = (await c.post("/v1/sessions")).json()["id"]
             # created in order; the event loop starts them in this order and the lock is FIFO
             tasks = [asyncio.create_task(c.post(f"/v1/sessions/{sid}/utterances", json={"speaker": "A", "text": t}))

@@ -48,6 +48,12 @@ def serve(
     max_requests: int | None = _opt(_D.max_requests, "--max-requests", help="Requests in flight (503 beyond)."),
     batch_max_turns: int | None = _opt(_D.batch_max_turns, "--batch-max-turns", help="Live-session turns per batched model call (1: no batching)."),
     batch_wait_ms: float | None = _opt(_D.batch_wait_ms, "--batch-wait-ms", help="Milliseconds a turn may wait for the turns of sessions that come back fast (see docs/serving.md) to join its batch."),
+    max_connections: int | None = _opt("0 = from the open-file limit", "--max-connections", help="Open connections; past it a new one evicts one still waiting for its headers."),
+    header_timeout_s: float | None = _opt(_D.header_timeout_s, "--header-timeout", help="Seconds for a request's line and headers to arrive (408, closed)."),
+    keep_alive_s: float | None = _opt(_D.keep_alive_s, "--keep-alive", help="Seconds an idle kept-alive connection stays open."),
+    allowed_origins: str | None = _opt("same origin only", "--allowed-origins", help="Comma-separated origins of other sites whose pages may call the API (* for any)."),
+    allowed_hosts: str | None = _opt("from --host", "--allowed-hosts", help="Comma-separated Host header names the server answers to (* for any; against DNS rebinding)."),
+    forwarded_allow_ips: str | None = _opt("none", "--forwarded-allow-ips", help="Comma-separated proxy IPs whose X-Forwarded-For/-Proto are trusted (* for any)."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve a model over HTTP (default: the fast bundled model): POST /v1/predict, live sessions under /v1/sessions, a web page
@@ -56,21 +62,23 @@ def serve(
     if model_arg and model_opt and model_arg != model_opt:
         raise typer.BadParameter(f"two models given ({model_arg} and --model {model_opt}): give one")
     model = model_opt or model_arg or DEFAULT_MODEL
-    import uvicorn
-
     from altsa.config import to_dict
     from altsa.inference.bundled import list_bundled
+    from altsa.serving.server import run, uvicorn_config
 
+    for name in ("allowed_origins", "allowed_hosts"):  # comma-separated on the command line
+        if options[name] is not None:
+            options[name] = [part.strip() for part in options[name].split(",") if part.strip()]
     settings = resolve_settings(config, {k: options[k] for k in _SETTING_NAMES})
     where = f"http://{settings.host}:{settings.port}/" if settings.port else f"{settings.host}, a free port (uvicorn logs it)"
-    common = dict(host=settings.host, port=settings.port, log_level=log_level, timeout_graceful_shutdown=5)
     if settings.workers == 1:
         from altsa.serving.app import create_app
 
         offer = {n: n for n in list_bundled() if n != model}  # the page's model menu; loaded when picked
         service = create_app(model, settings, offer=offer)  # load once, before listening: errors exit cleanly
         typer.echo(f"altsa: serving {model} on {where} (API docs at /docs)")
-        uvicorn.run(service, **common)
+        if not run(uvicorn_config(service, settings, log_level=log_level)):
+            raise typer.Exit(3)  # uvicorn's startup failure (e.g. the port is taken; it logged why)
         return
     from altsa.training.run import resolve_run
 
@@ -81,4 +89,4 @@ def serve(
     )
     offered = [n for n in list_bundled() if n != model]
     os.environ["ALTSA_SERVE_SPEC"] = json.dumps({"model": model, "settings": to_dict(settings), "offer": offered})
-    uvicorn.run("altsa.serving.app:app_from_env", factory=True, workers=settings.workers, **common)
+    run(uvicorn_config("altsa.serving.app:app_from_env", settings, log_level=log_level, factory=True, workers=settings.workers))

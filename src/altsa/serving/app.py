@@ -20,6 +20,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
@@ -34,6 +35,7 @@ from altsa.serving.limits import BodyLimit
 from altsa.serving.media import UPLOAD_KINDS, Upload, check_upload
 from altsa.serving.batcher import TurnBatcher, sequential_add_many
 from altsa.serving.runner import InferenceRunner
+from altsa.serving.security import RequestGate
 from altsa.serving.schemas import (
     ConversationIn,
     ErrorOut,
@@ -234,6 +236,11 @@ def create_app(
         BodyLimit, max_bytes=settings.max_upload_bytes, timeout_s=settings.request_timeout_s,
         max_requests=settings.max_requests,
     )  # fmt: skip
+    others = [o for o in settings.allowed_origins if o.strip()]
+    if others:  # pages on these sites may call the API and read its answers
+        app.add_middleware(CORSMiddleware, allow_origins=others, allow_methods=["GET", "POST", "DELETE"],
+                           allow_headers=["content-type"], max_age=600)  # fmt: skip
+    app.add_middleware(RequestGate, settings=settings)  # outermost: Host and Origin before anything else
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     from altsa.serving.models import offer_models
 

@@ -8,7 +8,7 @@ and/or its command-line options; ``docs/serving.md`` lists them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,18 +44,27 @@ class ServeSettings:
     batch_max_turns: int = 8  # live-session turns run together in one model call (1: no batching)
     batch_wait_ms: float = 10.0  # longest a turn waits for fast sessions' turns to join its batch (docs/serving.md)
     max_requests: int = 64  # requests in flight (uploading, queued, running); beyond: 503 at once
+    # connections (serving/server.py): descriptors stay bounded, sockets that send nothing are closed
+    max_connections: int = 0  # open connections; past it a new one evicts one stuck before its headers (0: from the fd limit)
+    header_timeout_s: float = 10.0  # a request's line and headers must arrive within this (408, closed)
+    keep_alive_s: float = 5.0  # an idle kept-alive connection is closed after this
+    # who may call (serving/security.py)
+    allowed_origins: list[str] = field(default_factory=list)  # other sites' origins allowed ("*": any); empty: same origin only
+    allowed_hosts: list[str] = field(default_factory=list)  # Host header names answered; empty: from host (docs/serving.md)
+    forwarded_allow_ips: str = ""  # proxies whose X-Forwarded-For/-Proto are trusted, comma-separated ("*": any); "": none
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:  # the OS would wrap 99999 silently (to 34463)
             raise ConfigError(f"serve setting port must be between 0 and 65535 (got {self.port!r}; 0: the OS picks a free one)")
         positive = (
             "workers", "max_upload_mb", "max_clip_seconds", "max_text_chars", "max_utterances",
-            "max_turns", "max_sessions", "max_video_pixels", "max_video_frames", "max_audio_channels", "max_audio_rate", "session_idle_s", "request_timeout_s", "max_requests", "batch_max_turns",
+            "max_turns", "max_sessions", "max_video_pixels", "max_video_frames", "max_audio_channels", "max_audio_rate",
+            "session_idle_s", "request_timeout_s", "max_requests", "batch_max_turns", "header_timeout_s", "keep_alive_s",
         )  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"serve setting {name} must be > 0 (got {getattr(self, name)!r})")
-        for name in ("max_queue", "inference_threads", "torch_threads", "batch_wait_ms"):
+        for name in ("max_queue", "inference_threads", "torch_threads", "batch_wait_ms", "max_connections"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"serve setting {name} must be >= 0 (got {getattr(self, name)!r})")
 

@@ -1,0 +1,99 @@
+"""Connection-level limits of a real uvicorn (serving/server.py): sockets that send nothing or
+half a header are closed, headers are bounded, and past the connection cap a new client
+evicts a stuck socket instead of being locked out."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from altsa.serving.app import create_app
+from altsa.serving.config import ServeSettings
+
+from conftest import LiveServer  # noqa: E402  (tests/serving/conftest.py, on the path)
+
+
+@pytest.fixture
+def guarded(recognizer):
+    def start(**settings) -> LiveServer:
+        return LiveServer(create_app(recognizer, ServeSettings(**settings)))
+
+    return start
+
+
+def _read_all(sock: socket.socket, wait_s: float = 5.0) -> bytes:
+    """Everything the server sends until it closes (or ``wait_s`` passes: then the socket is
+    still open and the result is what came so far)."""
+    sock.settimeout(wait_s)
+    out = b""
+    try:
+        while chunk := sock.recv(65536):
+            out += chunk
+    except TimeoutError:
+        return out + b"<still open>"
+    except ConnectionResetError:  # closed with our unread bytes in its buffer: TCP resets
+        return out + b"<reset>"
+    return out
+
+
+def _connect(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port), timeout=5)
+
+
+@pytest.mark.parametrize("sent", [b"", b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: "])
+def test_sockets_stuck_before_their_headers_are_closed(guarded, sent):
+    with guarded(header_timeout_s=0.5) as server, _connect(server.port) as s:
+        s.sendall(sent)
+        reply = _read_all(s)
+    assert reply.startswith(b"HTTP/1.1 408") and b'"header_timeout"' in reply, reply[:200]
+
+
+def test_headers_arriving_in_time_are_served_and_idle_keep_alive_is_closed(guarded):
+    with guarded(header_timeout_s=2.0, keep_alive_s=0.5) as server, _connect(server.port) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\n")
+        time.sleep(0.3)  # slow, but well within the header timeout
+        s.sendall(b"Host: 127.0.0.1\r\n\r\n")
+        reply = _read_all(s)  # then idle: closed after keep_alive_s
+    assert reply.startswith(b"HTTP/1.1 200") and not reply.endswith(b"<still open>"), reply[-100:]
+
+
+def test_endless_headers_are_cut_off(guarded):
+    with guarded() as server, _connect(server.port) as s:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        try:
+            for i in range(200):
+                s.sendall(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000))
+        except OSError:
+            pass  # closed on us mid-send: what we want
+        reply = _read_all(s)
+    # the 431 answer, unless the reset (our bytes unread when it closed) overtook it
+    assert reply.startswith(b"HTTP/1.1 431") or reply == b"<reset>", reply[:200]
+
+
+def test_past_the_cap_a_new_client_evicts_a_stuck_socket(guarded):
+    with guarded(max_connections=4, header_timeout_s=30) as server:
+        idle = [_connect(server.port) for _ in range(4)]
+        time.sleep(1.2)  # old enough to be evicted
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            for _ in range(3):
+                assert c.get("/healthz").status_code == 200
+        evicted = [_read_all(s, wait_s=0.5) for s in idle]
+        for s in idle:
+            s.close()
+    assert any(r.startswith(b"HTTP/1.1 408") and b'"evicted"' in r for r in evicted), evicted
+
+
+def test_past_the_cap_with_nothing_to_evict_a_new_socket_is_refused(guarded):
+    with guarded(max_connections=2, header_timeout_s=30) as server:
+        fresh = [_connect(server.port) for _ in range(2)]
+        time.sleep(0.1)
+        with _connect(server.port) as extra:
+            reply = _read_all(extra)
+        for s in fresh:
+            s.close()
+        with httpx.Client(base_url=server.url, timeout=10) as c:
+            assert c.get("/healthz").status_code == 200  # room again once they went
+    assert reply.startswith(b"HTTP/1.1 503") and b'"too_many_connections"' in reply, reply[:200]
