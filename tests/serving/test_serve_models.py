@@ -13,7 +13,7 @@ CONV = {"dialogue_id": "d", "utterances": [{"speaker": "Ann", "text": "I can't b
 
 def test_models_lists_default_and_offered(recognizer):
     app = create_app(recognizer, offer={"second": recognizer})
-    with TestClient(app) as client:
+    with TestClient(base_url="http://localhost", app=app) as client:
         listed = client.get("/v1/models").json()
         assert [m["path"] for m in listed] == ["/", "/models/second/"]
         assert listed[0]["default"] and not listed[1]["default"] and listed[1]["loaded"] is False
@@ -27,7 +27,7 @@ def test_models_lists_default_and_offered(recognizer):
 
 def test_an_offered_model_that_fails_to_load_answers_503(recognizer):
     app = create_app(recognizer, offer={"missing": "no-such-bundled-model"})
-    with TestClient(app) as client:
+    with TestClient(base_url="http://localhost", app=app) as client:
         r = client.get("/models/missing/v1/model")
         assert r.status_code == 503
         error = r.json()["error"]
