@@ -92,6 +92,8 @@ def test_evaluate_folder_and_seeds(runs, synthetic, capsys, tmp_path):
         (["train", "--resume", "/nonexistent/run"], "not a run directory"),
         (["evaluate", "/nonexistent/run", "--data", "x.csv"], "no run directory"),
         (["ablate", "embedded-frozen", "--rows", "nope", "--out", "/tmp/altsa-ablate-bad"], "unknown ablation row"),
+        (["train", "embedded-frozen", "--device", "tpu", "--out", "/tmp/altsa-bad-device"], "--device"),
+        (["train", "--resume", "/nonexistent/run", "--allow-missing-media"], "--allow-missing-media"),
     ],
 )
 def test_errors_are_one_line(argv, message, capsys):
@@ -152,3 +154,25 @@ def assert_true_ablations(out: Path, results: dict) -> None:
             y = {**x, m: torch.randn(2, 5, dims[m], generator=g) * 10}
             moved = not torch.allclose(run.model(**y)["logits"], base)
             assert moved == (m in row.needs), (row.name, m)
+
+
+@pytest.mark.slow
+def test_ablate_paper_rows_are_true_ablations(synthetic, tmp_path):
+    """The tiny paper run (students fine-tuned end to end on a generated MELD.Raw tree), ablated
+    with one shared teacher: each row's dropped modalities provably do not move its logits."""
+    from altsa.training.synthetic import make_meld_tree, tiny_overrides
+
+    tree = make_meld_tree(tmp_path / "MELD.Raw", {"train": 6, "dev": 3})
+    extra = tiny_overrides(tree, synthetic["models"], tmp_path / "cache", preset="paper", text_mode=None) + [
+        "data.corpus=meld", f"data.root={tree}", f"data.clips={tree}",
+        "data.splits={train: train_sent_emo.csv, dev: dev_sent_emo.csv}",
+    ]
+    out = tmp_path / "ablation"
+    assert main(["ablate", "paper", "--out", str(out), "--rows", "full,no-video,audio-only", "--share-teacher",
+                 "--quiet", *extra]) == 0
+    results = {r["row"]: r for r in json.loads((out / "ablation.json").read_text())}
+    assert all(r.get("dev_wf1") is not None for r in results.values()), results
+    assert results["no-video"]["encoders"]["audio"]["encoder"] == "fine-tuned here"
+    assert (out / "no-video" / "audio-encoder").is_dir() and not (out / "no-video" / "video-encoder").exists()
+    assert not (out / "audio-only" / "text-encoder").exists()  # the shared teacher is read in place
+    assert_true_ablations(out, results)

@@ -37,6 +37,8 @@ def test_paper_config_is_the_spec():
     t = cfg.train
     assert (t.tau, t.beta, t.gamma, t.tau_f, t.distill) == (4.0, 1.0, 1.0, 1.0, True)
     assert cfg.model.fusion == "altsa" and cfg.model.context == "bilstm" and list(t.stages) == list(STAGES)
+    assert not enc["audio"].freeze and not enc["video"].freeze  # the students are distilled end to end
+    assert cfg.data.splits["test"] == "test_sent_emo.csv"  # one command evaluates MELD's test split
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -47,8 +49,12 @@ def test_two_steps_of_every_stage(name, tiny, tmp_path):
     summary = train(cfg, out=tmp_path / name, quiet=True)
     assert summary["complete"]
     metrics = json.loads((tmp_path / name / "metrics.json").read_text())
-    for stage in STAGES:
+    encoders = encoder_configs(cfg)
+    tuned = [m for m in ("audio", "video") if not encoders[m].freeze]  # students fine-tuned end to end
+    stages = [s for s in STAGES if s != "students" or len(tuned) < 2] + [f"students-{m}" for m in tuned]
+    for stage in stages:
         rows = metrics[stage]["epochs"]
         assert len(rows) == 1 and rows[0]["train_loss"] > 0, stage
-    if not encoder_configs(cfg)["text"].freeze:
-        assert (tmp_path / name / "text-encoder" / "config.json").is_file()  # the fine-tuned teacher
+    for m in ("text", *tuned):
+        if not encoders[m].freeze:
+            assert (tmp_path / name / f"{m}-encoder" / "config.json").is_file(), m  # the fine-tuned encoder

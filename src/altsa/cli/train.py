@@ -34,6 +34,9 @@ def train(
         None, "--max-skipped-fraction", min=0.0, max=1.0,
         help="Stop when more than this share of a split's rows is skipped (default 0.01; data.max_skipped_fraction).",
     ),
+    device: str = typer.Option(None, "--device", help="cpu, cuda, cuda:N, mps or auto (default: accelerate's choice)."),
+    allow_missing_media: bool = typer.Option(
+        False, "--allow-missing-media", help="Train on when no clip the corpus names can be used (else an error)."),
 ) -> None:
     """Train teacher -> students (distillation) -> fusion, or one stage; resumable."""
     from altsa.config import load_config
@@ -48,14 +51,18 @@ def train(
             raise ConfigError(
                 "--resume takes the run's own config: give no CONFIG, overrides, --data, --out or --max-skipped-fraction"
             )
-        summary = pipeline.resume(resume, stage=stage, quiet=quiet, progress=not quiet)
+        if allow_missing_media:
+            raise ConfigError("--resume takes the run's own config: give --allow-missing-media when starting it")
+        summary = pipeline.resume(resume, stage=stage, quiet=quiet, progress=not quiet, device=device)
     else:
         if config is None:
             raise ConfigError("give a CONFIG (a YAML file or a shipped name) or --resume RUN")
         if max_skipped is not None:
             overrides.append(f"data.max_skipped_fraction={max_skipped}")
+        if allow_missing_media:
+            overrides.append("train.allow_missing_media=true")
         cfg = load_config(ExperimentConfig, config, overrides)
-        summary = pipeline.train(cfg, out=out, data=data, stage=stage, quiet=quiet, progress=not quiet)
+        summary = pipeline.train(cfg, out=out, data=data, stage=stage, quiet=quiet, progress=not quiet, device=device)
     if summary.get("complete"):
         dev = summary["dev"]
         typer.echo(f"{summary['run']}: dev weighted F1 {dev['weighted_f1']:.2f} (macro {dev['macro_f1']:.2f}, "

@@ -9,6 +9,7 @@ over its valid frames (``mean``, padding excluded) or the first frame (``first``
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -91,12 +92,13 @@ class HFAudioEncoder(LazyModule):
         bucket = int(round(float(self.options["bucket_seconds"]) * self.media.sample_rate))
         return samples if bucket <= 0 else -(-samples // bucket) * bucket
 
-    def forward(self, waves: list[np.ndarray], *, pad_to: int | None = None) -> torch.Tensor:
-        """One batch of waveforms -> ``[n, dim]`` (differentiable if grad is enabled).
+    def prepare(self, waves: list[np.ndarray], *, pad_to: int | None = None) -> dict[str, torch.Tensor]:
+        """Waveforms -> the model's CPU input tensors: ``input_values [n, samples]``,
+        ``attention_mask`` (when the extractor makes one) and ``lengths [n]`` (real samples).
 
-        Each wave is zero-padded to ``pad_to`` samples (default: the bucket of the longest);
-        frames from padding are masked out of the model's attention and of mean pooling.
-        """
+        Each wave is zero-padded to ``pad_to`` samples (default: the bucket of the longest).
+        Separate from ``forward_prepared`` so a training loop can build batches on the CPU
+        (in a loader thread) and move plain tensors to its device."""
         low = int(self.options["min_samples"])
         waves = [np.asarray(w, dtype=np.float32).reshape(-1) for w in waves]
         waves = [np.pad(w, (0, low - w.size)) if w.size < low else w for w in waves]  # too short: silence, kept
@@ -107,17 +109,39 @@ class HFAudioEncoder(LazyModule):
                 waves, sampling_rate=self.media.sample_rate, padding="max_length", max_length=target,
                 truncation=False, return_tensors="pt", return_attention_mask=True,
             )
+        out = {"input_values": batch["input_values"], "lengths": torch.tensor(lengths)}  # [n, samples], [n]
+        if getattr(self.extractor, "return_attention_mask", False):
+            out["attention_mask"] = batch["attention_mask"]
+        return out
+
+    def forward_prepared(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``prepare``'s tensors -> ``[n, dim]`` (differentiable if grad is enabled); frames
+        from padding are masked out of the model's attention and of mean pooling."""
         values = batch["input_values"].to(self.device)  # [n, samples]
         kwargs = {}
-        if getattr(self.extractor, "return_attention_mask", False):
+        if "attention_mask" in batch:
             kwargs["attention_mask"] = batch["attention_mask"].to(self.device)
         hidden = self.module(values, **kwargs).last_hidden_state  # [n, T, d]
         if self.pooling == "first":
             return hidden[:, 0]
-        mask = frame_mask(hidden.shape[1], torch.tensor(lengths), self.module, values.shape[1])  # [n, T]
-        mask = mask.to(hidden.device)
-        m = mask.unsqueeze(-1).to(hidden.dtype)  # [n, T, 1]
+        mask = frame_mask(hidden.shape[1], batch["lengths"].cpu(), self.module, values.shape[1])  # [n, T]
+        m = mask.to(hidden.device).unsqueeze(-1).to(hidden.dtype)  # [n, T, 1]
         return (hidden * m).sum(1) / m.sum(1).clamp(min=1.0)  # [n, d]
+
+    def forward(self, waves: list[np.ndarray], *, pad_to: int | None = None) -> torch.Tensor:
+        """One batch of waveforms -> ``[n, dim]`` (differentiable if grad is enabled)."""
+        return self.forward_prepared(self.prepare(waves, pad_to=pad_to))
+
+    def blank(self) -> np.ndarray:
+        """The longest input this encoder takes (silence of ``media.max_seconds``): a memory
+        probe's worst case."""
+        return np.zeros(int(self.media.max_seconds * self.media.sample_rate), dtype=np.float32)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write model + feature extractor; load it back with ``model: path`` (a fine-tuned student)."""
+        with quiet_transformers():
+            self.module.save_pretrained(path)
+            self.extractor.save_pretrained(path)
 
     def encode(self, items: list[np.ndarray]) -> torch.Tensor:
         """Waveforms -> ``[n, dim]`` float32 on the CPU, no grad; batches share a padded length."""

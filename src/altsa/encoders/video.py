@@ -9,6 +9,7 @@ over all tokens (``mean``).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -62,13 +63,33 @@ class HFVideoEncoder(LazyModule):
         )
         self.frozen = cfg.freeze and cfg.unfreeze_last == 0
 
-    def forward(self, clips: list[np.ndarray]) -> torch.Tensor:
-        """One batch of clips -> ``[n, dim]`` (differentiable if grad is enabled)."""
+    def prepare(self, clips: list[np.ndarray]) -> dict[str, torch.Tensor]:
+        """Clips -> the model's CPU input: ``pixel_values [n, frames, 3, h, w]`` (resized, cropped,
+        normalised by the processor). Apart from ``forward_prepared`` so a training loop can
+        build batches on the CPU and move plain tensors to its device."""
         videos = [list(np.asarray(c, dtype=np.uint8)) for c in clips]  # n x frames x [H, W, 3]
         with quiet_transformers():
-            pixels = self.processor(videos, return_tensors="pt")["pixel_values"]  # [n, frames, 3, h, w]
-        hidden = self.module(pixel_values=pixels.to(self.device)).last_hidden_state  # [n, tokens, d]
+            return {"pixel_values": self.processor(videos, return_tensors="pt")["pixel_values"]}
+
+    def forward_prepared(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``prepare``'s tensors -> ``[n, dim]`` (differentiable if grad is enabled)."""
+        hidden = self.module(pixel_values=batch["pixel_values"].to(self.device)).last_hidden_state  # [n, tokens, d]
         return hidden[:, 0] if self.pooling == "cls" else hidden.mean(1)  # [n, d]
+
+    def forward(self, clips: list[np.ndarray]) -> torch.Tensor:
+        """One batch of clips -> ``[n, dim]`` (differentiable if grad is enabled)."""
+        return self.forward_prepared(self.prepare(clips))
+
+    def blank(self) -> np.ndarray:
+        """A black clip of ``media.num_frames`` frames at the model's input size (a memory probe's input)."""
+        size = int(getattr(self.hf_config, "image_size", 224))
+        return np.zeros((self.media.num_frames, size, size, 3), dtype=np.uint8)
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Write model + image processor; load it back with ``model: path`` (a fine-tuned student)."""
+        with quiet_transformers():
+            self.module.save_pretrained(path)
+            self.processor.save_pretrained(path)
 
     def encode(self, items: list[np.ndarray]) -> torch.Tensor:
         """Clips -> ``[n, dim]`` float32 on the CPU, no grad."""

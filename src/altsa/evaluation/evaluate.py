@@ -45,7 +45,11 @@ def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[P
         return path, name
     if not path.exists():
         raise DataError("file or folder not found", path=path)
-    return path, split or path.stem
+    # a file's split is the one its name says (test_sent_emo.csv -> test: MELD.Raw's clip
+    # folder for it is output_repeated_splits_test/), else the file's own name
+    from altsa.data.readers.meld import infer_split
+
+    return path, split or infer_split(path) or path.stem
 
 
 def evaluate_run(
@@ -57,6 +61,7 @@ def evaluate_run(
     clips: str | None = None,
     format: str | None = None,
     options: Any = None,
+    device: str | None = None,
 ) -> Evaluation:
     """Score ``run`` (a ``TrainedRun``) on the labelled utterances of ``data``.
 
@@ -92,7 +97,10 @@ def evaluate_run(
         raise DataError(f"no utterance carries a {run.task!r} label to score against", path=path)
     _import_encoder_kinds()
     # the modalities the fused prediction reads, as the Recognizer encodes them (model.use)
-    encoders = {m: build_encoder(ec) for m, ec in run.encoders.items() if m in run.model.use}
+    from altsa.devices import resolve_device
+
+    on = resolve_device(device)  # features the cache lacks are extracted on the accelerator when there is one
+    encoders = {m: build_encoder(ec, device=on) for m, ec in run.encoders.items() if m in run.model.use}
     tables = features_for(cfg, corpus, encoders)
     fs = build_split(split_name, corpus, tables, _RunLabels(run.labels), run.task)
     p = predict_split(run.model, fs)

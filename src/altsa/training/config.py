@@ -15,11 +15,12 @@ class StageConfig:
 
     epochs: int = 20
     lr: float = 1e-3  # AdamW learning rate of the heads / fusion
-    encoder_lr: float = 2e-5  # teacher stage, fine-tuned text encoder only
+    encoder_lr: float = 2e-5  # a fine-tuned encoder (teacher stage: text; students stage: audio/video)
     weight_decay: float = 0.01
     batch_dialogues: int = 16  # dialogues per batch (all stages on cached features)
     batch_utterances: int = 16  # teacher fine-tuning: utterances per batch
-    grad_accum: int = 1  # teacher fine-tuning: batches per optimiser step
+    batch_clips: int = 0  # students fine-tuned end to end: clips per batch (0: memory-aware, see students.py)
+    grad_accum: int = 1  # batches per optimiser step
     grad_clip: float = 1.0  # max gradient norm (0: off)
     warmup: float = 0.0  # fraction of steps with a linear warm-up
     schedule: str = "constant"  # "constant", "linear" or "cosine" decay after warm-up
@@ -55,3 +56,4 @@ class TrainConfig:
     # reuses instead of training its own: `altsa ablate --share-teacher` (one RoBERTa-large for every row)
     mixed_precision: str = "no"  # accelerate: "no", "fp16", "bf16"
     cpu: bool = False  # force CPU even when a GPU is visible
+    allow_missing_media: bool = False  # train on even if no clip named by the corpus can be used (else: error)

@@ -16,13 +16,14 @@ import json
 import math
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import nn
 
-from altsa.errors import ConfigError
+from altsa.errors import ConfigError, ModelError
 from altsa.training.checkpoint import (
     find_checkpoint,
     load_checkpoint,
@@ -52,6 +53,9 @@ class Stage:
     evaluate: Callable[[nn.Module], dict[str, float]]  # module -> {group: dev wF1, other metrics...}
     cfg: StageConfig
     lrs: dict[str, float] = field(default_factory=dict)  # prefix -> learning rate (else cfg.lr)
+    prefetch: bool = False  # load the next batch in a thread while this one trains (decoded clips)
+    epoch_info: Callable[[], dict[str, Any]] | None = None  # extra per-epoch figures (e.g. skipped clips)
+    unit: str = "items"  # what one batch item is, for messages ("dialogues", "utterances", "clips")
 
 
 def _matches(name: str, prefixes: list[str]) -> bool:
@@ -94,6 +98,57 @@ def tensorboard_writer(folder: Any) -> Any:
     except ImportError:
         raise ConfigError("train.tensorboard=true needs TensorBoard: pip install 'altsa[tensorboard]'") from None
     return SummaryWriter(str(folder))
+
+
+def _chunks(idx: list[int], parts: int) -> list[list[int]]:
+    """``idx`` cut into ``parts`` near-equal consecutive pieces (fewer when it is short)."""
+    size = math.ceil(len(idx) / max(1, parts))
+    return [idx[i : i + size] for i in range(0, len(idx), size)]
+
+
+def _train_batch(stage: Stage, model_p: nn.Module, accelerator: Any, batches: list[list[int]], step: int, split: int,
+                 accum: int, loader: Any, ahead: dict[int, Any]) -> dict[str, float]:
+    """Forward and backward of one batch, in ``split`` passes whose gradients add up to the
+    batch's (each pass's loss weighted by its share of the batch); returns the loss parts.
+
+    With a loader, the next batch is decoded in a thread while this one trains (a batch that
+    is split after an out-of-memory error is loaded in its pieces instead)."""
+    idx = batches[step]
+    device = accelerator.device
+    sums = dict.fromkeys(LOSS_PARTS, 0.0)
+    pieces = _chunks(idx, split)
+    for piece in pieces:
+        future = ahead.pop(step, None) if split == 1 else None
+        if loader is not None and split == 1 and step + 1 < len(batches):
+            ahead.clear()
+            ahead[step + 1] = loader.submit(stage.load_batch, batches[step + 1])
+        batch = future.result() if future is not None else stage.load_batch(piece)
+        batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+        parts = stage.loss(model_p, batch)
+        share = len(piece) / len(idx)
+        accelerator.backward(parts["loss"] * (share / accum))
+        for k in LOSS_PARTS:
+            sums[k] += float(parts[k].detach()) * share
+    return sums
+
+
+def _halve(stage: Stage, idx: list[int], state: dict[str, Any], optimizer: Any, say: Callable[[str], None]) -> None:
+    """After an out-of-memory error: twice as many passes per batch from now on (kept in the
+    checkpoint, so a resumed run does not run out again). The gradients gathered so far in
+    this accumulation window are dropped (a failed backward may have added part of its own)."""
+    split = state.get("split", 1)
+    if math.ceil(len(idx) / split) <= 1:
+        raise ModelError(
+            f"{stage.name}: out of memory with one {stage.unit.rstrip('s')} per pass; use a smaller model, "
+            "shorter clips (media.max_seconds) or train.mixed_precision=bf16"
+        )
+    optimizer.zero_grad(set_to_none=True)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    state["split"] = split * 2
+    say(f"{stage.name}: out of memory on a batch of {len(idx)} {stage.unit}; halving it: "
+        f"{math.ceil(len(idx) / state['split'])} per pass, gradients accumulated over {state['split']} passes "
+        "(this accumulation window restarts)")
 
 
 def run_stage(
@@ -150,7 +205,6 @@ def run_stage(
     if ema is not None and ckpt_dir is not None and ckpt.get("ema") is not None:
         ema = {n: ckpt["ema"][n].clone() for n in ema}
     model_p, optimizer = accelerator.prepare(module, optimizer)
-    device = accelerator.device
 
     world, rank = accelerator.num_processes, accelerator.process_index
     per_epoch = len(shard(epoch_batches(stage.num_items, stage.batch_size, seed, 0), rank, world))
@@ -170,6 +224,7 @@ def run_stage(
             )
 
     writer = tensorboard_writer(run.path / "tb" / stage.name) if tensorboard and main else None
+    loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"{stage.name}-loader") if stage.prefetch else None
     bar = run.progress(stage.name, cfg.epochs * per_epoch, enabled=progress and main)
     bar.advance(state["epoch"] * per_epoch + state["step"])
     since_best = state.get("since_best", 0)
@@ -182,13 +237,17 @@ def run_stage(
         sums = dict.fromkeys(LOSS_PARTS, 0.0)
         sums.update(state.get("sums", {}))
         model_p.train()
+        ahead: dict[int, Any] = {}  # step -> prefetched batch (a Future)
         for step in range(start, len(batches)):
-            batch = stage.load_batch(batches[step])
-            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            parts = stage.loss(model_p, batch)
-            accelerator.backward(parts["loss"] / accum)
+            while True:
+                try:
+                    parts = _train_batch(stage, model_p, accelerator, batches, step, state.get("split", 1), accum,
+                                         loader, ahead)
+                    break
+                except torch.OutOfMemoryError:
+                    _halve(stage, batches[step], state, optimizer, say)
             for k in LOSS_PARTS:
-                sums[k] += float(parts[k].detach())
+                sums[k] += parts[k]
             if (step + 1) % accum == 0 or step + 1 == len(batches):
                 factor = _schedule(cfg, state["opt_steps"], total_steps)
                 for group in optimizer.param_groups:
@@ -216,6 +275,8 @@ def run_stage(
         scores = stage.evaluate(accelerator.unwrap_model(model_p))
         row = {"epoch": epoch + 1, **{f"train_{k}": sums[k] / n for k in LOSS_PARTS}}
         row.update({f"dev_{k}": v for k, v in scores.items()})
+        if stage.epoch_info is not None:
+            row.update(stage.epoch_info())
         row["seconds"] = round(state["seconds"], 2)
         improved = False
         for group, prefixes in stage.groups.items():
@@ -246,6 +307,8 @@ def run_stage(
         checkpoint(epoch + 1, 0)
         state["step"] = 0
     bar.close()
+    if loader is not None:
+        loader.shutdown(wait=True, cancel_futures=True)
     if writer is not None:
         writer.close()
 

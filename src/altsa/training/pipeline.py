@@ -225,7 +225,12 @@ def fusion_stage(
 # -- the run ---------------------------------------------------------------------------------
 
 
-def make_accelerator(cfg: ExperimentConfig):
+def make_accelerator(cfg: ExperimentConfig, device: str | None = None):
+    """The run's ``Accelerator``. ``device`` (``altsa train --device``) picks the one device of
+    a single-process run (validated by ``resolve_device``); under ``accelerate launch`` the
+    launcher assigns one device per process, so a ``--device`` there is a usage error."""
+    import os
+
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
     from accelerate.utils import DistributedDataParallelKwargs
@@ -235,8 +240,19 @@ def make_accelerator(cfg: ExperimentConfig):
     current = AcceleratorState._shared_state.get("_mixed_precision")
     if current is not None and current != cfg.train.mixed_precision:
         AcceleratorState._reset_state()
+    cpu = cfg.train.cpu
+    if device is not None and str(device).strip().lower() != "auto":
+        from altsa.devices import resolve_device
+
+        chosen = resolve_device(device)
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise ConfigError("--device picks the device of a one-process run; under accelerate launch the "
+                              "launcher gives each process its device (use its --gpu_ids)")
+        cpu = cpu or chosen.type == "cpu"
+        if not cpu:
+            os.environ["ACCELERATE_TORCH_DEVICE"] = str(chosen)  # read when accelerate first sets up
     return Accelerator(
-        cpu=cfg.train.cpu,
+        cpu=cpu,
         mixed_precision=cfg.train.mixed_precision,
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
@@ -274,6 +290,40 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError("train.stages must include fusion (it produces the model)")
 
 
+def clips_on_disk(corpus: Corpus, modality: str) -> tuple[int, dict[str, int]]:
+    """(utterances whose clip file exists, reasons for the others) before any decoding: a
+    student fine-tuned end to end has no feature table to say so yet."""
+    import os
+
+    ok, reasons = 0, {}
+    for u in corpus.utterances():
+        source = u.audio_source() if modality == "audio" else u.video_source()
+        reason = "no_media" if source is None else ("" if os.path.isfile(source) else "missing_file")
+        if reason:
+            reasons[reason] = reasons.get(reason, 0) + 1
+        else:
+            ok += 1
+    return ok, reasons
+
+
+def check_media(cfg: ExperimentConfig, corpus: Corpus, modality: str, reasons: dict[str, int]) -> None:
+    """A corpus that names clips (``data.clips``, or media paths in the file) of which not one
+    can be used must not silently train without them: a wrong ``data.clips`` would turn the
+    paper's model into a text-only one. ``train.allow_missing_media`` (``--allow-missing-media``)
+    accepts it."""
+    if modality not in STUDENTS or cfg.train.allow_missing_media:
+        return
+    named = sum(n for r, n in reasons.items() if r != "no_media")
+    if named == 0 and cfg.data.clips is None:
+        return  # no clips were asked for: a text corpus
+    where = f"data.clips={cfg.data.clips}" if cfg.data.clips is not None else "the media paths of the corpus"
+    raise DataError(
+        f"{modality}: none of the {corpus.num_utterances} {corpus.name} utterances has a usable clip under {where} "
+        f"({', '.join(f'{r}: {n}' for r, n in sorted(reasons.items()))}); fix the clip location, or pass "
+        f"--allow-missing-media (train.allow_missing_media=true) to train without {modality}"
+    )
+
+
 def check_teacher_source(cfg: ExperimentConfig, labels: LabelSet) -> Path:
     """The run named by ``train.teacher_from``, checked to hold a finished teacher that fits:
     the same labels and text encoder (a teacher for other classes or inputs is not this one)."""
@@ -301,12 +351,13 @@ def check_teacher_source(cfg: ExperimentConfig, labels: LabelSet) -> Path:
 class Trainer:
     """One training run: set-up once, then the stages in order."""
 
-    def __init__(self, cfg: ExperimentConfig, run_path: Path, *, quiet: bool = False, progress: bool = True):
+    def __init__(self, cfg: ExperimentConfig, run_path: Path, *, quiet: bool = False, progress: bool = True,
+                 device: str | None = None):
         validate(cfg)
         self.cfg = cfg
+        self.accelerator = make_accelerator(cfg, device)
         self.run = RunDir(run_path, quiet=quiet)
         self.progress = progress
-        self.accelerator = make_accelerator(cfg)
         self.main = self.accelerator.is_main_process
 
     def log(self, message: str) -> None:
@@ -324,8 +375,10 @@ class Trainer:
         self.data_counts = {s: {"file": str(split_path(cfg.data, s)), **c.counts()} for s, c in self.corpora.items()}
         for s, counts in self.data_counts.items():
             self.log(f"{s}: {counts['file']}: {describe_counts(counts)}")
-        self.encoders = build_encoders(cfg, modalities=needed_modalities(cfg))
-        text_cfg = encoder_configs(cfg).get("text") if "text" in self.encoders else None
+        # built on the accelerator's device: extraction of missing features runs there too
+        self.encoders = build_encoders(cfg, device=self.accelerator.device, modalities=needed_modalities(cfg))
+        configs = encoder_configs(cfg)
+        text_cfg = configs.get("text") if "text" in self.encoders else None
         self.shared = cfg.train.teacher_from is not None and text_cfg is not None and "teacher" in cfg.train.stages
         self.finetune = (text_cfg is not None and is_finetuned(text_cfg) and "teacher" in cfg.train.stages
                          and not self.shared)
@@ -333,21 +386,36 @@ class Trainer:
         # text vectors that come from a tuned encoder once the teacher stage ran (or was shared)
         self.tuned_text = self.finetune or (self.shared and any(
             (self.teacher_source / d).is_dir() for d in ("text-encoder", "text-adapter")))
-        frozen = {m: e for m, e in self.encoders.items() if not (m == "text" and self.tuned_text)}
+        # students fine-tuned end to end on decoded clips (their vectors come after the stage)
+        self.tuned_students = [m for m in STUDENTS if m in self.encoders and is_finetuned(configs[m])
+                               and "students" in cfg.train.stages]
+        for m in self.tuned_students:
+            from altsa.training.students import check_tunable
+
+            check_tunable(self.encoders[m], m)
+        later = {m for m in self.encoders if (m == "text" and self.tuned_text) or m in self.tuned_students}
+        frozen = {m: e for m, e in self.encoders.items() if m not in later}
         self.tables = {s: features_for(cfg, c, frozen, log=self.log, progress=self.progress and self.main)
                        for s, c in self.corpora.items()}
+        self._splits = None
         present = {m: int(t.present.sum()) for m, t in self.tables["train"].items()}
+        reasons = {m: dict(t.absent_counts()) for m, t in self.tables["train"].items()}
         if self.tuned_text:
             present["text"] = self.corpora["train"].num_utterances
+        for m in self.tuned_students:
+            present[m], reasons[m] = clips_on_disk(self.corpora["train"], m)
         for m, n in present.items():
             if n == 0:  # a branch that never saw data must not answer later: leave it out
-                reasons = dict(self.tables["train"][m].absent_counts())
-                self.log(f"{m}: no training utterance has {m} features {reasons}; the model is built without {m}")
+                check_media(cfg, self.corpora["train"], m, reasons[m])
+                self.log(f"{m}: no training utterance has {m} features {reasons[m]}; the model is built without {m}")
                 for tables in self.tables.values():
                     tables.pop(m, None)
+                if m in self.tuned_students:
+                    self.tuned_students.remove(m)
         self.dims = {m: int(t.dim) for m, t in self.tables["train"].items()}
-        if self.tuned_text:
-            self.dims["text"] = int(self.encoders["text"].dim)
+        for m in later:
+            if m == "text" or m in self.tuned_students:
+                self.dims[m] = int(self.encoders[m].dim)
         if not self.dims:
             raise DataError("no modality has features in the training data")
         self.dims = {m: self.dims[m] for m in MODALITIES if m in self.dims}
@@ -376,15 +444,18 @@ class Trainer:
             elif m == "text":
                 trained = "fine-tuned here" if self.finetune else "frozen"
             else:
-                trained = "frozen"
+                trained = "fine-tuned here" if m in self.tuned_students else "frozen"
             record[m] = {"kind": ec.kind, "model": ec.model, "fused": m in self.model.use,
                          "role": "teacher" if m == "text" else "student", "encoder": trained}
         return record
 
     def splits(self) -> tuple[FeatureSplit, FeatureSplit]:
-        return tuple(
-            build_split(s, self.corpora[s], self.tables[s], self.labels, self.cfg.data.task) for s in ("train", "dev")
-        )
+        """Train and dev as feature splits (rebuilt after a stage brings new vectors)."""
+        if self._splits is None:
+            self._splits = tuple(
+                build_split(s, self.corpora[s], self.tables[s], self.labels, self.cfg.data.task) for s in ("train", "dev")
+            )
+        return self._splits
 
     # ---- stage bookkeeping ------------------------------------------------------------------
     def _after(self, stage: str) -> Path:
@@ -534,21 +605,94 @@ class Trainer:
         for s, corpus in self.corpora.items():
             self.tables[s].update(features_for(self.cfg, corpus, {"text": enc}, log=self.log,
                                              progress=self.progress and self.main))
+        self._splits = None
 
-    def run_students(self, train: FeatureSplit, dev: FeatureSplit) -> list[str]:
-        present = train.present_counts()
-        students = [m for m in STUDENTS if m in self.dims and present.get(m, 0) > 0]
-        for m in STUDENTS:
-            if m in self.dims and m not in students:
-                self.log(f"students: no {m} in the training data ({train.absent.get(m, {})}), {m} student not trained")
-        if not students:
-            return []
-        if self.cfg.train.distill and "text" not in self.dims:
+    def _load_tuned_student_features(self, modality: str) -> None:
+        """Vectors of the fine-tuned student (``RUN/<modality>-encoder/``, frozen now), cached."""
+        from altsa.encoders.base import build_encoder
+        from altsa.training.run import run_encoders
+
+        enc = build_encoder(run_encoders(self.cfg, self.run.path)[modality], device=self.accelerator.device)
+        for s, corpus in self.corpora.items():
+            self.tables[s].update(features_for(self.cfg, corpus, {modality: enc}, log=self.log,
+                                             progress=self.progress and self.main))
+        self._splits = None
+
+    def _finetune_student(self, modality: str) -> None:
+        """Stage ``students-<modality>``: the student encoder and its branch, end to end on
+        decoded clips (``altsa.training.students``); then ``RUN/<modality>-encoder/``."""
+        from altsa.training import students as st
+
+        cfg, tc = self.cfg, self.cfg.train
+        enc = self.encoders[modality]
+        enc.device = self.accelerator.device
+        enc.module.to(self.accelerator.device)
+        distill = tc.distill and "text" in self.dims
+        teacher = {"teacher": self.model, "text_table": self.tables["train"]["text"]} if distill else {}
+        train_items = st.ClipItems.build(self.corpora["train"], modality, self.labels, cfg.data.task,
+                                         labelled_only=True, **teacher)
+        dev_items = st.ClipItems.build(self.corpora["dev"], modality, self.labels, cfg.data.task, labelled_only=True)
+        if train_items.skipped:
+            self.log(f"students-{modality}: left out before decoding: {train_items.skipped}")
+        train_loader, dev_loader = st.ClipLoader(enc, modality, train_items), st.ClipLoader(enc, modality, dev_items)
+        net = st.StudentNet(enc, self.model.branches[modality])
+        size, why = st.clip_batch_size(net, train_loader, self.accelerator, tc.students.batch_clips)
+        self.log(f"students-{modality}: {len(train_items)} train clips, {size} clips per batch ({why}), "
+                 f"{'distilled from the teacher' if distill else 'cross-entropy only'}")
+        counts = torch.bincount(train_items.labels, minlength=len(self.labels)).tolist()
+        hp = DistillWeights(tc.tau, tc.beta, tc.gamma, tc.tau_f, tc.lambda_logit, tc.lambda_feat, distill=distill)
+
+        def epoch_info() -> dict[str, Any]:
+            read = train_loader.take_counts()
+            skipped = {k: v for k, v in read.items() if k != "ok"}
+            if skipped:
+                self.log(f"students-{modality}: skipped unreadable clips this epoch: {skipped}")
+            if read and not read.get("ok"):
+                raise DataError(f"students-{modality}: not one training clip could be read ({skipped})")
+            return {"clips_read": read.get("ok", 0), "clips_skipped": skipped}
+
+        name = f"students-{modality}"
+        trainable = ["branch", *st.trainable_prefixes(net.encoder, "encoder")]
+        stage = Stage(
+            name, net, trainable, {modality: ["encoder", "branch"]}, len(train_items), size, train_loader.load,
+            st.student_objective(hp, class_weights(counts, tc.class_weights), tc.label_smoothing),
+            lambda module: {modality: st.score_student(module, dev_loader, size)},
+            tc.students, lrs={"encoder": tc.students.encoder_lr}, prefetch=True, epoch_info=epoch_info, unit="clips",
+        )
+        try:
+            run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
+        finally:
+            train_loader.close()
+            dev_loader.close()
+        tuned = self.run.path / f"{modality}-encoder"
+        if self.main and not (tuned / "config.json").is_file():
+            enc.save_pretrained(tuned)
+        self.accelerator.wait_for_everyone()
+        enc._module = None  # the training copy; the tuned one is loaded back for its vectors
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        self._load_tuned_student_features(modality)
+
+    def run_students(self) -> list[str]:
+        if self.cfg.train.distill and "text" not in self.dims and any(m in self.dims for m in STUDENTS):
             self.log("students: no text teacher, training with cross-entropy only")
-        weight = self._weight(train)
-        run_stage(students_stage(self.model, students, train, dev, self.cfg, weight), self.run, self.accelerator,
-                  self.cfg.seed, **self._loop_options())
-        return students
+        on_features = [m for m in STUDENTS if m in self.dims and m not in self.tuned_students]
+        students: list[str] = []
+        if on_features:
+            train, dev = self.splits()
+            present = train.present_counts()
+            students = [m for m in on_features if present.get(m, 0) > 0]
+            for m in on_features:
+                if m not in students:
+                    self.log(f"students: no {m} in the training data ({train.absent.get(m, {})}), {m} student not trained")
+            if students:
+                weight = self._weight(train)
+                run_stage(students_stage(self.model, students, train, dev, self.cfg, weight), self.run,
+                          self.accelerator, self.cfg.seed, **self._loop_options())
+        for m in self.tuned_students:
+            self._finetune_student(m)
+            students.append(m)
+        return [m for m in STUDENTS if m in students]
 
     def run_fusion(self, train: FeatureSplit, dev: FeatureSplit, trained: list[str]) -> None:
         untrained = [m for m in self.dims if m not in trained]
@@ -571,13 +715,15 @@ class Trainer:
             raise ConfigError(f"--stage {only}: not one of train.stages ({', '.join(self.cfg.train.stages)})")
         self.prepare()
         trained: list[str] = []
-        splits: tuple[FeatureSplit, FeatureSplit] | None = None
         for stage in self.cfg.train.stages:
             if self._complete(stage):
                 self._restore(stage)
                 trained += self.run.metrics().get(f"{stage}_trained", [])
                 if stage == "teacher" and self.tuned_text:
                     self._load_tuned_text_features()
+                if stage == "students":
+                    for m in self.tuned_students:
+                        self._load_tuned_student_features(m)
                 self.log(f"{stage}: already complete in {self.run.path}")
                 if only == stage:
                     break
@@ -587,9 +733,11 @@ class Trainer:
             t0 = time.perf_counter()
             if stage == "teacher":
                 done = self.run_teacher()
+            elif stage == "students":
+                done = self.run_students()
             else:
-                splits = splits or self.splits()
-                done = self.run_students(*splits) if stage == "students" else (self.run_fusion(*splits, trained) or [])
+                self.run_fusion(*self.splits(), trained)
+                done = []
             trained += done
             self._finish(stage, done)
             self.log(f"{stage}: done in {time.perf_counter() - t0:.1f}s")
@@ -597,12 +745,12 @@ class Trainer:
                 break
         if not self._complete("fusion"):
             return {"run": str(self.run.path), "complete": False}
-        return self.finalize(splits)
+        return self.finalize()
 
-    def finalize(self, splits) -> dict[str, Any]:
+    def finalize(self) -> dict[str, Any]:
         from altsa.evaluation.metrics import compute_metrics
 
-        _, dev = splits or self.splits()
+        _, dev = self.splits()
         p = predict_split(self.model, dev, self.cfg.train.eval_batch_dialogues)
         sel = p.labels != IGNORE
         metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), list(self.labels.labels))
@@ -624,6 +772,7 @@ def train(
     stage: str | None = None,
     quiet: bool = False,
     progress: bool = True,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Start (or, with --stage, continue) a run. Returns a summary with the dev metrics."""
     if data is not None:
@@ -635,7 +784,7 @@ def train(
         check_reuse(run_path, cfg)
     created = not run_path.exists()
     try:
-        return Trainer(cfg, run_path, quiet=quiet, progress=progress).train(stage)
+        return Trainer(cfg, run_path, quiet=quiet, progress=progress, device=device).train(stage)
     except BaseException:
         # A start that failed before set-up finished (bad data, labels, encoders) leaves no
         # half-made run folder behind; a run that started keeps its checkpoints for --resume.
@@ -646,7 +795,8 @@ def train(
         raise
 
 
-def resume(run_path: str | Path, *, stage: str | None = None, quiet: bool = False, progress: bool = True) -> dict[str, Any]:
+def resume(run_path: str | Path, *, stage: str | None = None, quiet: bool = False, progress: bool = True,
+           device: str | None = None) -> dict[str, Any]:
     """Continue a run from its last checkpoints; the result equals an uninterrupted run's."""
     from altsa.config import load_config
     from altsa.errors import ModelError
@@ -655,7 +805,7 @@ def resume(run_path: str | Path, *, stage: str | None = None, quiet: bool = Fals
     if not (run_path / "config.yaml").is_file():
         raise ModelError(f"{run_path} is not a run directory (no config.yaml)")
     cfg = load_config(ExperimentConfig, run_path / "config.yaml")
-    return Trainer(cfg, run_path, quiet=quiet, progress=progress).train(stage)
+    return Trainer(cfg, run_path, quiet=quiet, progress=progress, device=device).train(stage)
 
 
 def dev_score(summary: dict[str, Any]) -> float:

@@ -7,6 +7,8 @@ Layout (docs/architecture.md, "Runs")::
     RUN/model.safetensors    the final model (each stage's epoch chosen on dev weighted F1);
                              metadata: dims, num_classes, format version
     RUN/text-encoder/        the fine-tuned text encoder (only when the teacher was fine-tuned)
+    RUN/audio-encoder/       the fine-tuned students (only when fine-tuned end to end: freeze false)
+    RUN/video-encoder/
     RUN/metrics.json         per stage: one row per epoch, and the best epochs
     RUN/log.txt              human-readable log
     RUN/checkpoints/<stage>/ last/ (for --resume), best-*.safetensors, final.safetensors, done.json
@@ -190,21 +192,25 @@ def resolve_run(name_or_path: str | Path) -> Path:
 
 
 def run_encoders(config: Any, run_path: Path) -> dict[str, Any]:
-    """Encoder configs of a run's modalities; a fine-tuned text encoder points into the run."""
+    """Encoder configs of a run's modalities; a fine-tuned encoder (teacher or student) points
+    into the run (``RUN/<modality>-encoder/``), a LoRA adapter of the teacher too."""
     import dataclasses
 
     from altsa.training.pipeline import encoder_configs
 
     encoders = encoder_configs(config)
-    tuned = run_path / "text-encoder"
-    if not tuned.is_dir() and getattr(config.train, "teacher_from", None):  # a shared teacher (ablate)
-        tuned = Path(config.train.teacher_from) / "text-encoder"
+    shared = getattr(config.train, "teacher_from", None)  # a shared teacher (ablate --share-teacher)
+    for m in list(encoders):
+        tuned = run_path / f"{m}-encoder"
+        if m == "text" and not tuned.is_dir() and shared:
+            tuned = Path(shared) / "text-encoder"
+        if tuned.is_dir():
+            encoders[m] = dataclasses.replace(encoders[m], model=str(tuned.resolve()), freeze=True, unfreeze_last=0)
     adapter = run_path / "text-adapter"  # a LoRA adapter over the config's base model
-    if not adapter.is_dir() and getattr(config.train, "teacher_from", None):
-        adapter = Path(config.train.teacher_from) / "text-adapter"
-    if "text" in encoders and tuned.is_dir():
-        encoders["text"] = dataclasses.replace(encoders["text"], model=str(tuned.resolve()), freeze=True, unfreeze_last=0)
-    elif "text" in encoders and adapter.is_dir():
+    if not adapter.is_dir() and shared:
+        adapter = Path(shared) / "text-adapter"
+    if "text" in encoders and not (run_path / "text-encoder").is_dir() and adapter.is_dir() and not (
+            shared and (Path(shared) / "text-encoder").is_dir()):
         options = {**encoders["text"].options, "adapter": str(adapter.resolve())}
         encoders["text"] = dataclasses.replace(encoders["text"], freeze=True, unfreeze_last=0, options=options)
     return encoders

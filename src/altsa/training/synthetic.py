@@ -70,6 +70,47 @@ def make_corpus(root: str | Path, train_dialogues: int = 8, dev_dialogues: int =
     return root
 
 
+MELD_SPLITS = {"train": ("train_sent_emo.csv", "train_splits"), "dev": ("dev_sent_emo.csv", "dev_splits_complete"),
+               "test": ("test_sent_emo.csv", "output_repeated_splits_test")}
+_SENTIMENT = {"anger": "negative", "joy": "positive", "neutral": "neutral", "sadness": "negative"}
+
+
+def make_meld_tree(root: str | Path, dialogues: dict[str, int] | None = None, seed: int = 0) -> Path:
+    """A MELD.Raw-shaped tree: the three official CSVs (MELD's columns) beside the clip folders
+    ``train_splits/``, ``dev_splits_complete/``, ``output_repeated_splits_test/`` holding
+    ``dia{D}_utt{U}.mp4`` (real h264 + aac, labelled tone and grey level as ``write_clip``).
+    One train clip per dialogue-multiple of 7 is missing, as in MELD.Raw, and one is corrupt."""
+    import csv
+
+    root = Path(root)
+    counts = dialogues or {"train": 8, "dev": 4, "test": 3}
+    rng = np.random.default_rng(seed)
+    sr = 1
+    for split, n in counts.items():
+        name, folder = MELD_SPLITS[split]
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        rows = []
+        for d in range(n):
+            for u in range(3 + d % 3):
+                k = int(rng.integers(len(LABELS)))
+                label = LABELS[k]
+                rows.append([sr, WORDS[label], ["Ross", "Rachel", "Joey"][u % 3], label, _SENTIMENT[label], d, u,
+                             1, 1, "00:00:01,000", "00:00:02,000"])
+                sr += 1
+                clip = root / folder / f"dia{d}_utt{u}.mp4"
+                if split == "train" and (d + u) % 7 == 3:
+                    continue  # missing, as some MELD.Raw clips are
+                write_clip(clip, k)
+        if split == "train":
+            (root / folder / "dia0_utt1.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+        with open(root / name, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["Sr No.", "Utterance", "Speaker", "Emotion", "Sentiment", "Dialogue_ID", "Utterance_ID",
+                             "Season", "Episode", "StartTime", "EndTime"])
+            writer.writerows(rows)
+    return root
+
+
 def tiny_overrides(corpus: Path, models: dict[str, Path], cache: Path, *, modalities=("text", "audio", "video"),
                    text_mode: str | None = "plain", epochs: int = 1, preset: str = "embedded") -> list[str]:
     """Overrides that point any config at the synthetic corpus and tiny encoders, two steps per stage.
