@@ -87,7 +87,7 @@ def test_evaluate_scores_every_test_utterance(meld_run, meld_tree, capsys):
     from altsa.cli.main import main
 
     assert main(["evaluate", str(meld_run), "--data", str(meld_tree / "test_sent_emo.csv"), "--json"]) == 0
-    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # (stdout purity: tests/cli)
+    result = json.loads(capsys.readouterr().out)  # stdout holds only the JSON
     n_test = len((meld_tree / "test_sent_emo.csv").read_text().strip().splitlines()) - 1
     assert result["n"] == n_test == 12
     assert result["weights_mean"]["audio"] > 0 and not result["absent"].get("audio")
