@@ -63,6 +63,8 @@ def train(
             overrides.append("train.allow_missing_media=true")
         cfg = load_config(ExperimentConfig, config, overrides)
         summary = pipeline.train(cfg, out=out, data=data, stage=stage, quiet=quiet, progress=not quiet, device=device)
+    if not summary.get("main", True):
+        return  # another process of `accelerate launch`: the main one reports
     if summary.get("complete"):
         dev = summary["dev"]
         typer.echo(f"{summary['run']}: dev weighted F1 {dev['weighted_f1']:.2f} (macro {dev['macro_f1']:.2f}, "

@@ -23,8 +23,25 @@ _SENTENCES = [
 ]
 
 
+# Config fields that make training random (dropout, layer drop, SpecAugment-style masking):
+# ``deterministic=True`` zeroes them, so two runs that see the same batches in another order of
+# processes (one process with gradient accumulation, or two under ``accelerate launch``) agree.
+_RANDOM_IN_TRAINING = (
+    "hidden_dropout_prob", "attention_probs_dropout_prob", "hidden_dropout", "attention_dropout",
+    "activation_dropout", "feat_proj_dropout", "final_dropout", "layerdrop", "mask_time_prob",
+    "mask_feature_prob", "drop_path_rate",
+)
+
+
+def _no_randomness(config) -> None:
+    for name in _RANDOM_IN_TRAINING:
+        if hasattr(config, name):
+            setattr(config, name, type(getattr(config, name))(0))  # 0 or 0.0, as the config types it
+
+
 def save_tiny_roberta(
-    path: str | Path, *, seed: int = 0, vocab_size: int = 400, max_positions: int = 130, layers: int = 2
+    path: str | Path, *, seed: int = 0, vocab_size: int = 400, max_positions: int = 130, layers: int = 2,
+    deterministic: bool = False,
 ) -> Path:
     """A ``layers``-layer RoBERTa (hidden 32) with a byte-level BPE tokenizer trained on a few sentences."""
     from tokenizers import ByteLevelBPETokenizer
@@ -50,6 +67,8 @@ def save_tiny_roberta(
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
     )
+    if deterministic:
+        _no_randomness(config)
     torch.manual_seed(seed)
     with quiet_transformers():
         RobertaModel(config, add_pooling_layer=False).save_pretrained(path)
@@ -90,7 +109,7 @@ def _bpe_merges(bpe) -> list:
     return model["merges"]
 
 
-def save_tiny_data2vec_audio(path: str | Path, *, seed: int = 0) -> Path:
+def save_tiny_data2vec_audio(path: str | Path, *, seed: int = 0, deterministic: bool = False) -> Path:
     """A 2-layer Data2VecAudio (hidden 32) with a Wav2Vec2 feature extractor (16 kHz, masks)."""
     from transformers import Data2VecAudioConfig, Data2VecAudioModel, Wav2Vec2FeatureExtractor
 
@@ -106,6 +125,8 @@ def save_tiny_data2vec_audio(path: str | Path, *, seed: int = 0) -> Path:
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=2,
     )
+    if deterministic:
+        _no_randomness(config)
     torch.manual_seed(seed)
     extractor = Wav2Vec2FeatureExtractor(
         feature_size=1, sampling_rate=16000, padding_value=0.0, do_normalize=True, return_attention_mask=True
@@ -116,7 +137,9 @@ def save_tiny_data2vec_audio(path: str | Path, *, seed: int = 0) -> Path:
     return path
 
 
-def save_tiny_timesformer(path: str | Path, *, seed: int = 0, num_frames: int = 8, image_size: int = 32) -> Path:
+def save_tiny_timesformer(
+    path: str | Path, *, seed: int = 0, num_frames: int = 8, image_size: int = 32, deterministic: bool = False
+) -> Path:
     """A 2-layer TimeSformer (hidden 32, 32x32 frames) with a VideoMAE image processor."""
     from transformers import TimesformerConfig, TimesformerModel, VideoMAEImageProcessor
 
@@ -130,6 +153,8 @@ def save_tiny_timesformer(path: str | Path, *, seed: int = 0, num_frames: int = 
         num_attention_heads=2,
         intermediate_size=37,
     )
+    if deterministic:
+        _no_randomness(config)
     torch.manual_seed(seed)
     with quiet_transformers():
         processor = VideoMAEImageProcessor(

@@ -240,7 +240,9 @@ def make_accelerator(cfg: ExperimentConfig, device: str | None = None):
     current = AcceleratorState._shared_state.get("_mixed_precision")
     if current is not None and current != cfg.train.mixed_precision:
         AcceleratorState._reset_state()
-    cpu = cfg.train.cpu
+    # Without a usable GPU the processes of `accelerate launch` must join a CPU (gloo) group:
+    # accelerate forms it only when asked for the CPU (else each process trains alone)
+    cpu = cfg.train.cpu or not torch.cuda.is_available()
     if device is not None and str(device).strip().lower() != "auto":
         from altsa.devices import resolve_device
 
@@ -352,10 +354,10 @@ class Trainer:
     """One training run: set-up once, then the stages in order."""
 
     def __init__(self, cfg: ExperimentConfig, run_path: Path, *, quiet: bool = False, progress: bool = True,
-                 device: str | None = None):
+                 device: str | None = None, accelerator: Any = None):
         validate(cfg)
         self.cfg = cfg
-        self.accelerator = make_accelerator(cfg, device)
+        self.accelerator = accelerator or make_accelerator(cfg, device)
         self.run = RunDir(run_path, quiet=quiet)
         self.progress = progress
         self.main = self.accelerator.is_main_process
@@ -465,6 +467,7 @@ class Trainer:
         if self.main:
             save_tensors(self._after(stage), self.model.state_dict())
             self.run.write_metrics(f"{stage}_trained", trained)
+        self.accelerator.wait_for_everyone()  # every process sees the stage complete
 
     def _complete(self, stage: str) -> bool:
         return self._after(stage).is_file()
@@ -644,6 +647,14 @@ class Trainer:
 
         def epoch_info() -> dict[str, Any]:
             read = train_loader.take_counts()
+            if self.accelerator.num_processes > 1:  # every process decoded its share: add them up
+                from accelerate.utils import gather_object
+
+                total: dict[str, int] = {}
+                for part in gather_object([read]):
+                    for k, v in part.items():
+                        total[k] = total.get(k, 0) + v
+                read = total
             skipped = {k: v for k, v in read.items() if k != "ok"}
             if skipped:
                 self.log(f"students-{modality}: skipped unreadable clips this epoch: {skipped}")
@@ -744,7 +755,7 @@ class Trainer:
             if only is not None:
                 break
         if not self._complete("fusion"):
-            return {"run": str(self.run.path), "complete": False}
+            return {"run": str(self.run.path), "complete": False, "main": self.main}
         return self.finalize()
 
     def finalize(self) -> dict[str, Any]:
@@ -761,7 +772,8 @@ class Trainer:
             f"dev: weighted F1 {metrics.weighted_f1:.2f}, macro F1 {metrics.macro_f1:.2f}, accuracy {metrics.accuracy:.2f} "
             f"({metrics.n} utterances); model: {self.run.path / 'model.safetensors'}"
         )
-        return {"run": str(self.run.path), "complete": True, "dev": metrics.to_dict()}
+        self.accelerator.wait_for_everyone()
+        return {"run": str(self.run.path), "complete": True, "dev": metrics.to_dict(), "main": self.main}
 
 
 def train(
@@ -777,18 +789,24 @@ def train(
     """Start (or, with --stage, continue) a run. Returns a summary with the dev metrics."""
     if data is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=str(data)))
+    validate(cfg)
+    # Under `accelerate launch` every process runs this: all look at the folder before any
+    # process writes into it (else one would find the others' run and stop, or pick runs/x-2)
+    accelerator = make_accelerator(cfg, device)
     run_path = Path(out) if out is not None else default_run_dir(cfg)
     if (run_path / "config.yaml").is_file():
         if stage is None:
             raise ConfigError(f"{run_path} already holds a run; continue it with `altsa train --resume {run_path}`")
         check_reuse(run_path, cfg)
     created = not run_path.exists()
+    accelerator.wait_for_everyone()
     try:
-        return Trainer(cfg, run_path, quiet=quiet, progress=progress, device=device).train(stage)
+        return Trainer(cfg, run_path, quiet=quiet, progress=progress, accelerator=accelerator).train(stage)
     except BaseException:
         # A start that failed before set-up finished (bad data, labels, encoders) leaves no
         # half-made run folder behind; a run that started keeps its checkpoints for --resume.
-        if created and run_path.is_dir() and not (run_path / "config.yaml").is_file():
+        if (accelerator.is_main_process and created and run_path.is_dir()
+                and not (run_path / "config.yaml").is_file()):
             import shutil
 
             shutil.rmtree(run_path, ignore_errors=True)
