@@ -132,11 +132,20 @@ def _train_batch(stage: Stage, model_p: nn.Module, accelerator: Any, batches: li
     return sums
 
 
-def _halve(stage: Stage, idx: list[int], state: dict[str, Any], optimizer: Any, say: Callable[[str], None]) -> None:
+def _halve(stage: Stage, idx: list[int], state: dict[str, Any], optimizer: Any, say: Callable[[str], None],
+           world: int = 1) -> None:
     """After an out-of-memory error: twice as many passes per batch from now on (kept in the
     checkpoint, so a resumed run does not run out again). The gradients gathered so far in
-    this accumulation window are dropped (a failed backward may have added part of its own)."""
+    this accumulation window are dropped (a failed backward may have added part of its own).
+    Under several processes one process cannot change its passes alone (the others would wait
+    for it in the gradient exchange): a clear error instead."""
     split = state.get("split", 1)
+    if world > 1:
+        raise ModelError(
+            f"{stage.name}: out of memory on a batch of {len(idx)} {stage.unit} in one of {world} processes; "
+            f"rerun the stage with a smaller batch per process (--stage {stage.name.split('-')[0]} "
+            f"train.{stage.name.split('-')[0]}.batch_clips=N; one process halves its batch by itself)"
+        )
     if math.ceil(len(idx) / split) <= 1:
         raise ModelError(
             f"{stage.name}: out of memory with one {stage.unit.rstrip('s')} per pass; use a smaller model, "
@@ -245,7 +254,7 @@ def run_stage(
                                          loader, ahead)
                     break
                 except torch.OutOfMemoryError:
-                    _halve(stage, batches[step], state, optimizer, say)
+                    _halve(stage, batches[step], state, optimizer, say, world)
             for k in LOSS_PARTS:
                 sums[k] += parts[k]
             if (step + 1) % accum == 0 or step + 1 == len(batches):

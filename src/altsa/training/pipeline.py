@@ -163,7 +163,7 @@ def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg
         return {"text": weighted_f1(p.labels, p.z["text"], p.present[:, 0])}
 
     return Stage("teacher", model, ["branches.text"], {"text": ["branches.text"]}, len(train.dialogues),
-                 tc.teacher.batch_dialogues, _loader(train), loss, evaluate, tc.teacher)
+                 tc.teacher.batch_dialogues, _loader(train), loss, evaluate, tc.teacher, unit="dialogues")
 
 
 def students_stage(
@@ -195,7 +195,7 @@ def students_stage(
 
     prefixes = [f"branches.{m}" for m in students]
     return Stage("students", model, prefixes, {m: [f"branches.{m}"] for m in students}, len(train.dialogues),
-                 tc.students.batch_dialogues, _loader(train), loss, evaluate, tc.students)
+                 tc.students.batch_dialogues, _loader(train), loss, evaluate, tc.students, unit="dialogues")
 
 
 def fusion_stage(
@@ -219,7 +219,7 @@ def fusion_stage(
     branches = list(model.dims) if tc.fusion_trains_branches else untrained
     trainable += [f"branches.{m}" for m in branches]
     return Stage("fusion", model, trainable, {"fusion": trainable}, len(train.dialogues),
-                 tc.fusion.batch_dialogues, _loader(train), loss, evaluate, tc.fusion)
+                 tc.fusion.batch_dialogues, _loader(train), loss, evaluate, tc.fusion, unit="dialogues")
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -519,7 +519,7 @@ class Trainer:
             tc.teacher.batch_utterances, lambda idx: ft.make_batch(enc, train_items, idx),
             ft.teacher_loss(weight, tc.label_smoothing),
             lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2)},
-            tc.teacher, lrs={"encoder": tc.teacher.encoder_lr},
+            tc.teacher, lrs={"encoder": tc.teacher.encoder_lr}, unit="utterances",
         )
         run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
         tuned = self.run.path / "text-encoder"
@@ -638,7 +638,7 @@ class Trainer:
         if train_items.skipped:
             self.log(f"students-{modality}: left out before decoding: {train_items.skipped}")
         train_loader, dev_loader = st.ClipLoader(enc, modality, train_items), st.ClipLoader(enc, modality, dev_items)
-        net = st.StudentNet(enc, self.model.branches[modality])
+        net = st.StudentNet(enc, self.model.branches[modality]).to(self.accelerator.device)
         size, why = st.clip_batch_size(net, train_loader, self.accelerator, tc.students.batch_clips)
         self.log(f"students-{modality}: {len(train_items)} train clips, {size} clips per batch ({why}), "
                  f"{'distilled from the teacher' if distill else 'cross-entropy only'}")

@@ -109,7 +109,7 @@ class ClipItems:
         z_t = h_t = None
         if text_row is not None:
             vectors = text_table.vectors[torch.tensor(rows, dtype=torch.long)].float() if rows else None
-            device = next(teacher.parameters()).device
+            device = next(teacher.branches["text"].parameters()).device
             hs, zs = [], []
             for start in range(0, len(rows), 512):  # the teacher in eval mode: no dropout in the targets
                 chunk = vectors[start : start + 512].to(device)
