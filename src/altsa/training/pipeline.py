@@ -17,7 +17,7 @@ import torch
 from altsa.config import save_config, to_dict
 from altsa.data.config import split_path
 from altsa.data.readers import describe_counts
-from altsa.data.schema import Corpus, LabelSet
+from altsa.data.schema import NOT_PROVIDED, Corpus, LabelSet
 from altsa.errors import ConfigError, DataError
 from altsa.experiment import ExperimentConfig
 from altsa.losses import IGNORE, DistillWeights, class_weights, classification_loss, student_loss
@@ -300,7 +300,7 @@ def clips_on_disk(corpus: Corpus, modality: str) -> tuple[int, dict[str, int]]:
     ok, reasons = 0, {}
     for u in corpus.utterances():
         source = u.audio_source() if modality == "audio" else u.video_source()
-        reason = "no_media" if source is None else ("" if os.path.isfile(source) else "missing_file")
+        reason = NOT_PROVIDED if source is None else ("" if os.path.isfile(source) else "missing_file")
         if reason:
             reasons[reason] = reasons.get(reason, 0) + 1
         else:
@@ -315,7 +315,7 @@ def check_media(cfg: ExperimentConfig, corpus: Corpus, modality: str, reasons: d
     accepts it."""
     if modality not in STUDENTS or cfg.train.allow_missing_media:
         return
-    named = sum(n for r, n in reasons.items() if r != "no_media")
+    named = sum(n for r, n in reasons.items() if r != NOT_PROVIDED)
     if named == 0 and cfg.data.clips is None:
         return  # no clips were asked for: a text corpus
     where = f"data.clips={cfg.data.clips}" if cfg.data.clips is not None else "the media paths of the corpus"

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from altsa.data.media import Absent, decode_audio, decode_video
-from altsa.data.schema import Corpus, LabelSet
+from altsa.data.schema import NOT_PROVIDED, Corpus, LabelSet
 from altsa.errors import ConfigError
 from altsa.losses import IGNORE, DistillWeights, student_loss
 from altsa.model.branches import ModalityBranch
@@ -95,7 +95,7 @@ class ClipItems:
                 continue
             source = u.audio_source() if modality == "audio" else u.video_source()
             if source is None:
-                skipped["no_media"] += 1
+                skipped[NOT_PROVIDED] += 1
                 continue
             if text_row is not None:
                 r = text_row[u.key]
