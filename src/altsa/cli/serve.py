@@ -54,6 +54,9 @@ def serve(
     allowed_origins: str | None = _opt("same origin only", "--allowed-origins", help="Comma-separated origins of other sites whose pages may call the API (* for any)."),
     allowed_hosts: str | None = _opt("from --host", "--allowed-hosts", help="Comma-separated Host header names the server answers to (* for any; against DNS rebinding)."),
     forwarded_allow_ips: str | None = _opt("none", "--forwarded-allow-ips", help="Comma-separated proxy IPs whose X-Forwarded-For/-Proto are trusted (* for any)."),
+    metrics: bool | None = typer.Option(None, "--metrics/--no-metrics", help="Serve GET /metrics (Prometheus text format; aggregate counts incl. the label distribution). (default: off)", show_default=False),
+    log_format: str | None = _opt(_D.log_format, "--log-format", help="text (uvicorn's access log) or json (one JSON object per request, on stdout)."),
+    log_text: bool | None = typer.Option(None, "--log-text/--no-log-text", help="JSON log lines include the utterance texts. (default: off)", show_default=False),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ) -> None:
     """Serve a model over HTTP (default: the fast bundled model): POST /v1/predict, live sessions under /v1/sessions, a web page

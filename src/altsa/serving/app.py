@@ -35,6 +35,7 @@ from altsa.serving.limits import BodyLimit
 from altsa.serving.media import UPLOAD_KINDS, Upload, check_upload
 from altsa.serving.batcher import TurnBatcher, sequential_add_many
 from altsa.serving.runner import InferenceRunner
+from altsa.serving.metrics import Observe, ServiceMetrics, note
 from altsa.serving.security import RequestGate
 from altsa.serving.schemas import (
     ConversationIn,
@@ -83,10 +84,17 @@ class Service:
         self.settings = settings
         self.name = name
         self.runner = InferenceRunner(settings.threads[0], settings.max_queue)
+        self.metrics = ServiceMetrics(settings.batch_max_turns)
         add_many = getattr(recognizer, "add_many", None)
+        batched = (lambda items: add_many(items, return_exceptions=True)) if add_many else sequential_add_many
+
+        def observed(items: list[tuple[Any, Any]]) -> list[Any]:
+            self.metrics.batch.observe(len(items))
+            return batched(items)
+
         self.batcher = TurnBatcher(
             self.runner,
-            (lambda items: add_many(items, return_exceptions=True)) if add_many else sequential_add_many,
+            observed,
             max_batch=settings.batch_max_turns,
             wait_s=settings.batch_wait_ms / 1000,
             max_waiting=settings.max_queue + settings.batch_max_turns * settings.threads[0],
@@ -96,6 +104,13 @@ class Service:
             recognizer.stream, max_sessions=settings.max_sessions, idle_s=settings.session_idle_s, clock=clock,
             on_close=self.batcher.forget,
         )
+        self.metrics.sessions.set_function(lambda: len(self.sessions))
+
+    def observe(self, request: Request, predictions: list[Any], texts: list[str], session: str | None = None) -> None:
+        """Count the answered predictions and note them for the request's log line."""
+        self.metrics.observe_predictions(predictions)
+        labels = [p.label if hasattr(p, "label") else dict(p)["label"] for p in predictions]
+        note(request.scope, labels=labels, texts=texts if self.settings.log_text else None, session=session)
 
     def remaining(self, request: Request) -> float:
         """Seconds left of this request's timeout (the clock started when its headers arrived)."""
@@ -240,7 +255,9 @@ def create_app(
     if others:  # pages on these sites may call the API and read its answers
         app.add_middleware(CORSMiddleware, allow_origins=others, allow_methods=["GET", "POST", "DELETE"],
                            allow_headers=["content-type"], max_age=600)  # fmt: skip
-    app.add_middleware(RequestGate, settings=settings)  # outermost: Host and Origin before anything else
+    app.add_middleware(RequestGate, settings=settings)  # Host and Origin before anything else
+    app.add_middleware(Observe, metrics=service.metrics, log_json=settings.log_format == "json",
+                       log_text=settings.log_text)  # around everything: refusals are counted and logged too  # fmt: skip
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     from altsa.serving.models import offer_models
 
@@ -257,6 +274,15 @@ def create_app(
         return HealthOut(
             status="ok", model=service.name, sessions=len(service.sessions), sessions_enabled=settings.sessions_enabled
         )
+
+    if settings.metrics:
+
+        @app.get("/metrics", tags=["service"], response_class=Response)
+        async def metrics() -> Response:
+            """Prometheus text format (``--metrics``): requests, latency, labels, absent
+            modalities, sessions, batch sizes, refusals (docs/serving.md)."""
+            body, content_type = service.metrics.exposition()
+            return Response(body, media_type=content_type)
 
     @app.get("/v1/model", response_model=ModelOut, tags=["service"])
     async def model_info() -> ModelOut:
@@ -319,6 +345,7 @@ def create_app(
                 return recognizer.predict(payload)
 
         predictions = await service.runner.run(job, timeout_s=service.remaining(request))
+        service.observe(request, predictions, [u.text for u in conv.utterances])
         return PredictOut(dialogue_id=conv.dialogue_id, predictions=[_out(p) for p in predictions])
 
     def _sessions_on() -> None:
@@ -389,6 +416,7 @@ def create_app(
         finally:
             session.lock.release()
         session.last_used = service.sessions.clock()
+        service.observe(request, [prediction], [utt.text], session=session.id)
         return _out(prediction)
 
     @app.get("/v1/sessions/{session_id}", response_model=TimelineOut, tags=["sessions"])

@@ -52,6 +52,10 @@ class ServeSettings:
     allowed_origins: list[str] = field(default_factory=list)  # other sites' origins allowed ("*": any); empty: same origin only
     allowed_hosts: list[str] = field(default_factory=list)  # Host header names answered; empty: from host (docs/serving.md)
     forwarded_allow_ips: str = ""  # proxies whose X-Forwarded-For/-Proto are trusted, comma-separated ("*": any); "": none
+    # operations (serving/metrics.py)
+    metrics: bool = False  # GET /metrics in Prometheus text format (aggregate counts, label distribution included)
+    log_format: str = "text"  # text: uvicorn's access log; json: one JSON object per request (altsa.access)
+    log_text: bool = False  # json log lines carry the utterance texts (off: what people said stays out of logs)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:  # the OS would wrap 99999 silently (to 34463)
@@ -64,6 +68,8 @@ class ServeSettings:
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"serve setting {name} must be > 0 (got {getattr(self, name)!r})")
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"serve setting log_format must be text or json (got {self.log_format!r})")
         for name in ("max_queue", "inference_threads", "torch_threads", "batch_wait_ms", "max_connections"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"serve setting {name} must be >= 0 (got {getattr(self, name)!r})")

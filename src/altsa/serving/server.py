@@ -35,8 +35,10 @@ _MAX_HEADER_BYTES = 64 * 1024  # request line + headers (uvicorn itself sets no 
 _EVICT_AFTER_S = 1.0  # a connection waiting this long for its headers may be evicted at the cap
 
 
-def _reply(transport: asyncio.Transport, status: str, code: str, message: str) -> None:
+def _reply(transport: asyncio.Transport, status: str, code: str, message: str, on_reject: Any = None) -> None:
     """A JSON error (the service's shape) written straight on the socket, then close."""
+    if on_reject is not None:
+        on_reject(code)  # counted with the app's refusals (/metrics)
     body = ('{"error": {"code": "%s", "message": "%s"}}' % (code, message)).encode()
     head = f"HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {len(body)}\r\nconnection: close\r\n\r\n"
     transport.write(head.encode() + body)
@@ -51,6 +53,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.header_timeout_s: float = getattr(config, "altsa_header_timeout_s", 10.0)
         self.max_connections: int | None = getattr(config, "altsa_max_connections", None)
+        self.on_reject = getattr(config, "altsa_on_reject", None)
         self.waiting_since: float | None = None  # monotonic time the current request's headers became due
         self.header_bytes = 0
         self.header_timer: asyncio.TimerHandle | None = None
@@ -74,7 +77,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.header_timer = None
         if self.waiting_since is not None and not self.transport.is_closing():
             _reply(self.transport, "408 Request Timeout", "header_timeout",
-                   f"request headers not received within {self.header_timeout_s:g} s")  # fmt: skip
+                   f"request headers not received within {self.header_timeout_s:g} s", self.on_reject)  # fmt: skip
 
     # -- uvicorn's callbacks -------------------------------------------------------------------
 
@@ -91,11 +94,11 @@ class GuardedHttpTools(HttpToolsProtocol):
         if stuck:
             oldest = min(stuck, key=lambda c: c.waiting_since)
             _reply(oldest.transport, "408 Request Timeout", "evicted",
-                   "connection closed to make room: no request headers received")  # fmt: skip
+                   "connection closed to make room: no request headers received", self.on_reject)  # fmt: skip
             self.connections.discard(oldest)
         else:
             _reply(self.transport, "503 Service Unavailable", "too_many_connections",
-                   f"{len(self.connections) - 1} connections open (max_connections); retry shortly")  # fmt: skip
+                   f"{len(self.connections) - 1} connections open (max_connections); retry shortly", self.on_reject)  # fmt: skip
             self.connections.discard(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -108,7 +111,7 @@ class GuardedHttpTools(HttpToolsProtocol):
             self.header_bytes += len(data)
             if self.header_bytes > _MAX_HEADER_BYTES:
                 _reply(self.transport, "431 Request Header Fields Too Large", "headers_too_large",
-                       f"request line and headers over {_MAX_HEADER_BYTES} bytes")  # fmt: skip
+                       f"request line and headers over {_MAX_HEADER_BYTES} bytes", self.on_reject)  # fmt: skip
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -147,6 +150,8 @@ def uvicorn_config(app: Any, settings: ServeSettings, *, log_level: str = "info"
         host=settings.host,
         port=settings.port,
         log_level=log_level,
+        log_config=_log_config(),
+        access_log=settings.log_format != "json",  # json: the app writes its own line per request
         http=GuardedHttpTools,
         timeout_keep_alive=settings.keep_alive_s,
         limit_concurrency=limit + 1,  # requests in flight: each holds a connection, which the cap bounds
@@ -158,7 +163,22 @@ def uvicorn_config(app: Any, settings: ServeSettings, *, log_level: str = "info"
     )
     config.altsa_header_timeout_s = settings.header_timeout_s
     config.altsa_max_connections = limit
+    service = getattr(getattr(app, "state", None), "service", None)  # one process: its metrics count refusals here too
+    config.altsa_on_reject = service.metrics.reject if service is not None else None
     return config
+
+
+def _log_config() -> dict[str, Any]:
+    """uvicorn's logging config plus the ``altsa.access`` logger (JSON lines on stdout)."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    cfg = copy.deepcopy(LOGGING_CONFIG)
+    cfg["formatters"]["altsa_plain"] = {"format": "%(message)s"}
+    cfg["handlers"]["altsa_access"] = {"formatter": "altsa_plain", "class": "logging.StreamHandler", "stream": "ext://sys.stdout"}
+    cfg["loggers"]["altsa.access"] = {"handlers": ["altsa_access"], "level": "INFO", "propagate": False}
+    return cfg
 
 
 def run(config: Any) -> bool:
