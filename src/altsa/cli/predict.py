@@ -19,6 +19,7 @@ from typing import Any
 
 import typer
 
+from altsa.cli import recordings
 from altsa.cli.main import app
 from altsa.cli.options import data_options
 from altsa.errors import AltsaError, DataError
@@ -81,21 +82,40 @@ def predict_cmd(
     model: str = typer.Argument(..., help="run directory or bundled model name (e.g. meld-text-minilm)"),
     inputs: list[str] = typer.Argument(
         ..., metavar="INPUT...",
-        help="JSONL conversation file, a corpus file (CSV, MELD), media files (clip.wav, clip.mp4, ...) or folders "
-             "of them (each clip a one-utterance conversation), or - for JSONL on stdin",
+        help="JSONL conversation file, a corpus file (CSV, MELD), media files (a recording to transcribe, or a "
+             "clip: see --media-as) or folders of clips (each a one-utterance conversation), or - for JSONL on stdin",
     ),
     json_out: bool = typer.Option(False, "--json", help="JSON lines: one object per utterance"),
     table: bool = typer.Option(False, "--table", help="a readable table (the default)"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
     batch_size: int = typer.Option(32, "--batch-size", help="utterances per encoder call, dialogues per model call"),
     threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)"),
+    media_as: str = recordings.MEDIA_AS,
+    speakers: int = recordings.SPEAKERS,
+    max_minutes: float = recordings.MAX_MINUTES,
+    asr_model: str = recordings.ASR_MODEL,
+    language: str = recordings.LANGUAGE,
     data_opts: Any = None,
 ) -> None:
-    """Label every utterance of INPUT with MODEL (table, or JSON lines with --json)."""
+    """Label every utterance of INPUT with MODEL (table, or JSON lines with --json).
+
+    A media file INPUT is a recording (transcribed into utterances with times and speakers,
+    see: altsa transcribe; the timeline shows time, speaker, text, emotion and confidence)
+    or a clip (one utterance, no transcript): --media-as recording|clip; by default a
+    recording when the model reads text, else a clip. A folder holds clips.
+    """
     if json_out and table:
         raise typer.BadParameter("choose one of --json and --table")
     if "-" in inputs and len(inputs) > 1:
         raise typer.BadParameter("- (stdin) cannot be combined with other inputs")
+    if recordings.as_recordings(model, inputs, media_as):
+        cfg = recordings.recording_config(
+            speakers=speakers, max_minutes=max_minutes, asr_model=asr_model, language=language, threads=threads
+        )
+        recordings.predict_recordings(
+            model, inputs, json_out=json_out, device=device, batch_size=batch_size, threads=threads, cfg=cfg
+        )
+        return
     from altsa.inference import Recognizer
     from altsa.inference.format import json_lines, prediction_table, print_renderable
 

@@ -395,6 +395,57 @@ def decode_video(source: str | Path | bytes, cfg: MediaConfig, *, limits: MediaL
     return np.stack(frames)  # [num_frames, H, W, 3]
 
 
+def decode_video_spans(
+    source: str | Path | bytes, spans: list[tuple[float, float]], cfg: MediaConfig, *, limits: MediaLimits | None = None
+) -> list[np.ndarray | Absent]:
+    """``cfg.num_frames`` RGB frames sampled uniformly over each ``(start, end)`` span (seconds
+    from the start of the file) of one long video, uint8 ``[num_frames, H, W, 3]`` each, or
+    ``Absent``. One pass over the file for all spans (far targets reached by seeking), so
+    the utterances of a recording cost what their frames cost, not one decode each.
+    ``limits``: as for ``decode_video``."""
+    _check(cfg)
+    limits = _limits(limits)
+    if not spans:
+        return []
+    container = _open(source, limits)
+    if isinstance(container, Absent):
+        return [container] * len(spans)
+    with container:
+        if not container.streams.video:
+            return [Absent("no_video_stream")] * len(spans)
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        too_large = _video_header(stream, _duration(container, stream), limits)
+        if too_large is not None:
+            return [too_large] * len(spans)
+        origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+        targets = [
+            (origin + start + t, i)
+            for i, (start, end) in enumerate(spans)
+            for t in _targets(max(end - start, 1e-3), cfg.num_frames)
+        ]
+        targets.sort()
+        try:
+            frames = _pick_frames(container, stream, [t for t, _ in targets], limits)
+        except _TooLarge as exc:
+            return [Absent("too_large", str(exc))] * len(spans)
+        except (av.error.FFmpegError, ValueError) as exc:
+            return [Absent("unreadable", _short(exc))] * len(spans)
+    per_span: list[list[np.ndarray]] = [[] for _ in spans]
+    for (_, i), frame in zip(targets, frames):
+        per_span[i].append(frame)
+    out: list[np.ndarray | Absent] = []
+    for picked in per_span:
+        if not picked:
+            out.append(Absent("zero_frames", "the video ends before this span"))
+            continue
+        while len(picked) < cfg.num_frames:  # the stream ended inside the span
+            picked.append(picked[-1])
+        h, w = picked[0].shape[:2]
+        out.append(np.stack([f if f.shape[:2] == (h, w) else _resize_rgb(f, h, w) for f in picked]))
+    return out
+
+
 def _pick_frames(container: Any, stream: Any, targets: list[float], limits: MediaLimits = _NO_LIMITS) -> list[np.ndarray]:
     """For each target time, the first frame at or after it (the last one at the end)."""
     half = 0.5 / float(stream.average_rate) if stream.average_rate else 0.02

@@ -120,3 +120,28 @@ def timeline(predictions: Sequence[UtterancePrediction], *, title: str | None = 
 
 def print_renderable(renderable, *, console: Console | None = None) -> None:
     (console or Console()).print(renderable)
+
+
+def clock(seconds: float) -> str:
+    """Seconds as ``m:ss.s`` (``h:mm:ss.s`` from an hour on)."""
+    tenths = int(round(max(seconds, 0.0) * 10))
+    minutes, tenth_s = divmod(tenths, 600)
+    hours, minutes = divmod(minutes, 60)
+    sec = f"{tenth_s / 10:04.1f}"
+    return f"{hours}:{minutes:02d}:{sec}" if hours else f"{minutes}:{sec}"
+
+
+def recording_timeline(predictions: Sequence[UtterancePrediction], *, title: str | None = None) -> Table:
+    """An emotion timeline of a recording: time span, speaker, text, emotion, confidence."""
+    table = Table(title=title, box=None, show_header=True, pad_edge=False, header_style="dim")
+    table.add_column("time", style="dim", no_wrap=True)
+    table.add_column("speaker", style="bold", no_wrap=True)
+    table.add_column("text", overflow="fold", ratio=1)
+    table.add_column("emotion", no_wrap=True)
+    table.add_column("confidence", no_wrap=True)
+    for pred in predictions:
+        span = f"{clock(pred.start or 0.0)}-{clock(pred.end or 0.0)}"
+        bar = Text(confidence_bar(pred.confidence), style=LABEL_STYLES.get(pred.label.lower(), ""))
+        bar.append(f" {pred.confidence:.2f}", style="")
+        table.add_row(span, pred.speaker, pred.text, _label(pred.label), bar)
+    return table

@@ -157,6 +157,35 @@ class Recognizer:
         convs = getattr(corpus_or_conversations, "conversations", corpus_or_conversations)
         return [p for preds in self.predict_batch(list(convs)) for p in preds]
 
+    def predict_recording(
+        self, source: Any, config: Any = None, *, return_transcript: bool = False
+    ) -> Any:
+        """Labels for every utterance of a raw recording (a path or the file's bytes: wav,
+        mp3, flac, mp4, mkv, webm, ...): transcribed, cut into utterances and speakers
+        (``altsa.recordings``), then labelled from their text, audio and (for a video file)
+        frames. Predictions carry ``start``/``end`` in seconds; no speech gives ``[]``.
+
+        ``config``: an ``altsa.recordings.RecordingConfig`` (speakers, limits, ASR model).
+        ``return_transcript``: also return the ``Transcript`` (words, notices, timings).
+        """
+        from altsa.recordings import transcribe_recording
+
+        transcript = transcribe_recording(source, config)
+        predictions = self.predict_transcript(transcript) if transcript.utterances else []
+        return (predictions, transcript) if return_transcript else predictions
+
+    def predict_transcript(self, transcript: Any) -> list[UtterancePrediction]:
+        """Labels for a ``Transcript`` (``altsa.recordings.transcribe_recording``) with
+        ``start``/``end`` set; the video frames are decoded only when the model reads video."""
+        if not transcript.utterances:
+            return []
+        video = self.encoder_configs["video"].media if "video" in self._modalities else None
+        items = transcript.items(video=video)
+        predictions = self.predict({"dialogue_id": transcript.conversation.dialogue_id, "utterances": items})
+        for pred, utt in zip(predictions, transcript.utterances):
+            pred.start, pred.end = float(utt.meta["start"]), float(utt.meta["end"])
+        return predictions
+
     def stream(self, dialogue_id: str = "live") -> Any:
         """A live session: ``add(utterance)`` returns that utterance's prediction."""
         from altsa.inference.stream import StreamSession
