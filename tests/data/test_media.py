@@ -272,3 +272,13 @@ def test_mead_clips():
     assert frames.shape == (2, 1080, 1920, 3)
     # these AAC tracks hold digital silence (all samples 0): absent, not a zero vector
     assert decode_audio(_need(DATA / "faces" / "mead-av" / "disgusted.mp4"), cfg).reason == "silent"
+
+
+def test_video_frames_given_as_an_array_are_sampled_like_a_file():
+    frames = np.stack([np.full((4, 6, 3), 3 * k, np.uint8) for k in range(20)])  # [20, 4, 6, 3]
+    picked = decode_video(frames, MediaConfig(num_frames=4))
+    assert picked.shape == (4, 4, 6, 3) and picked.dtype == np.uint8
+    assert picked_indices(picked) == [2, 7, 12, 17]  # the centres of 4 equal segments
+    assert picked_indices(decode_video(frames[:2], MediaConfig(num_frames=4))) == [0, 0, 1, 1]
+    assert decode_video(np.zeros((4, 4, 3), np.uint8), MediaConfig()).reason == "unreadable"
+    assert decode_video(np.zeros((0, 4, 4, 3), np.uint8), MediaConfig()) == Absent("zero_frames", "no frames")

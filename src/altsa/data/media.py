@@ -346,9 +346,10 @@ def _video_header(stream: Any, duration: float | None, limits: MediaLimits) -> A
     return None
 
 
-def decode_video(source: str | Path | bytes, cfg: MediaConfig, *, limits: MediaLimits | None = None) -> np.ndarray | Absent:
+def decode_video(source: str | Path | bytes | np.ndarray, cfg: MediaConfig, *, limits: MediaLimits | None = None) -> np.ndarray | Absent:
     """Decode ``cfg.num_frames`` RGB frames sampled uniformly over the clip (cut at
-    ``max_seconds``): uint8 ``[num_frames, H, W, 3]``, or ``Absent``.
+    ``max_seconds``): uint8 ``[num_frames, H, W, 3]``, or ``Absent``. An array source
+    holds frames already (``[frames, H, W, 3]``); they are sampled the same way.
 
     Frames are picked on the fly at the centres of equal time segments; only the picked
     frames are converted and kept, and far targets are reached by seeking, so a 5-minute
@@ -358,7 +359,7 @@ def decode_video(source: str | Path | bytes, cfg: MediaConfig, *, limits: MediaL
     _check(cfg)
     limits = _limits(limits)
     if isinstance(source, np.ndarray):
-        return Absent("unreadable", "decode_video takes a path or bytes")
+        return _frames_array(source, cfg, limits)
     container = _open(source, limits)
     if isinstance(container, Absent):
         return container
@@ -393,6 +394,21 @@ def decode_video(source: str | Path | bytes, cfg: MediaConfig, *, limits: MediaL
     h, w = frames[0].shape[:2]
     frames = [f if f.shape[:2] == (h, w) else _resize_rgb(f, h, w) for f in frames]
     return np.stack(frames)  # [num_frames, H, W, 3]
+
+
+def _frames_array(frames: np.ndarray, cfg: MediaConfig, limits: MediaLimits) -> np.ndarray | Absent:
+    """Frames given as an array ``[frames, H, W, 3]``: ``cfg.num_frames`` of them picked at
+    the centres of equal segments, as from a file."""
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        return Absent("unreadable", f"video frames must be [frames, H, W, 3], not {list(frames.shape)}")
+    if frames.shape[0] == 0:
+        return Absent("zero_frames", "no frames")
+    h, w = frames.shape[1:3]
+    if limits.max_pixels is not None and h * w > limits.max_pixels:
+        return Absent("too_large", f"{w}x{h} frames ({w * h} pixels) > max_pixels {limits.max_pixels}")
+    n = frames.shape[0]
+    index = [min(n - 1, int(t)) for t in _targets(float(n), cfg.num_frames)]
+    return np.ascontiguousarray(frames[index].clip(0, 255).astype(np.uint8, copy=False))  # [num_frames, H, W, 3]
 
 
 def decode_video_spans(

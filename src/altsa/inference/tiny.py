@@ -49,6 +49,8 @@ def save_tiny_run(
         text=EncoderConfig(kind="hf-text", model=str(encoders["text"]), text_mode=text_mode, max_length=64,
                            batch_size=4, options={"speaker_format": "token"}),
         audio=EncoderConfig(kind="hf-audio", model=str(encoders["audio"]), batch_size=4),
+        # a video encoder only when given (altsa.encoders.tiny.save_tiny_timesformer)
+        video=EncoderConfig(kind="hf-video", model=str(encoders["video"]), batch_size=4) if "video" in encoders else None,
         modalities=list(modalities),
     )
     cfg = ExperimentConfig(

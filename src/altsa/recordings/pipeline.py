@@ -13,6 +13,7 @@ regions only; split regions at Whisper's segment boundaries; a speaker vector pe
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,6 @@ import numpy as np
 
 from altsa.data.media import Absent, MediaConfig
 from altsa.data.schema import Conversation, Utterance
-from altsa.errors import MediaError
 from altsa.recordings import asr, segment, speakers
 from altsa.recordings.config import RecordingConfig
 from altsa.recordings.source import RATE, RecordingInfo, Source, load_audio, probe, span_frames
@@ -177,12 +177,9 @@ def label_speakers(parts: list[segment.Piece], wave: np.ndarray, cfg: RecordingC
         for p in parts:
             p.speaker = 0
         return
-    if cfg.threads:
-        import torch
-
-        torch.set_num_threads(cfg.threads)
     clips = [wave[int(p.start * RATE) : max(int(p.end * RATE), int(p.start * RATE) + 1)] for p in parts]
-    vectors = speakers.embed(clips)  # [pieces, 256]
+    with _torch_threads(cfg.threads):
+        vectors = speakers.embed(clips)  # [pieces, 256]
     long_ = [i for i, p in enumerate(parts) if p.end - p.start >= cfg.min_embed_s]
     if len(long_) < 2:
         long_ = list(range(len(parts)))
@@ -199,10 +196,15 @@ def label_speakers(parts: list[segment.Piece], wave: np.ndarray, cfg: RecordingC
         p.speaker = order.setdefault(label, len(order))
 
 
-def check_media(source: Source, cfg: RecordingConfig | None = None) -> RecordingInfo:
-    """The header checks alone (for a service answering before it queues the work)."""
-    cfg = (cfg or RecordingConfig()).check()
+@contextlib.contextmanager
+def _torch_threads(n: int):
+    """torch's intra-op threads set to ``n`` (0: unchanged) for the block only."""
+    import torch
+
+    before = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
     try:
-        return probe(source, max_minutes=cfg.max_minutes)
-    except MediaError:
-        raise
+        yield
+    finally:
+        torch.set_num_threads(before)

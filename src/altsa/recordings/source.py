@@ -103,6 +103,9 @@ def _check_header(container: Any, name: str, source: Source, max_minutes: float)
     if ctx is None:
         raise MediaError(f"unsupported audio codec ({_codec_tag(stream)}): FFmpeg has no decoder for it", path=where)
     duration = _duration(container, stream)
+    promised = _wav_promised_seconds(source, container.format.name, ctx)
+    if promised is not None:  # FFmpeg measures a WAV by its file size; its header may say more
+        duration = max(duration or 0.0, promised)
     if duration is not None and duration > max_minutes * 60:
         raise MediaError(
             f"the recording lasts {duration / 60:.1f} min, longer than --max-minutes {max_minutes:g}", path=where
@@ -154,7 +157,7 @@ def load_audio(source: Source, *, max_minutes: float) -> tuple[np.ndarray, Recor
             raise MediaError(f"damaged or truncated after {total / RATE:.1f} s ({_short(exc)})", path=where) from None
     wave = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
     decoded = wave.size / RATE
-    expected = _wav_promised_seconds(source, info) or info.duration
+    expected = info.duration
     if expected is not None and decoded < expected - max(_TRUNCATED_SLACK_S, _TRUNCATED_SLACK_FRACTION * expected):
         raise MediaError(f"truncated: {decoded:.1f} s of audio decoded, the file declares {expected:.1f} s", path=where)
     if wave.size == 0:
@@ -164,10 +167,11 @@ def load_audio(source: Source, *, max_minutes: float) -> tuple[np.ndarray, Recor
     return wave, info
 
 
-def _wav_promised_seconds(source: Source, info: RecordingInfo) -> float | None:
+def _wav_promised_seconds(source: Source, container_format: str, ctx: Any) -> float | None:
     """Seconds a PCM WAV's header promises (its ``data`` chunk size); FFmpeg measures a WAV
     by the file's size, so a cut-off WAV would otherwise pass for a shorter one."""
-    if info.format != "wav" or not info.audio_codec.startswith("pcm_") or not info.sample_rate or not info.channels:
+    rate = int(ctx.sample_rate or 0)
+    if container_format != "wav" or not ctx.name.startswith("pcm_") or not rate:
         return None
     if isinstance(source, (bytes, bytearray)):
         head = bytes(source[:4096])
@@ -184,7 +188,7 @@ def _wav_promised_seconds(source: Source, info: RecordingInfo) -> float | None:
         if chunk == b"data":
             if not block_align or size in (0, 0xFFFFFFFF):  # streamed WAVs leave the size unset
                 return None
-            return size / block_align / info.sample_rate
+            return size / block_align / rate
         offset += 8 + size + (size & 1)
     return None
 
