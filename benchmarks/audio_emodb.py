@@ -8,6 +8,7 @@ sklearn balanced accuracy), mean +- std over the folds; chance is about 0.14 (UA
 
     python benchmarks/audio_emodb.py --encoders whisper-tiny.en,whisper-base,librosa \
         --threads 1 --out benchmarks/results/audio_emodb
+    python benchmarks/audio_emodb.py --encoders whisper-tiny.en@30s,whisper-tiny.en   # 30 s padding vs clip frames
 
 Features are kept in --cache (npz per encoder), so a rerun only re-scores.
 """
@@ -58,8 +59,12 @@ def evaluate(x: np.ndarray, y: np.ndarray, speakers: np.ndarray, c: float = 1.0)
 
 
 def encoder_config(name: str) -> EncoderConfig:
+    """``whisper-MODEL`` (clip frames only, the default), ``whisper-MODEL@30s`` (every clip
+    padded to Whisper's 30 s window, the first path), ``librosa``."""
     if name.startswith("whisper-"):
-        return EncoderConfig(kind="embedded-audio-whisper", model=name.removeprefix("whisper-"), media=MediaConfig())
+        model, _, window = name.removeprefix("whisper-").partition("@")
+        return EncoderConfig(kind="embedded-audio-whisper", model=model, media=MediaConfig(),
+                             options={"window": window or "clip"})
     if name == "librosa":
         return EncoderConfig(kind="embedded-audio-librosa", model="librosa", media=MediaConfig())
     raise SystemExit(f"unknown encoder {name!r}")

@@ -63,21 +63,30 @@ def test_whisper_tiny_converts_once_and_caches(tiny):
 
 
 @pytest.fixture(scope="module")
-def tiny_layers(tiny, waves) -> torch.Tensor:
-    """Pooled hidden states of [clip 0, absent, clip 1]: [3, 5, 384] (embeddings + 4 layers)."""
-    return tiny[0].encode_layers([waves[0], Absent("silent"), waves[1]])
+def tiny30(tiny):
+    """The same model, every clip padded to Whisper's 30 s window (the first path)."""
+    cfg = EncoderConfig(kind="embedded-audio-whisper", model="tiny.en", options={"cache_dir": str(tiny[1]), "window": "30s"})
+    return build_encoder(cfg)
+
+
+@pytest.fixture(scope="module")
+def tiny_layers(tiny30, waves) -> torch.Tensor:
+    """Pooled hidden states of [clip 0, absent, clip 1] in the 30 s window: [3, 5, 384]
+    (embeddings + 4 layers)."""
+    return tiny30.encode_layers([waves[0], Absent("silent"), waves[1]])
 
 
 def test_whisper_tiny_golden_values(tiny_layers):
     """Pins the conversion: these values matched CTranslate2's own Whisper encoder (max
-    difference over all hidden states 2e-5) when they were recorded."""
+    difference over all hidden states 2e-5) when they were recorded (30 s window, as
+    CTranslate2 encodes)."""
     vec = tiny_layers[0, -1]
     np.testing.assert_allclose(vec[:4].numpy(), [-0.28178, -0.12808, -0.12850, 0.05658], atol=2e-3)
     assert abs(float(vec.norm()) - 13.1045) < 0.02
 
 
-def test_whisper_tiny_batch_absent_determinism(tiny, waves, tiny_layers):
-    encoder, _ = tiny
+def test_whisper_tiny_batch_absent_determinism(tiny30, waves, tiny_layers):
+    encoder = tiny30
     assert tiny_layers.shape == (3, 5, 384) and torch.isfinite(tiny_layers).all()
     assert torch.count_nonzero(tiny_layers[1]) == 0  # absent: a zero row (the cache masks it)
     assert not torch.allclose(tiny_layers[0, -1], tiny_layers[2, -1])
@@ -86,11 +95,55 @@ def test_whisper_tiny_batch_absent_determinism(tiny, waves, tiny_layers):
     torch.testing.assert_close(alone[0], tiny_layers[2, -1], atol=1e-4, rtol=1e-4)
 
 
-def test_whisper_pools_only_over_the_speech(tiny, waves, tiny_layers):
+@pytest.mark.parametrize("window", ["30s", "clip"])
+def test_whisper_pools_only_over_the_speech(tiny, tiny30, waves, window):
     """EmoDB pads clips with zeros: padding must not change the utterance vector."""
-    encoder, _ = tiny
+    encoder = tiny30 if window == "30s" else tiny[0]
     padded = np.concatenate([np.zeros(8000, np.float32), waves[0], np.zeros(16000, np.float32)])
-    torch.testing.assert_close(encoder.encode([padded])[0], tiny_layers[0, -1], atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(encoder.encode([padded])[0], encoder.encode([waves[0]])[0], atol=1e-3, rtol=1e-3)
+
+
+def test_clip_window_equals_the_30s_window_on_a_30_second_clip(tiny, tiny30):
+    """A clip of exactly 30 s needs no padding: both paths must compute the same thing
+    (this pins the sliced positions, the conv masking and the layer stack of the clip path
+    to Hugging Face's own WhisperEncoder.forward)."""
+    t = np.arange(30 * 16000) / 16000
+    rng = np.random.default_rng(0)
+    wave = (0.2 * np.sin(2 * np.pi * 180 * t) * (1 + np.sin(2 * np.pi * 2 * t)) + rng.normal(0, 0.01, t.size))
+    wave = wave.astype(np.float32)
+    torch.testing.assert_close(tiny[0].encode_layers([wave]), tiny30.encode_layers([wave]), atol=1e-4, rtol=1e-4)
+
+
+def test_clip_window_batched_equals_alone(tiny, waves):
+    """Clips of different lengths in one batch (keys masked, conv input zeroed past each
+    clip) get what they get alone."""
+    encoder = tiny[0]
+    items = [waves[0][:9000], waves[1], Absent("silent"), waves[0], waves[1][:20000]]
+    together = encoder.encode_layers(items)  # [5, 5, 384]
+    for i, item in enumerate(items):
+        torch.testing.assert_close(together[i], encoder.encode_layers([item])[0], atol=2e-5, rtol=1e-5)
+    assert torch.count_nonzero(together[2]) == 0
+
+
+def test_clip_window_stays_near_the_30s_window(tiny, tiny_layers, waves):
+    """Measured tolerance (benchmarks/results/audio_speed.md): without 30 s of padding the
+    pooled vectors move a little, the deeper layers most."""
+    clip = tiny[0].encode_layers([waves[0], waves[1]])  # [2, 5, 384]
+    padded = tiny_layers[[0, 2]]
+    cos = torch.nn.functional.cosine_similarity(clip[:, 1:].mean(1), padded[:, 1:].mean(1), dim=-1)
+    assert cos.min() > 0.98, cos  # the embedded preset's vector (mean of layers 1..L)
+    for layer, floor in ((1, 0.99), (2, 0.98), (3, 0.97), (4, 0.9)):
+        cos = torch.nn.functional.cosine_similarity(clip[:, layer], padded[:, layer], dim=-1)
+        assert cos.min() > floor, (layer, cos)
+    assert not torch.allclose(clip[:, -1], padded[:, -1], atol=1e-3)  # the paths do differ
+
+
+def test_window_option_and_fingerprints(tiny, tiny30):
+    assert tiny[0].fingerprint.endswith(":window=clip")
+    assert "window" not in tiny30.fingerprint  # the padded path keeps the first runs' fingerprint
+    with pytest.raises(ConfigError, match="options.window"):
+        build_encoder(EncoderConfig(kind="embedded-audio-whisper", model="tiny.en",
+                                    options={"window": "10s", "cache_dir": str(tiny[1])}))
 
 
 def test_whisper_layer_option_reuses_the_cache(tiny, tiny_layers):
