@@ -42,6 +42,7 @@ def serve(
     max_sessions: int | None = _opt(_D.max_sessions, "--max-sessions", help="Live sessions at once (429)."),
     session_idle_s: float | None = _opt(_D.session_idle_s, "--session-idle", help="Seconds before an unused session is dropped."),
     request_timeout_s: float | None = _opt(_D.request_timeout_s, "--request-timeout", help="Seconds per request: upload, queue, inference (408/503/504)."),
+    max_recording_minutes: float | None = _opt(_D.max_recording_minutes, "--max-recording-minutes", help="Longest recording POST /v1/recordings accepts (413)."),
     inference_threads: int | None = _opt(_D.inference_threads, "--inference-threads", help="Model calls running at once (0: auto, 2 on 2+ cores)."),
     torch_threads: int | None = _opt(_D.torch_threads, "--torch-threads", help="torch intra-op threads (0: auto, (cores - 1) / inference threads)."),
     max_queue: int | None = _opt(_D.max_queue, "--max-queue", help="Model calls waiting for a thread (503 beyond)."),

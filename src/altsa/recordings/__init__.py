@@ -13,6 +13,9 @@ times in ``meta``; ``Transcript.items()`` adds each span's audio (and video fram
 
 from altsa.recordings.config import RecordingConfig
 from altsa.recordings.pipeline import NO_SPEECH, Transcript, transcribe_recording
-from altsa.recordings.source import RecordingInfo, load_audio, probe
+from altsa.recordings.source import RecordingInfo, RecordingTooLong, load_audio, probe
 
-__all__ = ["NO_SPEECH", "RecordingConfig", "RecordingInfo", "Transcript", "load_audio", "probe", "transcribe_recording"]
+__all__ = [
+    "NO_SPEECH", "RecordingConfig", "RecordingInfo", "RecordingTooLong", "Transcript", "load_audio", "probe",
+    "transcribe_recording",
+]

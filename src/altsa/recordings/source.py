@@ -17,7 +17,7 @@ from typing import Any
 import av
 import numpy as np
 
-from altsa.data.media import Absent, MediaConfig, decode_video_spans
+from altsa.data.media import Absent, MediaConfig, _audio_header, current_limits, decode_video_spans
 from altsa.errors import MediaError
 
 RATE = 16000  # Whisper, Silero VAD and the speaker encoder all read 16 kHz mono
@@ -26,6 +26,12 @@ _TRUNCATED_SLACK_S = 0.5
 _TRUNCATED_SLACK_FRACTION = 0.05
 
 Source = str | Path | bytes | bytearray
+
+
+class RecordingTooLong(MediaError):
+    """The recording lasts longer than the limit (``max_minutes``)."""
+
+    code = "recording_too_long"
 
 
 @dataclass(frozen=True)
@@ -107,9 +113,12 @@ def _check_header(container: Any, name: str, source: Source, max_minutes: float)
     if promised is not None:  # FFmpeg measures a WAV by its file size; its header may say more
         duration = max(duration or 0.0, promised)
     if duration is not None and duration > max_minutes * 60:
-        raise MediaError(
+        raise RecordingTooLong(
             f"the recording lasts {duration / 60:.1f} min, longer than --max-minutes {max_minutes:g}", path=where
         )
+    too_large = _audio_header(stream, current_limits())  # the service's caps on channels and rate
+    if too_large is not None:
+        raise MediaError(f"audio too large to decode here: {too_large.detail}", path=where)
     return RecordingInfo(
         name=name,
         duration=duration,
@@ -137,6 +146,7 @@ def load_audio(source: Source, *, max_minutes: float) -> tuple[np.ndarray, Recor
     container, name = _open(source)
     where = _where(source)
     limit = int(max_minutes * 60 * RATE)
+    limits = current_limits()  # the service's deadline (none elsewhere)
     with container:
         info = _check_header(container, name, source, max_minutes)
         stream = container.streams.audio[0]
@@ -145,11 +155,12 @@ def load_audio(source: Source, *, max_minutes: float) -> tuple[np.ndarray, Recor
         total = 0
         try:
             for frame in container.decode(stream):
+                limits.check_time()
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray()[0])  # packed flt mono: [1, n] -> [n]
                     total += parts[-1].size
                 if total > limit:
-                    raise MediaError(f"the recording is longer than --max-minutes {max_minutes:g}", path=where)
+                    raise RecordingTooLong(f"the recording is longer than --max-minutes {max_minutes:g}", path=where)
             parts += [f.to_ndarray()[0] for f in resampler.resample(None)]
         except av.error.DecoderNotFoundError:
             raise MediaError(f"unsupported audio codec ({_codec_tag(stream)})", path=where) from None

@@ -53,7 +53,9 @@ from altsa.serving.sessions import LiveSession, SessionStore
 
 STATIC = Path(str(resources.files("altsa") / "serving" / "static"))
 # The page loads nothing from elsewhere; the browser enforces it.
-PAGE_CSP = "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+# media-src blob: plays the recording the user picked, from their own disk, against its timeline.
+PAGE_CSP = ("default-src 'self'; img-src 'self' data:; media-src 'self' blob:; object-src 'none'; base-uri 'none'; "
+            "frame-ancestors 'none'")
 
 _ERRORS = {code: {"model": ErrorOut} for code in (400, 404, 409, 413, 415, 422, 429, 501, 503, 504)}
 
@@ -448,6 +450,9 @@ def create_app(
             app.openapi_schema = schema
         return app.openapi_schema
 
+    from altsa.serving.recordings import add_recording_routes
+
+    add_recording_routes(app, service)  # POST /v1/recordings (serving/recordings.py)
     app.openapi = openapi  # type: ignore[method-assign]
     return app
 

@@ -38,6 +38,7 @@ class ServeSettings:
     max_sessions: int = 100  # live sessions held in memory at once (429 beyond, after expiry)
     session_idle_s: float = 900.0  # a session unused this long is dropped
     request_timeout_s: float = 30.0  # whole request: body upload + queue + inference
+    max_recording_minutes: float = 10.0  # POST /v1/recordings: longer recordings refused from the header (413)
     inference_threads: int = 0  # model calls running at once (0: auto, 2 where there are 2+ cores)
     torch_threads: int = 0  # torch intra-op threads per process (0: auto, (cores - 1) / inference_threads)
     max_queue: int = 32  # inference jobs waiting for a thread; beyond this 503 at once
@@ -64,6 +65,7 @@ class ServeSettings:
             "workers", "max_upload_mb", "max_clip_seconds", "max_text_chars", "max_utterances",
             "max_turns", "max_sessions", "max_video_pixels", "max_video_frames", "max_audio_channels", "max_audio_rate",
             "session_idle_s", "request_timeout_s", "max_requests", "batch_max_turns", "header_timeout_s", "keep_alive_s",
+            "max_recording_minutes",
         )  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:

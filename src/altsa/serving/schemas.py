@@ -111,6 +111,7 @@ class LimitsOut(BaseModel):
     max_sessions: int
     session_idle_s: float
     request_timeout_s: float
+    max_recording_minutes: float
     sessions_enabled: bool
 
 

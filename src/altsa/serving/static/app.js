@@ -1,6 +1,7 @@
 // altsa page: talks to the JSON API of the same server (no build step, no external code).
 // Whole conversation -> POST /v1/predict; turn by turn -> a session
-// (POST /v1/sessions, POST /v1/sessions/{id}/utterances, DELETE /v1/sessions/{id}).
+// (POST /v1/sessions, POST /v1/sessions/{id}/utterances, DELETE /v1/sessions/{id});
+// a recording -> POST /v1/recordings, its timeline drawn against the audio (or video) player.
 "use strict";
 
 const KNOWN = ["anger", "disgust", "fear", "joy", "neutral", "sadness", "surprise", "negative", "positive"];
@@ -20,6 +21,7 @@ let sessionId = null;
 // for another one the server offers (GET /v1/models at the root lists them).
 const BASE = location.pathname.replace(/[^/]*$/, "");
 const url = (path) => BASE + path.replace(/^\//, "");
+let mediaUrl = null; // object URL of the recording being played (revoked when replaced)
 
 function el(tag, cls, text) {
   const node = document.createElement(tag);
@@ -93,6 +95,13 @@ function renderTurn(p, index) {
 
   const body = el("div", "body");
   const head = el("div");
+  if (typeof p.start === "number") {
+    li.dataset.start = String(p.start);
+    li.dataset.end = String(p.end);
+    li.classList.add("seekable");
+    li.title = "play from here";
+    head.append(el("span", "time", clock(p.start) + "–" + clock(p.end)));
+  }
   head.append(el("span", "speaker", p.speaker || "speaker"), document.createTextNode(" "));
   const chip = el("span", "chip emotion " + labelClass(p.label), p.label);
   chip.title = "confidence " + Math.round(p.confidence * 100) + "%";
@@ -131,6 +140,83 @@ function renderTimeline(predictions) {
   list.replaceChildren(...predictions.map(renderTurn));
   $("strip").replaceChildren(...predictions.map(stripBlock));
   $("empty").hidden = predictions.length > 0;
+  if (!predictions.length || typeof predictions[0].start !== "number") $("player").hidden = true;
+}
+
+// Seconds -> m:ss.s
+function clock(seconds) {
+  const t = Math.max(0, Math.round(seconds * 10) / 10);
+  const m = Math.floor(t / 60);
+  const s = (t - 60 * m).toFixed(1).padStart(4, "0");
+  return m + ":" + s;
+}
+
+function player() {
+  return $("rec-video").hidden ? $("rec-audio") : $("rec-video");
+}
+
+// The recording's utterances along a bar as long as the recording, under the player.
+function drawTrack(predictions, duration) {
+  const track = $("track");
+  const head = $("playhead");
+  const segs = predictions.map((p, i) => {
+    const seg = el("span", "seg " + labelClass(p.label));
+    seg.style.left = (100 * p.start / duration).toFixed(3) + "%";
+    seg.style.width = Math.max(0.3, 100 * (p.end - p.start) / duration).toFixed(3) + "%";
+    seg.title = clock(p.start) + " " + (p.speaker || "speaker") + ": " + p.label + " (" + Math.round(p.confidence * 100) + "%)";
+    seg.dataset.index = String(i);
+    return seg;
+  });
+  track.replaceChildren(...segs, head);
+  track.dataset.duration = String(duration);
+}
+
+function onTime() {
+  const media = player();
+  const duration = Number($("track").dataset.duration || 0);
+  if (duration > 0) $("playhead").style.left = Math.min(100, 100 * media.currentTime / duration).toFixed(3) + "%";
+  document.querySelectorAll("#timeline .turn.seekable").forEach((li) => {
+    const on = media.currentTime >= Number(li.dataset.start) && media.currentTime < Number(li.dataset.end);
+    li.classList.toggle("current", on);
+  });
+}
+
+function seek(seconds) {
+  const media = player();
+  media.currentTime = seconds;
+  media.play().catch(() => { /* autoplay refused: the position is set */ });
+}
+
+async function onRecording(event) {
+  event.preventDefault();
+  showError("");
+  const file = $("rec-file").files[0];
+  if (!file) return showError("Choose an audio or video file.");
+  const form = new FormData();
+  form.append("recording", file, file.name);
+  const speakers = $("rec-speakers").value.trim();
+  if (speakers) form.append("speakers", speakers);
+  busy($("rec-submit"), true);
+  try {
+    const out = await api("POST", "/v1/recordings", form);
+    if (mediaUrl) URL.revokeObjectURL(mediaUrl);
+    mediaUrl = URL.createObjectURL(file);
+    const isVideo = out.video || file.type.startsWith("video/");
+    $("rec-video").hidden = !isVideo;
+    $("rec-audio").hidden = isVideo;
+    player().src = mediaUrl;
+    renderTimeline(out.predictions);
+    drawTrack(out.predictions, out.duration);
+    $("player").hidden = false;
+    const n = out.predictions.length;
+    $("rec-notes").textContent = [clock(out.duration) + " · " + n + " utterance" + (n === 1 ? "" : "s") + " · " +
+      out.speakers + " speaker" + (out.speakers === 1 ? "" : "s"), ...out.notices].join(" · ");
+    $("empty").hidden = n > 0;
+  } catch (err) {
+    showError(err.message);
+  } finally {
+    busy($("rec-submit"), false);
+  }
 }
 
 function appendTurn(p) {
@@ -247,6 +333,9 @@ async function loadModel() {
   }
   try {
     const limits = await api("GET", "/v1/limits");
+    if (limits.max_recording_minutes) {
+      $("rec-limit").textContent = "Up to " + limits.max_recording_minutes + " min and " + limits.max_upload_mb + " MB.";
+    }
     if (!limits.sessions_enabled) {
       $("tab-live").disabled = true;
       $("tab-live").title = "this server runs several worker processes; sessions are off";
@@ -259,6 +348,16 @@ document.addEventListener("DOMContentLoaded", () => {
   $("live-form").addEventListener("submit", onTurn);
   $("live-end").addEventListener("click", onEnd);
   $("conv-example").addEventListener("click", () => { $("conv-text").value = EXAMPLE; });
+  $("rec-form").addEventListener("submit", onRecording);
+  ["rec-audio", "rec-video"].forEach((id) => $(id).addEventListener("timeupdate", onTime));
+  $("timeline").addEventListener("click", (e) => {
+    const li = e.target.closest(".turn.seekable");
+    if (li && !e.target.closest("details")) seek(Number(li.dataset.start));
+  });
+  $("track").addEventListener("click", (e) => {
+    const box = $("track").getBoundingClientRect();
+    seek(Number($("track").dataset.duration || 0) * (e.clientX - box.left) / box.width);
+  });
   document.querySelectorAll("[role=tab]").forEach((b) => b.addEventListener("click", () => selectTab(b.dataset.tab)));
   window.addEventListener("pagehide", () => {
     // Free the server's memory now instead of waiting for the idle expiry.
