@@ -34,6 +34,9 @@ def test_pieces_split_at_regions_and_whisper_segments():
     # a Whisper segment running across a pause is cut at the region boundary
     across = words((0.5, 1.0, " one", 0), (4.1, 4.4, " two", 0))
     assert [p.region for p in segment.pieces(across, REGIONS)] == [0, 1]
+    # a word stretched back over the pause keeps to its region: (3.0 + 4.9) / 2 is in region 1
+    stretched = segment.pieces(words((3.0, 4.9, " Yes,", 0)), REGIONS)
+    assert (stretched[0].region, stretched[0].start, stretched[0].end) == (1, 4.0, 4.9)
     assert segment.pieces([], REGIONS) == [] and segment.pieces(WORDS, []) == []
 
 

@@ -9,6 +9,7 @@ boundary a listener hears.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 from altsa.recordings.asr import Word
@@ -62,12 +63,16 @@ def assign_regions(words: list[Word], regions: list[tuple[float, float]]) -> lis
 
 
 def pieces(words: list[Word], regions: list[tuple[float, float]]) -> list[Piece]:
-    """Words grouped by (region, Whisper segment), in time order. Regions without a word
-    give no piece (noise, music, breath the VAD took for speech)."""
+    """Words grouped by (region, Whisper segment), in time order, each word's times clamped
+    into its region (Whisper may stretch a turn's first word back over the pause before
+    it). Regions without a word give no piece (noise, music, breath the VAD took for speech)."""
     if not words or not regions:
         return []
     out: list[Piece] = []
     for word, region in zip(words, assign_regions(words, regions)):
+        lo, hi = regions[region]
+        start = min(max(word.start, lo), hi)
+        word = dataclasses.replace(word, start=start, end=min(max(word.end, start), hi))
         if not out or out[-1].region != region or out[-1].words[-1].segment != word.segment:
             out.append(Piece(region))
         out[-1].words.append(word)
