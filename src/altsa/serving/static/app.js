@@ -140,7 +140,9 @@ function renderTimeline(predictions) {
   list.replaceChildren(...predictions.map(renderTurn));
   $("strip").replaceChildren(...predictions.map(stripBlock));
   $("empty").hidden = predictions.length > 0;
-  if (!predictions.length || typeof predictions[0].start !== "number") $("player").hidden = true;
+  const timed = predictions.length > 0 && typeof predictions[0].start === "number";
+  if (!timed) $("player").hidden = true;
+  $("strip").hidden = timed; // a recording's utterances are drawn along its player instead
 }
 
 // Seconds -> m:ss.s
