@@ -121,3 +121,28 @@ def test_usage_mistake_and_the_installed_script(tmp_path, altsa_script):
     proc = subprocess.run([altsa_script, "transcribe", str(tmp_path / "text.wav"), "--json"], capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_media_as_recording_or_clip(conversation, tmp_path, capsys, tiny_roberta, tiny_data2vec):
+    """A model that reads no text labels a media file as one clip by default (altsa predict's
+    clips), and transcribes it with --media-as recording; mixing a recording with a corpus
+    file is a usage error."""
+    need_recordings_extra()
+    from altsa.inference.tiny import save_tiny_run
+
+    run_dir = save_tiny_run(tmp_path / "audio-run", {"text": tiny_roberta, "audio": tiny_data2vec}, modalities=("audio",))
+    path = str(conversation[0])
+    code, out, err = run(["predict", str(run_dir), path, "--json"], capsys)
+    assert code == 0, err
+    (row,) = [json.loads(line) for line in out.splitlines()]
+    assert row["dialogue_id"] == "talk.wav" and row["text"] == "" and "start" not in row
+    code, out, err = run(["predict", str(run_dir), path, "--json", "--media-as", "recording", "--threads", "1"], capsys)
+    assert code == 0, err
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert len(rows) == len(LINES) and all(r["text"] and r["end"] > r["start"] for r in rows)
+    assert all(r["absent"] == {"text": "model_has_no_text", "video": "not_provided"} for r in rows)
+    (tmp_path / "c.jsonl").write_text('{"utterances": [{"speaker": "A", "text": "hi"}]}\n')
+    code, out, err = run(["predict", str(run_dir), path, str(tmp_path / "c.jsonl"), "--media-as", "recording"], capsys)
+    assert code == 2 and "every INPUT must be a media file" in err
+    code, out, err = run(["predict", str(run_dir), path, "--media-as", "tape"], capsys)
+    assert code == 2 and "--media-as" in err

@@ -150,7 +150,7 @@ def predict_recordings(
         probe(path, max_minutes=cfg.max_minutes)  # a bad file fails before the model loads
     t0 = time.perf_counter()
     rec = Recognizer.from_pretrained(model, device=device, batch_size=batch_size, threads=threads)
-    print(f"model loaded in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    loaded = time.perf_counter() - t0
     for path in paths:
         t1 = time.perf_counter()
         predictions, transcript = rec.predict_recording(path, cfg, return_transcript=True)
@@ -162,3 +162,4 @@ def predict_recordings(
             title = f"{rec.name} ({'+'.join(rec.modalities)}) on {transcript.info.name}"
             print_renderable(recording_timeline(predictions, title=title))
         notify(transcript, seconds=seconds)
+    print(f"model loaded in {loaded:.1f} s", file=sys.stderr)
