@@ -126,13 +126,14 @@ def test_clip_window_batched_equals_alone(tiny, waves):
 
 
 def test_clip_window_stays_near_the_30s_window(tiny, tiny_layers, waves):
-    """Measured tolerance (benchmarks/results/audio_speed.md): without 30 s of padding the
-    pooled vectors move a little, the deeper layers most."""
+    """Measured tolerance (benchmarks/results/audio_speed.md): the padding enters as fixed
+    keys and values (its own states are not updated by the clip), so the pooled vectors
+    move a little, the deeper layers most."""
     clip = tiny[0].encode_layers([waves[0], waves[1]])  # [2, 5, 384]
     padded = tiny_layers[[0, 2]]
     cos = torch.nn.functional.cosine_similarity(clip[:, 1:].mean(1), padded[:, 1:].mean(1), dim=-1)
-    assert cos.min() > 0.98, cos  # the embedded preset's vector (mean of layers 1..L)
-    for layer, floor in ((1, 0.99), (2, 0.98), (3, 0.97), (4, 0.9)):
+    assert cos.min() > 0.995, cos  # the embedded preset's vector (mean of layers 1..L)
+    for layer, floor in ((1, 0.9995), (2, 0.999), (3, 0.996), (4, 0.98)):
         cos = torch.nn.functional.cosine_similarity(clip[:, layer], padded[:, layer], dim=-1)
         assert cos.min() > floor, (layer, cos)
     assert not torch.allclose(clip[:, -1], padded[:, -1], atol=1e-3)  # the paths do differ

@@ -7,9 +7,10 @@
   the user cache dir. The utterance vector is the mean of the encoder's hidden states
   over the frames that hold the clip's speech (trailing digital silence left out).
   Whisper pads every input to 30 s; by default (``options.window: clip``) only the clip's
-  own frames are encoded, with the position embeddings sliced to them and clips of
-  similar length batched under a key mask: ~10x less work for a 3 s clip, the same
-  features within a measured tolerance (``benchmarks/audio_speed.py``).
+  own frames are encoded, with the position embeddings sliced to them, the padding's
+  keys and values computed once and reused, and clips of similar length batched under a
+  key mask: many times less work for a 3 s clip, the same features within a measured
+  tolerance (``benchmarks/audio_speed.py``).
   ``options.window: 30s`` is the padded path the first runs were trained with.
 - ``embedded-audio-librosa``: prosodic and spectral statistics (MFCC, pitch, energy,
   spectral shape; mean and spread), no weights at all.
@@ -27,6 +28,7 @@ import os
 import shutil
 import struct
 import tempfile
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +46,9 @@ SAMPLES_PER_STATE = 320  # hop 160 samples x conv2 stride 2: one hidden state pe
 HOP = 160  # samples per mel frame
 WINDOW_MODES = ("clip", "30s")
 _BATCH_STATES = 4 * 1500  # padded hidden states per batch in "clip" mode (four 30 s windows' worth)
+_SILENCE_MEL = -1.5  # Whisper's normalised log-mel of digital silence: (log10(1e-10) + 4) / 4
+_PAD_STEP = 0.25  # padding windows are computed at multiples of this log-mel value (normalised units)
+_PAD_CACHE = 8  # padding windows kept (tiny.en: ~18 MB each, base: ~37 MB)
 
 # name -> [(distribution, file inside it), ...]; several files are concatenated in order
 WHISPER_PACKAGES: dict[str, list[tuple[str, str]]] = {
@@ -272,6 +277,7 @@ class EmbeddedWhisperAudio:
         if not (self.layer == "all" or (isinstance(self.layer, int) and -1 <= self.layer <= n_layers)):
             raise ConfigError(f"options.layer must be -1, 0..{n_layers} or 'all', not {self.layer!r}")
         self.model.to(self.device)
+        self._contexts: OrderedDict[int, list[tuple[torch.Tensor, torch.Tensor]]] = OrderedDict()
         self.features = WhisperFeatureExtractor(
             feature_size=self.model.config.num_mel_bins, sampling_rate=WHISPER_RATE
         )
@@ -343,36 +349,106 @@ class EmbeddedWhisperAudio:
         return batches
 
     def _encode_clips(self, waves: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states of every layer over each clip's own frames (no 30 s padding):
-        ``[b, L+1, S, d]`` (embeddings, layers, the last after the final LayerNorm) and the
-        number of valid states per clip ``[b]``. Whisper's encoder layers, with the
-        position embeddings of the first S positions and padded keys masked, so a clip in
-        a batch gets what it gets alone (the conv2 input is zeroed past each clip's frames,
-        as its own zero padding would be)."""
+        """Hidden states of every layer over each clip's own frames: ``[b, L+1, S, d]``
+        (embeddings, layers, the last after the final LayerNorm) and the number of valid
+        states per clip ``[b]``.
+
+        Only the clip's S states are computed (positions sliced to them); what the rest of
+        Whisper's 30 s window would add, the padding, enters as fixed keys and values: each
+        layer's keys and values of a window of pure padding at positions S..1499
+        (``_padding_context``), so the clip's states attend to what they attend to in the
+        30 s window, at a fraction of the cost (the padding's own states, ~10x the clip's,
+        are never updated: they would differ only by what the padding itself reads from
+        the clip). Padded keys of shorter clips in a batch are masked and the conv2 input
+        is zeroed past each clip's frames, so a clip in a batch gets what it gets alone.
+        """
         enc = self.model
+        n_pos = enc.config.max_source_positions
         # Each clip gets 2 frames of zeros first: its last frames' FFT windows then see zeros
         # (as in the 30 s window) whatever clip it is batched with, so batching changes nothing.
         tail = np.zeros(2 * HOP, np.float32)
         feats = self.features(
             [np.concatenate([w, tail]) for w in waves], sampling_rate=WHISPER_RATE, padding="longest", return_tensors="pt"
         ).input_features.to(self.device)  # [b, mels, T]: T = (longest + 320) // 160 frames
-        feats = feats[..., : 2 * enc.config.max_source_positions]  # a full 30 s window: no more
+        feats = feats[..., : 2 * n_pos]  # a full 30 s window: no more
         frames = torch.tensor([max(1, w.size // HOP) for w in waves], device=self.device)  # [b]
         frames = frames.clamp(max=feats.shape[-1])
+        valid = torch.arange(feats.shape[-1], device=self.device)[None, :] < frames[:, None]  # [b, T]
+        # The padding's log-mel value: Whisper floors the log-mel at its maximum - 8 (in the
+        # normalised units (log10 + 4) / 4: the clip's maximum - 2), and silence is below that.
+        top = feats.masked_fill(~valid[:, None, :], -torch.inf).amax(dim=(1, 2))  # [b]
+        pad_value = (top - 2.0).clamp(min=_SILENCE_MEL)  # [b]
         x = torch.nn.functional.gelu(enc.conv1(feats))  # [b, d, T]
-        x = x * (torch.arange(x.shape[-1], device=self.device)[None, :] < frames[:, None])[:, None, :]
+        x = x * valid[:, None, :]
         x = torch.nn.functional.gelu(enc.conv2(x))  # [b, d, S], S = ceil(T / 2)
-        x = x.permute(0, 2, 1) + enc.embed_positions.weight[: x.shape[-1]]  # [b, S, d]
+        b, s = x.shape[0], x.shape[-1]
+        x = x.permute(0, 2, 1) + enc.embed_positions.weight[:s]  # [b, S, d]
         states = (frames + 1) // 2  # [b] valid states per clip
-        padded = torch.arange(x.shape[1], device=self.device)[None, :] >= states[:, None]  # [b, S]
-        mask = torch.zeros(padded.shape, dtype=x.dtype, device=self.device)
-        mask = mask.masked_fill(padded, torch.finfo(x.dtype).min)[:, None, None, :]  # [b, 1, 1, S]: keys
+        clip_pad = torch.arange(s, device=self.device)[None, :] >= states[:, None]  # [b, S]: clip keys past the clip
+        ctx_pad = torch.arange(n_pos, device=self.device)[None, :] < states[:, None]  # [b, 1500]: context at the clip's own positions
+        masked = torch.cat([clip_pad, ctx_pad], dim=1)  # [b, S + 1500]
+        mask = torch.zeros(masked.shape, dtype=x.dtype, device=self.device)
+        mask = mask.masked_fill(masked, torch.finfo(x.dtype).min)[:, None, None, :]  # [b, 1, 1, S + 1500]
+        contexts = [self._padding_context(float(v)) for v in pad_value.tolist()]
         hidden = [x]
-        for layer in enc.layers:
-            x = layer(x, mask)
+        for i, layer in enumerate(enc.layers):
+            keys = torch.stack([c[i][0] for c in contexts])  # [b, heads, 1500, head_dim]
+            values = torch.stack([c[i][1] for c in contexts])
+            x = _layer_with_context(layer, x, keys, values, mask)
             hidden.append(x)
         hidden[-1] = enc.layer_norm(hidden[-1])
         return torch.stack(hidden, dim=1), states.cpu()  # [b, L+1, S, d]
+
+    def _padding_context(self, value: float) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per layer, the keys and values ``[heads, 1500, head_dim]`` of a 30 s window whose
+        every log-mel value is ``value`` (the padding of a clip): interpolated linearly
+        between the windows computed at the two nearest multiples of ``_PAD_STEP`` (they
+        change smoothly with the value; a handful covers every clip)."""
+        lo = math.floor(value / _PAD_STEP)
+        frac = value / _PAD_STEP - lo
+        below, above = self._padding_window(lo), self._padding_window(lo + 1)
+        return [(kb + frac * (ka - kb), vb + frac * (va - vb)) for (kb, vb), (ka, va) in zip(below, above)]
+
+    def _padding_window(self, key: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Keys and values of every layer for a window of log-mel value ``key * _PAD_STEP``,
+        kept for the ``_PAD_CACHE`` most recent keys."""
+        cached = self._contexts.get(key)
+        if cached is not None:
+            self._contexts.move_to_end(key)
+            return cached
+        enc = self.model
+        n_pos, heads = enc.config.max_source_positions, enc.config.encoder_attention_heads
+        feats = torch.full((1, enc.config.num_mel_bins, 2 * n_pos), key * _PAD_STEP, device=self.device)
+        x = torch.nn.functional.gelu(enc.conv2(torch.nn.functional.gelu(enc.conv1(feats))))  # [1, d, 1500]
+        x = x.permute(0, 2, 1) + enc.embed_positions.weight  # [1, 1500, d]
+        out = []
+        for layer in enc.layers:
+            attn, normed = layer.self_attn, layer.self_attn_layer_norm(x)
+            k = attn.k_proj(normed).view(n_pos, heads, -1).transpose(0, 1)  # [heads, 1500, head_dim]
+            v = attn.v_proj(normed).view(n_pos, heads, -1).transpose(0, 1)
+            out.append((k, v))
+            x = layer(x, None)
+        self._contexts[key] = out
+        while len(self._contexts) > _PAD_CACHE:
+            self._contexts.popitem(last=False)
+        return out
+
+
+def _layer_with_context(layer, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """One ``WhisperEncoderLayer`` (pre-LayerNorm attention, then MLP, each residual) whose
+    attention also reads the extra ``keys``/``values`` ``[b, heads, K, head_dim]``; ``mask``
+    ``[b, 1, 1, S + K]`` is added to the scores (the same arithmetic as the layer's own
+    eager attention over the joined keys)."""
+    attn = layer.self_attn
+    b, s, d = x.shape
+    heads = attn.num_heads
+    normed = layer.self_attn_layer_norm(x)
+    q = (attn.q_proj(normed) * attn.scaling).view(b, s, heads, -1).transpose(1, 2)  # [b, heads, S, head_dim]
+    k = torch.cat([attn.k_proj(normed).view(b, s, heads, -1).transpose(1, 2), keys], dim=2)  # [b, heads, S + K, hd]
+    v = torch.cat([attn.v_proj(normed).view(b, s, heads, -1).transpose(1, 2), values], dim=2)
+    weights = torch.softmax(q @ k.transpose(2, 3) + mask, dim=-1)  # [b, heads, S, S + K]
+    x = x + attn.out_proj((weights @ v).transpose(1, 2).reshape(b, s, d))  # [b, S, d]
+    return x + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
 
 
 # librosa statistics --------------------------------------------------------------------
