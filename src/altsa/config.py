@@ -1,7 +1,8 @@
 """Typed configs: dataclasses loaded from YAML, with ``key=value`` overrides.
 
 A config class is a plain (possibly nested) dataclass whose fields carry defaults and a
-one-line reason. ``load_config`` merges the YAML file, then the overrides, then validates
+one-line reason. ``load_config`` merges the YAML file (over its ``base`` config, when it names
+one), then the overrides, then validates
 the whole with pydantic (types coerced, unknown keys rejected), so a typo fails loudly at
 start-up instead of silently training the wrong model. ``save_config`` writes the resolved
 config into a run directory.
@@ -117,9 +118,34 @@ def resolve_config_path(name_or_path: str | Path) -> Path:
     )
 
 
+def merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``: sections merge key by key, any other value replaces."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_config_file(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A config file's mapping, with ``base: NAME_OR_PATH`` resolved: the base config (a shipped
+    name, or a path relative to this file) is read first and this file merged over it, so a
+    config for a new corpus names only what differs (``base: embedded-frozen`` + a data section)."""
+    data = read_yaml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base.strip():
+        raise ConfigError(f"{path}: base must name a config (a shipped name or a YAML path), not {base!r}")
+    local = path.parent / base
+    base_path = local if local.is_file() else resolve_config_path(base)
+    if base_path.resolve() in _seen + (path.resolve(),):
+        raise ConfigError(f"{path}: base {base!r} leads back to itself")
+    return merge(read_config_file(base_path, _seen + (path.resolve(),)), data)
+
+
 def load_config(cls: type[C], name_or_path: str | Path | None, overrides: list[str] | None = None) -> C:
-    """YAML file (or shipped name) + overrides -> validated ``cls`` instance."""
-    data = read_yaml(resolve_config_path(name_or_path)) if name_or_path is not None else {}
+    """YAML file (or shipped name, with its ``base`` chain) + overrides -> validated ``cls`` instance."""
+    data = read_config_file(resolve_config_path(name_or_path)) if name_or_path is not None else {}
     data = apply_overrides(data, list(overrides or []))
     return from_dict(cls, data, source=str(name_or_path or "config"))
 

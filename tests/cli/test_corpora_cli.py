@@ -7,7 +7,6 @@ the corpus files are written here (never dataset files)."""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import subprocess
@@ -17,32 +16,6 @@ import pytest
 import torch
 
 from altsa.cli.main import main
-
-EMORY_COLUMNS = ["Utterance", "Speaker", "Emotion", "Scene_ID", "Utterance_ID", "Season", "Episode", "StartTime",
-                 "EndTime"]
-EMORY_LABELS = ["Joyful", "Mad", "Neutral", "Peaceful", "Powerful", "Sad", "Scared"]
-WORDS = {"Joyful": "this is wonderful, I love it", "Mad": "you always ruin everything", "Neutral": "the bus is at five",
-         "Peaceful": "it is calm and quiet here", "Powerful": "I can do this, watch me", "Sad": "I miss her so much",
-         "Scared": "what was that noise, help"}
-
-
-def write_emorynlp(path: Path, *, seasons: int, episodes: int, scenes: int, turns: int, seed: int) -> Path:
-    """An EmoryNLP-shaped CSV: Scene_ID and Utterance_ID restart in every episode (as published),
-    speakers as list literals, capitalised labels."""
-    g = torch.Generator().manual_seed(seed)
-    with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(EMORY_COLUMNS)
-        for season in range(1, seasons + 1):
-            for episode in range(1, episodes + 1):
-                for scene in range(1, scenes + 1):
-                    for turn in range(1, turns + 1):
-                        label = EMORY_LABELS[int(torch.randint(len(EMORY_LABELS), (1,), generator=g))]
-                        who = ["Monica Geller", "Joey Tribbiani", "Rachel Green"][turn % 3]
-                        w.writerow([WORDS[label], f"['{who}']", label, scene, turn, season, episode, "00:00:01.000",
-                                    "00:00:02.000"])
-    return path
-
 
 @pytest.fixture(scope="module", autouse=True)
 def _one_thread():
@@ -60,7 +33,7 @@ def synthetic(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def emory(tmp_path_factory) -> Path:
+def emory(tmp_path_factory, write_emorynlp) -> Path:
     root = tmp_path_factory.mktemp("emorynlp")
     write_emorynlp(root / "emorynlp_train_final.csv", seasons=2, episodes=2, scenes=3, turns=4, seed=0)
     write_emorynlp(root / "emorynlp_dev_final.csv", seasons=1, episodes=2, scenes=2, turns=4, seed=1)
@@ -104,7 +77,7 @@ def test_emorynlp_trains_through_its_config_on_every_row(emory_run, emory) -> No
     assert metrics["data"]["dev"]["read"] == metrics["data"]["dev"]["kept"] == 16
     assert metrics["data"]["train"]["skipped"] == 0
     labels = json.loads((emory_run / "labels.json").read_text())
-    assert labels["labels"] == [lab.casefold() for lab in EMORY_LABELS]
+    assert labels["labels"] == ["joyful", "mad", "neutral", "peaceful", "powerful", "sad", "scared"]
     assert "train:" in (emory_run / "log.txt").read_text() and "skipped 0" in (emory_run / "log.txt").read_text()
 
 
@@ -203,35 +176,16 @@ def test_json_output_is_pure_with_an_empty_cache(emory_run, emory, tiny_text, al
 
 # -- utterances without text: a clips CSV, an audio-only model, media files as predict input --
 
-TONES = {"anger": 660.0, "joy": 440.0, "neutral": 220.0}
-
-
-def write_wav(path: Path, hz: float, seconds: float = 0.6, rate: int = 16000) -> Path:
-    import wave
-
-    import numpy as np
-
-    t = np.arange(int(seconds * rate)) / rate
-    pcm = (0.3 * np.sin(2 * np.pi * hz * t) * 32767).astype("<i2")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm.tobytes())
-    return path
-
-
 @pytest.fixture(scope="module")
-def clips_csv(tmp_path_factory) -> Path:
+def clips_csv(tmp_path_factory, write_wav) -> Path:
     """A corpus of labelled clips and no transcripts: ``file,speaker,emotion`` per split,
     clip paths relative to the CSV's folder (the shape of EmoDB or any folder of recordings)."""
     root = tmp_path_factory.mktemp("clips")
     for split, n in (("train", 12), ("dev", 6)):
         rows = ["file,speaker,emotion"]
         for i in range(n):
-            label = list(TONES)[i % 3]
-            write_wav(root / "wav" / f"{split}{i}.wav", TONES[label] * (1 + 0.05 * (i % 2)))
+            label = ["anger", "joy", "neutral"][i % 3]
+            write_wav(root / "wav" / f"{split}{i}.wav", label, detune=i % 2)
             rows.append(f"wav/{split}{i}.wav,spk{i % 4},{label}")
         (root / f"{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
     return root

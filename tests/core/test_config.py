@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 
 from altsa.config import apply_overrides, load_config, parse_override, save_config, shipped_configs
@@ -69,3 +71,29 @@ def test_registry_unknown_name_lists_choices():
     with pytest.raises(ValueError):
         reg.register("altsa")(object)
     assert reg.names() == ["altsa"] and "altsa" in reg
+
+
+def test_a_config_may_build_on_a_base(tmp_path):
+    """``base:`` names a shipped config or a YAML path (relative to the file); sections merge key
+    by key, so a config for a new corpus is its data section and a name."""
+    mine = tmp_path / "mine.yaml"
+    mine.write_text("base: embedded-frozen\nname: mine\ndata: {corpus: csv, root: data, columns: {text: said}}\n"
+                    "model: {dropout: 0.5}\n", encoding="utf-8")
+    cfg = load_config(ExperimentConfig, mine)
+    shipped = load_config(ExperimentConfig, "embedded-frozen")
+    assert (cfg.name, cfg.data.corpus, cfg.data.root, cfg.data.columns.text) == ("mine", "csv", "data", "said")
+    assert cfg.data.splits == shipped.data.splits  # not named here: the base's
+    assert cfg.model.dropout == 0.5 and cfg.model.d == shipped.model.d == 256
+    assert cfg.encoders == shipped.encoders and cfg.train == shipped.train
+    child = tmp_path / "sub" / "child.yaml"
+    child.parent.mkdir()
+    child.write_text("base: ../mine.yaml\nseed: 3\n", encoding="utf-8")
+    assert load_config(ExperimentConfig, child, ["model.d=128"]) == dataclasses.replace(
+        cfg, seed=3, model=dataclasses.replace(cfg.model, d=128))
+    loop = tmp_path / "loop.yaml"
+    loop.write_text("base: loop.yaml\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="leads back to itself"):
+        load_config(ExperimentConfig, loop)
+    (tmp_path / "bad.yaml").write_text("base: no-such-config\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="no config file 'no-such-config'"):
+        load_config(ExperimentConfig, tmp_path / "bad.yaml")

@@ -61,14 +61,15 @@ class DataConfig:
 
     corpus: str = "meld"  # the format: a reader of `altsa data list` (meld, emorynlp, csv, jsonl) or auto
     root: str | None = None  # REQUIRED: folder holding the split files (relative to the CWD)
-    splits: dict[str, str] = field(
+    splits: dict[str, str | list[str]] = field(
         default_factory=lambda: {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv"}
-    )  # split name -> file under root; train and dev are read by `altsa train`
+    )  # split name -> file under root, or several files read as one split (sessions); `altsa train` reads train, dev
     clips: str | None = None  # media root (MELD: MELD.Raw, holding train_splits/, ...; csv/jsonl: relative paths)
     task: str = "emotion"  # the label task to learn ("emotion"; MELD also "sentiment")
     mapping: str | None = None  # a shipped column mapping (`altsa data list`), refined by columns
     columns: ColumnsConfig = field(default_factory=ColumnsConfig)
     labels: str | list[str] | None = None  # label set: a known set's name or the labels (order = class index)
+    label_aliases: dict[str, str] = field(default_factory=dict)  # a label in the files -> one of labels (exc: hap)
     max_skipped_fraction: float = DEFAULT_MAX_SKIPPED  # above this share of skipped rows, stop
 
 
@@ -106,19 +107,30 @@ class DataOptions:
 
 
 def label_set(data: DataConfig) -> LabelSet | None:
-    """The configured label set (None: the reader's choice)."""
+    """The configured label set, with data.label_aliases (None: the reader's choice)."""
     spec = data.labels
     if spec is None:
+        if data.label_aliases:
+            raise ConfigError("data.label_aliases maps labels onto data.labels: name the labels too")
         return None
+    if isinstance(spec, str) and spec.strip() in LABEL_SETS:
+        known = LABEL_SETS[spec.strip()]
+        if not data.label_aliases:
+            return known
+        spec = list(known.labels)
     if isinstance(spec, str):
-        spec = spec.strip()
-        if spec in LABEL_SETS:
-            return LABEL_SETS[spec]
-        spec = [s for s in spec.split(",")]
+        spec = spec.split(",")
     labels = tuple(s.strip() for s in spec if s.strip())
     if not labels:
         raise ConfigError("data.labels needs labels (a list, or 'a,b,c') or a known set: " + ", ".join(LABEL_SETS))
-    return LabelSet(f"{data.task}-labels", labels)
+    by_fold = {lab.casefold(): lab for lab in labels}
+    aliases = []
+    for alias, target in data.label_aliases.items():
+        if target.strip().casefold() not in by_fold:
+            raise ConfigError(f"data.label_aliases: {alias!r} -> {target!r}, which is not one of data.labels "
+                              f"({', '.join(labels)})")
+        aliases.append((alias.strip(), by_fold[target.strip().casefold()]))
+    return LabelSet(f"{data.task}-labels", labels, tuple(aliases))
 
 
 def column_mapping(data: DataConfig, fmt: str | None) -> ColumnMapping | None:
@@ -161,25 +173,74 @@ def read_file(path: str | Path, data: DataConfig, *, split: str | None = None, s
                        label_set=ls, split=split, task=data.task)
 
 
-def split_path(data: DataConfig, split: str) -> Path:
-    """The file of ``split`` under data.root; ``ConfigError`` naming the key when unset."""
+def split_files(data: DataConfig, split: str) -> list[Path]:
+    """The file(s) of ``split`` under data.root; ``ConfigError`` naming the key when unset."""
     if not data.root:
         raise ConfigError(
             "data.root is not set: name the folder holding the split files (data.root=DIR, or --data DIR)"
         )
     if split not in data.splits:
         raise ConfigError(f"data.splits has no {split!r} split (has: {', '.join(data.splits) or 'none'})")
-    return Path(data.root) / data.splits[split]
+    files = data.splits[split]
+    names = [files] if isinstance(files, str) else list(files)
+    if not names:
+        raise ConfigError(f"data.splits.{split} names no file")
+    return [Path(data.root) / name for name in names]
+
+
+def split_path(data: DataConfig, split: str) -> str:
+    """The split's file(s), for messages and reports."""
+    return " + ".join(str(p) for p in split_files(data, split))
 
 
 def read_split(data: DataConfig, split: str, *, labels: LabelSet | None = None, check: bool = True) -> Corpus:
-    """One split of the config's corpus; with ``check``, ``DataError`` when more than
-    data.max_skipped_fraction of its rows were skipped."""
-    path = split_path(data, split)
-    corpus = read_file(path, data, split=split, labels=labels)
+    """One split of the config's corpus (several files: one corpus, e.g. IEMOCAP's sessions);
+    with ``check``, ``DataError`` when more than data.max_skipped_fraction of its rows were skipped."""
+    files = split_files(data, split)
+    parts = [read_file(path, data, split=split, labels=labels) for path in files]
+    corpus = parts[0] if len(parts) == 1 else concat(parts, split, files)
     if check:
-        check_skipped(corpus, data.max_skipped_fraction, path=path, key="data.max_skipped_fraction")
+        check_skipped(corpus, data.max_skipped_fraction, path=files[0] if len(files) == 1 else None,
+                      key="data.max_skipped_fraction")
     return corpus
+
+
+def concat(parts: list[Corpus], name: str, files: list[Path]) -> Corpus:
+    """Corpora of several files as one. Dialogue ids must be unique across them (utterance keys
+    identify features); each task gets one label set holding every file's labels."""
+    seen: dict[str, Path] = {}
+    for corpus, path in zip(parts, files):
+        for conv in corpus.conversations:
+            if conv.dialogue_id in seen:
+                raise DataError(
+                    f"dialogue {conv.dialogue_id!r} is also in {seen[conv.dialogue_id]}: dialogue ids must be unique "
+                    "across a split's files (join columns for the dialogue: data.columns.dialogue=Session+Dialogue)",
+                    path=path,
+                )
+            seen[conv.dialogue_id] = path
+    label_sets: dict[str, LabelSet] = {}
+    for task in dict.fromkeys(t for c in parts for t in c.label_sets):
+        sets = {c.label_sets[task] for c in parts if task in c.label_sets}
+        if len(sets) == 1:
+            label_sets[task] = sets.pop()
+        else:
+            from altsa.data.readers._base import choose_label_set
+
+            label_sets[task] = choose_label_set(task, {lab for ls in sets for lab in ls.labels}, name)
+    out = Corpus(
+        name=name,
+        conversations=[conv for c in parts for conv in c.conversations],
+        label_sets=label_sets,
+        problems=[p for c in parts for p in c.problems],
+        repaired_rows=sum(c.repaired_rows for c in parts),
+        repairs={k: sum(c.repairs.get(k, 0) for c in parts) for k in sorted({k for c in parts for k in c.repairs})},
+        missing_media=[k for c in parts for k in c.missing_media],
+        rows_read=sum(c.counts()["read"] for c in parts),
+        columns=parts[0].columns,
+    )
+    for u in out.utterances():
+        u.labels = {t: out.label_sets[t].canonical(lab) if t in out.label_sets else lab for t, lab in u.labels.items()}
+    return out
 
 
 def for_input(path: str | Path, run_data: DataConfig | None, opts: DataOptions) -> DataConfig:

@@ -7,6 +7,7 @@ included). Metrics come from ``altsa.evaluation.metrics``, reports from ``.repor
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,15 +34,17 @@ class Evaluation:
 
 
 def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[Path, str]:
-    """A corpus file, or a folder holding the run config's split files -> (file, split name)."""
+    """A corpus file, or a folder holding the run config's split files -> (path, split name)."""
+    from altsa.data.config import split_files
+
     path = Path(data)
     if path.is_dir():
         name = split or "dev"
         if name not in run_config.data.splits:
             raise ConfigError(f"--split {name}: the run's data.splits has {', '.join(run_config.data.splits)}")
-        path = path / run_config.data.splits[name]
-        if not path.is_file():
-            raise DataError("split file not found", path=path)
+        for file in split_files(dataclasses.replace(run_config.data, root=str(path)), name):
+            if not file.is_file():
+                raise DataError("split file not found", path=file)
         return path, name
     if not path.exists():
         raise DataError("file or folder not found", path=path)
@@ -70,11 +73,9 @@ def evaluate_run(
     ``options`` (``DataOptions``: the command line's ``--format``, ``--mapping``, ...) refine
     that. Rows outside the run's label set are skipped and counted; more than
     ``max_skipped_fraction`` of them stops the evaluation (``DataError``)."""
-    import dataclasses
-
     import torch
 
-    from altsa.data.config import DataOptions, describe, for_input, read_file
+    from altsa.data.config import DataOptions, describe, for_input, read_file, read_split, split_files, split_path
     from altsa.data.readers import check_skipped
     from altsa.encoders.base import build_encoder
     from altsa.model import MODALITIES
@@ -90,8 +91,15 @@ def evaluate_run(
         opts = dataclasses.replace(opts, clips=clips if clips is not None else opts.clips,
                                    format=format if format is not None else opts.format)
     path, split_name = corpus_path(data, cfg, split)
-    data_cfg = for_input(path, dataclasses.replace(cfg.data, task=run.task), opts)
-    corpus = read_file(path, data_cfg, split=split_name, labels=run.labels)
+    run_data = dataclasses.replace(cfg.data, task=run.task)
+    if path.is_dir():
+        # the run's split file(s) under this folder, read as the run's config says
+        data_cfg = opts.apply(dataclasses.replace(run_data, root=str(path)))
+        corpus = read_split(data_cfg, split_name, labels=run.labels, check=False)
+        path = Path(split_path(data_cfg, split_name)) if len(split_files(data_cfg, split_name)) == 1 else path
+    else:
+        data_cfg = for_input(path, run_data, opts)
+        corpus = read_file(path, data_cfg, split=split_name, labels=run.labels)
     rows = check_skipped(corpus, data_cfg.max_skipped_fraction, path=path, option="--max-skipped-fraction")
     if not any(run.task in u.labels for u in corpus.utterances()):
         raise DataError(f"no utterance carries a {run.task!r} label to score against", path=path)
