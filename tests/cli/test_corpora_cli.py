@@ -258,3 +258,19 @@ def test_predict_labels_media_files_and_folders(audio_run, clips_csv, capsys, mo
     assert main(["predict", str(audio_run), str(clip)]) == 0
     table = capsys.readouterr().out
     assert "dev0.wav" in table and "(no text)" in table
+
+
+def test_a_bundled_models_report_goes_to_the_user_cache(tmp_path, monkeypatch, capsys) -> None:
+    """The installed package is never written into, and the current folder (perhaps a git tree)
+    gets nothing unasked: the report of a bundled model lands in the user cache."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ALTSA_CACHE_DIR", str(tmp_path / "user-cache"))
+    conv = {"dialogue_id": "d", "utterances": [{"speaker": "A", "text": "I love this!", "emotion": "joy"},
+                                               {"speaker": "B", "text": "Get out.", "emotion": "anger"}]}
+    (tmp_path / "talk.jsonl").write_text(json.dumps(conv) + "\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["evaluate", "meld-text-minilm", "--data", "talk.jsonl", "--json", "--cache", str(tmp_path / "fc")]) == 0
+    report = Path(json.loads(capsys.readouterr().out)["report"])
+    assert report == tmp_path / "user-cache" / "eval" / "meld-text-minilm-talk"
+    assert (report / "report.md").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fc", "talk.jsonl", "user-cache"]
