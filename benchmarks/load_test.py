@@ -58,13 +58,19 @@ def rss_mb(pid: int) -> float:
 class Server:
     """``altsa serve`` as a child process (stopped with SIGINT, then SIGKILL if it hangs)."""
 
-    def __init__(self, model: str, port: int, extra: list[str]):
+    def __init__(self, model: str, port: int, extra: list[str], nofile: int | None = None):
         self.url = f"http://127.0.0.1:{port}"
         # (-c, not -m altsa.cli.main: as __main__ that module would be a second copy of the CLI)
         cmd = [sys.executable, "-c", "import sys; from altsa.cli.main import main; sys.exit(main())", "serve", model, "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "warning", *extra]  # fmt: skip
         self.cmd = cmd
-        self.proc = subprocess.Popen(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"})
+        def limit_fds() -> None:  # like `ulimit -n NOFILE` before starting the server
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+        self.nofile = nofile
+        self.proc = subprocess.Popen(cmd, env={**os.environ, "HF_HUB_OFFLINE": "1"}, preexec_fn=limit_fds if nofile else None)
 
     def wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -293,6 +299,279 @@ def fault_run(server: Server, port: int, rounds: int, max_sessions: int, idle_s:
     return stats
 
 
+
+# --------------------------------------------------------------------------- hostile
+
+
+def hwm_mb(pid: int) -> float:
+    """Peak resident memory of ``pid`` so far (VmHWM)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bomb_clip(side: int) -> bytes:
+    """A single-frame H.264 mp4 of side x side flat pixels: a few hundred KB that decode to
+    side^2 x 1.5 bytes (16000: 384 MB) per picture."""
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as out:
+        st = out.add_stream("libx264", rate=1)
+        st.width = st.height = side
+        st.pix_fmt = "yuv420p"
+        st.options = {"preset": "ultrafast", "crf": "51"}
+        frame = av.VideoFrame(side, side, "yuv420p")
+        for plane in frame.planes:
+            plane.update(bytes(plane.buffer_size))
+        for packet in st.encode(frame):
+            out.mux(packet)
+        for packet in st.encode(None):
+            out.mux(packet)
+    return buf.getvalue()
+
+
+MALFORMED = [  # HTTP framing uvicorn's parser refuses before the app sees a request
+    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header Line\r\n\r\n",
+    b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n",
+    b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nContent-Type: application/json\r\n\r\nZZZ\r\nnot a chunk\r\n",
+    b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\nhello",
+    b"GET /healthz HTTP/9.9\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /\x00\x01 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+    b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: -5\r\n\r\n",
+]
+
+
+def _status(reply: bytes) -> str:
+    if not reply:
+        return "closed"
+    first = reply.split(b"\r\n", 1)[0].decode("latin-1", "replace")
+    parts = first.split(" ")
+    return parts[1] if first.startswith("HTTP/") and len(parts) > 1 else "garbled"
+
+
+async def _read_reply(reader: asyncio.StreamReader, timeout: float) -> bytes:
+    try:
+        return await asyncio.wait_for(reader.read(4096), timeout)
+    except (TimeoutError, ConnectionError):
+        return b""
+
+
+async def hostile_clients(port: int, stop: asyncio.Event, stats: dict, *, idle: int, half: int, slow: int,
+                          bombs: dict[str, bytes], url: str) -> None:  # fmt: skip
+    """Everything at once until ``stop``: ``idle`` sockets that send nothing and ``half`` that
+    send half a header (each reopened when the server closes it), ``slow`` bodies trickling
+    a byte a second, malformed HTTP framing, and decompression bombs."""
+
+    def count(key: str, status: str) -> None:
+        stats[key][status] = stats[key].get(status, 0) + 1
+
+    async def stuck(partial: bytes, key: str) -> None:
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError as err:
+                count(key, f"connect error {err.errno}")
+                await asyncio.sleep(0.5)
+                continue
+            stats[key + "_opened"] += 1
+            if partial:
+                writer.write(partial)
+            waiter = asyncio.ensure_future(reader.read(4096))
+            done, _ = await asyncio.wait({waiter, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+            if waiter in done:
+                try:
+                    count(key, _status(waiter.result()))
+                except ConnectionError:
+                    count(key, "reset")
+            else:
+                waiter.cancel()
+            writer.close()
+            await asyncio.sleep(0.2)
+
+    async def slow_body() -> None:
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError as err:
+            count("slow", f"connect error {err.errno}")
+            return
+        t0 = time.monotonic()
+        writer.write(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 100000\r\n\r\n{")  # fmt: skip
+        read = asyncio.ensure_future(reader.read(4096))
+        while not read.done() and time.monotonic() - t0 < 120:
+            try:
+                writer.write(b" ")
+                await writer.drain()
+            except ConnectionError:
+                break
+            await asyncio.wait({read}, timeout=1.0)
+        reply = read.result() if read.done() and not read.exception() else b""
+        if not read.done():
+            read.cancel()
+        count("slow", _status(reply))
+        stats["slow_held_s"].append(round(time.monotonic() - t0, 1))
+        writer.close()
+
+    async def malformed() -> None:
+        k = 0
+        while not stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                writer.write(MALFORMED[k % len(MALFORMED)])
+                reply = await _read_reply(reader, 5.0)
+                count("malformed", _status(reply))
+                if b"text/plain" in reply:
+                    stats["malformed_plain_text"] += 1
+                writer.close()
+            except OSError as err:
+                count("malformed", f"connect error {err.errno}")
+            k += 1
+            await asyncio.sleep(0.1)
+
+    async def bomb_loop() -> None:
+        conv1 = json.dumps({"utterances": [{"speaker": "A", "text": "hi"}]})
+        conv5 = json.dumps({"utterances": [{"speaker": "A", "text": "hi"}] * 5})
+        async with httpx.AsyncClient(base_url=url, timeout=120) as c:
+            while not stop.is_set():
+                for name, conv, files in [
+                    ("16000x16000 x1", conv1, {"media_0": ("bomb.mp4", bombs["16k"], "video/mp4")}),
+                    ("8000x8000 x5", conv5, {f"media_{i}": ("bomb.mp4", bombs["8k"], "video/mp4") for i in range(5)}),
+                ]:
+                    t0 = time.monotonic()
+                    try:
+                        r = await c.post("/v1/predict", data={"conversation": conv}, files=files)
+                        status = str(r.status_code)
+                    except httpx.HTTPError as err:
+                        status = type(err).__name__
+                    stats["bomb_s"].setdefault(name, []).append(round(time.monotonic() - t0, 3))
+                    count("bomb", status)
+                await asyncio.sleep(0.5)
+
+    tasks = [stuck(b"", "idle") for _ in range(idle)]
+    tasks += [stuck(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Ty", "half") for _ in range(half)]
+    tasks += [slow_body() for _ in range(slow)] + [malformed(), bomb_loop()]
+    await asyncio.gather(*tasks)
+
+
+def hostile_process(port: int, url: str, args_dict: dict, conn) -> None:
+    """Child process (so the attackers' CPU does not sit in the normal clients' interpreter):
+    build the bombs, signal ready, attack until told to stop, send back the stats."""
+    bombs = {"16k": bomb_clip(16000), "8k": bomb_clip(8000)}
+    stats: dict = {k: {} for k in ("idle", "half", "slow", "malformed", "bomb")}
+    stats.update(idle_opened=0, half_opened=0, slow_held_s=[], malformed_plain_text=0, bomb_s={},
+                 bomb_bytes={k: len(v) for k, v in bombs.items()})  # fmt: skip
+    conn.send("ready")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_reader(conn.fileno(), stop.set)  # any message from the parent: stop
+        attack = asyncio.ensure_future(hostile_clients(port, stop, stats, idle=args_dict["idle"], half=args_dict["half"],
+                                                       slow=args_dict["slow"], bombs=bombs, url=url))  # fmt: skip
+        await stop.wait()
+        try:
+            await asyncio.wait_for(attack, timeout=90)  # slow bodies end at the server's request timeout
+        except TimeoutError:
+            stats["unfinished"] = True
+
+    asyncio.run(main())
+    conn.send(stats)
+
+
+def hostile_run(args, convs: list[list[dict]], deadline: float) -> dict:
+    """A fresh server under ``--server-nofile`` (as ``ulimit -n``): 8 normal clients alone,
+    then the same 8 while every hostile client attacks; their p95 and errors compared."""
+    import multiprocessing
+
+    port = free_port()
+    server = Server(args.model, port, args.server_args, nofile=args.server_nofile)
+    out: dict = {"nofile": args.server_nofile}
+    try:
+        server.wait_ready(timeout=min(180.0, args.max_seconds))
+        asyncio.run(load_round(server.url, 8, convs, deadline, args.client))  # warm-up
+        out["plain"] = repeated_round(server.url, 8, convs, deadline, args.hostile_repeat, args.client)
+        out["rss_before_mb"], out["hwm_before_mb"] = rss_mb(server.proc.pid), hwm_mb(server.proc.pid)
+        ctx = multiprocessing.get_context("fork")
+        parent, child = ctx.Pipe()
+        attacker = ctx.Process(target=hostile_process, args=(port, server.url, {"idle": args.idle_sockets,
+                               "half": args.half_headers, "slow": args.slow_bodies}, child), daemon=True)  # fmt: skip
+        attacker.start()
+        assert parent.recv() == "ready"
+        time.sleep(3.0)  # the sockets pile up before the normal clients start
+        out["hostile"] = repeated_round(server.url, 8, convs, deadline, args.hostile_repeat, args.client)
+        out["rss_during_mb"], out["hwm_after_mb"] = rss_mb(server.proc.pid), hwm_mb(server.proc.pid)
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            out["health_during"] = c.get("/healthz").status_code
+        parent.send("stop")
+        out["attack"] = parent.recv() if parent.poll(120) else {"error": "no stats from the attacker"}
+        attacker.join(10)
+        with httpx.Client(base_url=server.url, timeout=30) as c:
+            out["health_after"] = c.get("/healthz").status_code
+            r = c.post("/v1/predict", json={"utterances": [{"speaker": "A", "text": "Are you okay?"}]})
+            out["predict_after"] = r.status_code
+        out["rss_after_mb"], out["hwm_final_mb"] = rss_mb(server.proc.pid), hwm_mb(server.proc.pid)
+        out["server_alive"] = server.proc.poll() is None
+    finally:
+        server.stop()
+    return out
+
+
+def hostile_report(args, h: dict) -> list[str]:
+    plain, hostile, a = h["plain"], h["hostile"], h.get("attack", {})
+    ratio = hostile["p95_ms"] / plain["p95_ms"] if plain["p95_ms"] else float("nan")
+    met = hostile["errors"] == 0 and ratio <= 2.0
+    bomb_s = {k: f"{max(v):.2f}" for k, v in a.get("bomb_s", {}).items()}
+    lines = [
+        "",
+        "## Hostile phase",
+        "",
+        f"A fresh server started under an open-file limit of {h['nofile']} (as `ulimit -n {h['nofile']}`; "
+        f"`max_connections` then defaults to {max(8, min(1000, h['nofile'] - 64))}), server options as above. "
+        f"8 normal clients (live sessions of MELD dev turns, {args.hostile_repeat} x 8 conversations) ran alone, "
+        f"then again while one attacker process ran, all at once: {args.idle_sockets} sockets that send nothing "
+        f"and {args.half_headers} that send half a request header (each reopened 0.2 s after the server closes it), "
+        f"{args.slow_bodies} request bodies trickling one byte a second, malformed HTTP framing "
+        f"({len(MALFORMED)} kinds, one every 0.1 s), and decompression bombs in a loop (a "
+        f"{a.get('bomb_bytes', {}).get('16k', 0) // 1024} KB mp4 holding one 16000x16000 frame; five "
+        f"{a.get('bomb_bytes', {}).get('8k', 0) // 1024} KB 8000x8000 clips in one request).",
+        "",
+        "| normal clients | turns | errors | p50 ms | p95 ms | max ms | turns/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, r in (("alone", plain), ("under attack", hostile)):
+        lines.append(f"| {name} | {r['turns']} | {r['errors']} | {r['p50_ms']:.0f} | {r['p95_ms']:.0f} | "
+                     f"{r['max_ms']:.0f} | {r['throughput']:.1f} |")  # fmt: skip
+    lines += [
+        "",
+        f"Target (normal clients 0 errors, p95 under attack within 2x of alone): **{'met' if met else 'not met'}** "
+        f"(p95 ratio {ratio:.2f}, errors {hostile['errors']}).",
+    ]
+    if hostile["error_samples"]:
+        lines.append("Error samples: " + "; ".join(hostile["error_samples"]))
+    lines += [
+        "",
+        f"- bombs: answers {json.dumps(a.get('bomb', {}), sort_keys=True)}; slowest answer per kind (s): "
+        f"{json.dumps(bomb_s, sort_keys=True)}",
+        f"- server memory: RSS {h['rss_before_mb']:.0f} MB before the attack, {h['rss_during_mb']:.0f} MB at its end, "
+        f"{h['rss_after_mb']:.0f} MB after; peak (VmHWM) {h['hwm_before_mb']:.0f} MB before, "
+        f"{h['hwm_final_mb']:.0f} MB at the end (growth {h['hwm_final_mb'] - h['hwm_before_mb']:.0f} MB)",
+        f"- idle sockets: {a.get('idle_opened', 0)} opened, closed by the server with "
+        f"{json.dumps(a.get('idle', {}), sort_keys=True)}; half headers: {a.get('half_opened', 0)} opened, "
+        f"{json.dumps(a.get('half', {}), sort_keys=True)}",
+        f"- slow bodies: {json.dumps(a.get('slow', {}), sort_keys=True)}, held "
+        f"{min(a.get('slow_held_s') or [0]):.0f}-{max(a.get('slow_held_s') or [0]):.0f} s each (the request timeout)",
+        f"- malformed framing: {json.dumps(a.get('malformed', {}), sort_keys=True)} "
+        f"({a.get('malformed_plain_text', 0)} of them uvicorn's plain-text 400)",
+        f"- health during the attack: {h['health_during']}; after: health {h['health_after']}, prediction "
+        f"{h['predict_after']}; server alive: {h['server_alive']}",
+    ]
+    return lines
+
+
 # --------------------------------------------------------------------------- report
 
 
@@ -393,6 +672,13 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=900.0, help="stop every phase after this long overall")
     ap.add_argument("--serve-args", default="", help='more altsa serve options, e.g. "--batch-max-turns 1"')
     ap.add_argument("--no-write", action="store_true", help="print, do not rewrite benchmarks/results/load_test.md")
+    ap.add_argument("--hostile", action=argparse.BooleanOptionalAction, default=True,
+                    help="run the hostile phase (8 normal clients alone, then under attack)")
+    ap.add_argument("--hostile-repeat", type=int, default=5, help="times the 8 normal clients replay the conversations, per half")
+    ap.add_argument("--server-nofile", type=int, default=200, help="open-file limit of the hostile phase's server")
+    ap.add_argument("--idle-sockets", type=int, default=250, help="attacker sockets that send nothing")
+    ap.add_argument("--half-headers", type=int, default=50, help="attacker sockets that send half a header")
+    ap.add_argument("--slow-bodies", type=int, default=16, help="attacker bodies trickling a byte a second")
     args = ap.parse_args()
     counts = [int(c) for c in args.clients.split(",") if c.strip()]
     args.server_args = ["--max-sessions", str(args.max_sessions), "--session-idle", str(args.session_idle),
@@ -428,12 +714,20 @@ def main() -> int:
         finally:
             server.stop()
     args.ratios = ratios
+    hostile = None
+    if args.hostile:
+        hostile = hostile_run(args, convs, deadline + 600)
+        print(json.dumps({k: v for k, v in hostile.items() if k not in ("plain", "hostile")}), flush=True)
     lines = report(args, load, faults, rss_start, conv_source)
+    if hostile is not None:
+        lines += hostile_report(args, hostile)
     if args.no_write:
         print("\n".join(lines))
     else:
         write_results("load_test.md", lines)
     ok = all(r["errors"] == 0 for r in load) and all(faults["health_ok"]) and not faults["garbage_5xx"]
+    if hostile is not None:
+        ok = ok and hostile["hostile"]["errors"] == 0 and hostile["health_after"] == 200
     return 0 if ok else 1
 
 

@@ -76,24 +76,42 @@ def test_endless_headers_are_cut_off(guarded):
 def test_past_the_cap_a_new_client_evicts_a_stuck_socket(guarded):
     with guarded(max_connections=4, header_timeout_s=30) as server:
         idle = [_connect(server.port) for _ in range(4)]
-        time.sleep(1.2)  # old enough to be evicted
+        time.sleep(0.2)
         with httpx.Client(base_url=server.url, timeout=10) as c:
             for _ in range(3):
                 assert c.get("/healthz").status_code == 200
         evicted = [_read_all(s, wait_s=0.5) for s in idle]
         for s in idle:
             s.close()
-    assert any(r.startswith(b"HTTP/1.1 408") and b'"evicted"' in r for r in evicted), evicted
+    assert evicted[0].startswith(b"HTTP/1.1 408") and b'"evicted"' in evicted[0], evicted  # the oldest went first
+    assert evicted[-1].endswith(b"<still open>"), evicted
+
+
+def test_a_kept_alive_idle_connection_is_evicted_before_none(guarded):
+    with guarded(max_connections=2, header_timeout_s=30, keep_alive_s=30) as server:
+        with _connect(server.port) as kept:
+            kept.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert kept.recv(65536).startswith(b"HTTP/1.1 200")  # answered, now idle on keep-alive
+            with _connect(server.port) as busy:
+                busy.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+                time.sleep(0.2)  # a body on its way: being served, never evicted
+                with httpx.Client(base_url=server.url, timeout=10) as c:
+                    assert c.get("/healthz").status_code == 200
+                assert _read_all(kept, wait_s=2) == b""  # closed without a word, as keep-alive allows
+                assert _read_all(busy, wait_s=0.3).endswith(b"<still open>")
 
 
 def test_past_the_cap_with_nothing_to_evict_a_new_socket_is_refused(guarded):
     with guarded(max_connections=2, header_timeout_s=30) as server:
-        fresh = [_connect(server.port) for _ in range(2)]
-        time.sleep(0.1)
+        busy = [_connect(server.port) for _ in range(2)]
+        for s in busy:  # requests whose bodies are still coming: being served
+            s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{")
+        time.sleep(0.2)
         with _connect(server.port) as extra:
             reply = _read_all(extra)
-        for s in fresh:
+        for s in busy:
             s.close()
+        time.sleep(0.2)
         with httpx.Client(base_url=server.url, timeout=10) as c:
             assert c.get("/healthz").status_code == 200  # room again once they went
     assert reply.startswith(b"HTTP/1.1 503") and b'"too_many_connections"' in reply, reply[:200]

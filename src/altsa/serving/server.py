@@ -12,10 +12,12 @@ subclass) adds what is missing:
   connection); else the server answers 408 and closes it;
 - **header size**: more than ``_MAX_HEADER_BYTES`` without the headers ending: 431, closed;
 - **connection cap**: past ``max_connections`` a new connection evicts the connection that
-  has waited longest for its headers (an idle or half-sent socket, the ones a slowloris
-  holds; never one whose request is being served or that idles between requests), else it
-  is closed at once. So descriptors stay bounded below the process limit and a client that
-  behaves is never locked out by sockets that do nothing.
+  has been doing nothing longest: waiting for its headers (an idle or half-sent socket, what
+  a slowloris holds; answered 408) or idling between requests on keep-alive (closed, as HTTP
+  allows); never one whose request is being read or served. With none to evict, the new
+  connection is refused (503). So descriptors stay bounded below the process limit, and a
+  client that connects and sends its request is not locked out by sockets doing nothing:
+  they are always older than it.
 
 ``X-Forwarded-For`` / ``-Proto`` are honoured only from ``forwarded_allow_ips`` (uvicorn
 trusts 127.0.0.1 by default, which on a loopback server is every local client).
@@ -32,7 +34,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from altsa.serving.config import ServeSettings
 
 _MAX_HEADER_BYTES = 64 * 1024  # request line + headers (uvicorn itself sets no limit with httptools)
-_EVICT_AFTER_S = 1.0  # a connection waiting this long for its headers may be evicted at the cap
 
 
 def _reply(transport: asyncio.Transport, status: str, code: str, message: str, on_reject: Any = None) -> None:
@@ -55,6 +56,7 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.max_connections: int | None = getattr(config, "altsa_max_connections", None)
         self.on_reject = getattr(config, "altsa_on_reject", None)
         self.waiting_since: float | None = None  # monotonic time the current request's headers became due
+        self.idle_since: float | None = None  # monotonic time a kept-alive connection's last response ended
         self.header_bytes = 0
         self.header_timer: asyncio.TimerHandle | None = None
 
@@ -88,18 +90,22 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._make_room()
 
     def _make_room(self) -> None:
-        now = time.monotonic()
-        stuck = [c for c in self.connections if c is not self and getattr(c, "waiting_since", None) is not None
-                 and now - c.waiting_since >= _EVICT_AFTER_S and not c.transport.is_closing()]  # fmt: skip
-        if stuck:
-            oldest = min(stuck, key=lambda c: c.waiting_since)
+        candidates = [c for c in self.connections if c is not self and not c.transport.is_closing()
+                      and (getattr(c, "waiting_since", None) is not None or getattr(c, "idle_since", None) is not None)]  # fmt: skip
+        if not candidates:
+            _reply(self.transport, "503 Service Unavailable", "too_many_connections",
+                   f"{len(self.connections) - 1} connections open, all busy (max_connections); retry shortly", self.on_reject)  # fmt: skip
+            self.connections.discard(self)
+            return
+        oldest = min(candidates, key=lambda c: c.waiting_since if c.waiting_since is not None else c.idle_since)
+        if oldest.waiting_since is not None:
             _reply(oldest.transport, "408 Request Timeout", "evicted",
                    "connection closed to make room: no request headers received", self.on_reject)  # fmt: skip
-            self.connections.discard(oldest)
-        else:
-            _reply(self.transport, "503 Service Unavailable", "too_many_connections",
-                   f"{len(self.connections) - 1} connections open (max_connections); retry shortly", self.on_reject)  # fmt: skip
-            self.connections.discard(self)
+        else:  # idle between requests: closing it is ordinary keep-alive behaviour
+            if self.on_reject is not None:
+                self.on_reject("evicted")
+            oldest.transport.close()
+        self.connections.discard(oldest)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._headers_arrived()
@@ -115,12 +121,18 @@ class GuardedHttpTools(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self.idle_since = None
         if self.waiting_since is None:  # a later request on a kept-alive connection: its clock starts now
             self._await_headers()
 
-    def on_headers_complete(self) -> None:  # after the response, uvicorn's keep-alive timer takes over
+    def on_headers_complete(self) -> None:
         self._headers_arrived()
         super().on_headers_complete()
+
+    def on_response_complete(self) -> None:  # idle now, until the next request or uvicorn's keep-alive timer
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.waiting_since is None and not self.pipeline:
+            self.idle_since = time.monotonic()
 
 
 def max_connections(settings: ServeSettings) -> int:
