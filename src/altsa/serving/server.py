@@ -11,10 +11,10 @@ subclass) adds what is missing:
   of the connection opening (or of the first byte of a later request on the same
   connection); else the server answers 408 and closes it;
 - **header size**: more than ``_MAX_HEADER_BYTES`` without the headers ending: 431, closed;
-- **connection cap**: past ``max_connections`` a new connection evicts the connection that
-  has been doing nothing longest: waiting for its headers (an idle or half-sent socket, what
-  a slowloris holds; answered 408) or idling between requests on keep-alive (closed, as HTTP
-  allows); never one whose request is being read or served. With none to evict, the new
+- **connection cap**: past ``max_connections`` a new connection evicts the socket that has
+  waited longest for its headers (an idle or half-sent socket, what a slowloris holds;
+  answered 408), or when there is none, the connection idle longest between requests on
+  keep-alive (closed, as HTTP allows); never one whose request is being read or served. With none to evict, the new
   connection is refused (503). So descriptors stay bounded below the process limit, and a
   client that connects and sends its request is not locked out by sockets doing nothing:
   they are always older than it.
@@ -90,22 +90,28 @@ class GuardedHttpTools(HttpToolsProtocol):
             self._make_room()
 
     def _make_room(self) -> None:
-        candidates = [c for c in self.connections if c is not self and not c.transport.is_closing()
-                      and (getattr(c, "waiting_since", None) is not None or getattr(c, "idle_since", None) is not None)]  # fmt: skip
-        if not candidates:
-            _reply(self.transport, "503 Service Unavailable", "too_many_connections",
-                   f"{len(self.connections) - 1} connections open, all busy (max_connections); retry shortly", self.on_reject)  # fmt: skip
-            self.connections.discard(self)
-            return
-        oldest = min(candidates, key=lambda c: c.waiting_since if c.waiting_since is not None else c.idle_since)
-        if oldest.waiting_since is not None:
+        """Evict a socket stuck before its headers (the oldest), else the connection idle
+        longest on keep-alive (a client reusing it just then sees it closed, so only when no
+        stuck socket is left), else refuse the new connection."""
+        live = [c for c in self.connections if c is not self and not c.transport.is_closing()]
+        stuck = [c for c in live if getattr(c, "waiting_since", None) is not None]
+        if stuck:
+            oldest = min(stuck, key=lambda c: c.waiting_since)
             _reply(oldest.transport, "408 Request Timeout", "evicted",
                    "connection closed to make room: no request headers received", self.on_reject)  # fmt: skip
-        else:  # idle between requests: closing it is ordinary keep-alive behaviour
+            self.connections.discard(oldest)
+            return
+        idle = [c for c in live if getattr(c, "idle_since", None) is not None]
+        if idle:
+            oldest = min(idle, key=lambda c: c.idle_since)
             if self.on_reject is not None:
                 self.on_reject("evicted")
-            oldest.transport.close()
-        self.connections.discard(oldest)
+            oldest.transport.close()  # ordinary keep-alive behaviour: an idle connection may close
+            self.connections.discard(oldest)
+            return
+        _reply(self.transport, "503 Service Unavailable", "too_many_connections",
+               f"{len(self.connections) - 1} connections open, all busy (max_connections); retry shortly", self.on_reject)  # fmt: skip
+        self.connections.discard(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._headers_arrived()
