@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import torch
@@ -107,3 +108,20 @@ def test_a_shared_teacher_must_be_a_finished_fitting_one(tiny, tmp_path, full_ru
     mine = load_run(tmp_path / "c").model.state_dict()
     assert shared["complete"]
     assert all(torch.equal(mine[k], source[k]) for k in source if k.startswith("branches.text."))
+
+
+def test_teacher_with_unfreeze_last_trains_only_the_top_blocks(tiny, tmp_path, tiny_models):
+    """freeze: true + unfreeze_last: 1 fine-tunes the last block and leaves the others as loaded."""
+    from safetensors.torch import load_file
+
+    cfg = tiny(modalities=("text",), extra=["encoders.text.freeze=true", "encoders.text.unfreeze_last=1",
+                                            "train.teacher.encoder_lr=0.05"])
+    out = tmp_path / "top1"
+    train(cfg, out=out, stage="teacher", quiet=True)
+    before = load_file(str(next(Path(tiny_models["text"]).glob("*.safetensors"))))
+    after = load_file(str(next((out / "text-encoder").glob("*.safetensors"))))
+    layers = sorted({int(k.split("layer.")[1].split(".")[0]) for k in before if "layer." in k})
+    last = f"layer.{layers[-1]}."
+    changed = {k for k in before if k in after and not torch.equal(before[k], after[k])}
+    assert changed, "the top block did not train"
+    assert all(last in k for k in changed), sorted(changed)[:5]

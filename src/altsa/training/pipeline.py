@@ -514,8 +514,13 @@ class Trainer:
         counts = torch.bincount(train_items.labels, minlength=len(self.labels)).tolist()
         weight = class_weights(counts, tc.class_weights)
         teacher = ft.TextTeacher(enc, self.model.branches["text"])
+        from altsa.training.students import trainable_prefixes
+
+        # freeze: false trains every encoder weight; freeze: true + unfreeze_last: N only the top N
+        # blocks (the encoder's requires_grad, set at load, says which)
+        trainable = ["branch", *trainable_prefixes(enc.module, "encoder")]
         stage = Stage(
-            "teacher", teacher, ["encoder", "branch"], {"text": ["encoder", "branch"]}, len(train_items.texts),
+            "teacher", teacher, trainable, {"text": ["encoder", "branch"]}, len(train_items.texts),
             tc.teacher.batch_utterances, lambda idx: ft.make_batch(enc, train_items, idx),
             ft.teacher_loss(weight, tc.label_smoothing),
             lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2)},
