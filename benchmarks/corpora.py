@@ -9,9 +9,9 @@ Corpora:
 
 - ``meld``: the shipped ``embedded-frozen`` config on ../shared/data/meld (train, dev); dev scores.
 - ``emodb``: EmoDB (../shared/data/emodb, 535 acted German utterances, 10 speakers) through the
-  clips-CSV route of docs/data.md ("Worked example: a CSV of labelled clips"): CSVs
-  ``name,file,speaker,emotion`` written here, ``text: none``, ``encoders.modalities: [audio]``
-  (Whisper tiny.en). Split by speaker, 5 folds: each tests 2 speakers, picks epochs on 2 others
+  clips-CSV route of docs/data.md: its worked example ``speech.yaml``, read from the docs, on
+  CSVs ``file,speaker,emotion`` written here (``text: none``, ``encoders.modalities: [audio]``,
+  Whisper tiny.en). Split by speaker, 5 folds: each tests 2 speakers, picks epochs on 2 others
   (dev) and trains on the remaining 6. Beside it, a classic MFCC baseline on the same folds and
   training speakers (40 MFCCs, mean and standard deviation over the voiced span, standardised,
   logistic regression and an RBF SVM), and the same altsa route with the embedded librosa
@@ -121,27 +121,24 @@ def emodb_folds(files: list[Path]) -> list[dict[str, list[str]]]:
 
 
 def write_emodb_csvs(files: list[Path], fold: dict[str, list[str]], folder: Path) -> None:
-    """The clips CSVs a user writes for EmoDB: name, file (absolute path), speaker, emotion."""
+    """The clips CSVs of the docs' example for EmoDB: file (absolute path), speaker, emotion."""
     folder.mkdir(parents=True, exist_ok=True)
     for split, speakers in fold.items():
-        lines = ["name,file,speaker,emotion"]
-        lines += [f"{f.stem},{f.resolve()},{f.name[:2]},{EMODB_EMOTIONS[f.name[5]]}" for f in files
-                  if f.name[:2] in speakers]
+        lines = ["file,speaker,emotion"]
+        lines += [f"{f.resolve()},{f.name[:2]},{EMODB_EMOTIONS[f.name[5]]}" for f in files if f.name[:2] in speakers]
         (folder / f"{split}.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
-EMODB_CONFIG = """\
-name: emodb-{tag}
-data:
-  corpus: csv
-  root: {root}
-  splits: {{train: train.csv, dev: dev.csv, test: test.csv}}
-  columns: {{dialogue: name, text: none, label: emotion, audio: file}}
-encoders:
-  modalities: [audio]
-features:
-  cache_dir: {cache}
-"""
+def docs_example(name: str) -> str:
+    """The config of a worked example in docs/data.md (the benchmark runs exactly what the docs
+    show, as tests/cli/test_worked_examples.py does)."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "data.md").read_text(encoding="utf-8")
+    m = re.search(rf"<!-- example: {name} -->\s*```yaml\n(.*?)```", text, re.S)
+    if m is None:
+        raise SystemExit(f"docs/data.md has no worked example {name!r}")
+    return m.group(1)
 
 
 def mfcc_features(files: list[Path]):
@@ -217,9 +214,10 @@ def emodb_entry(root: Path, out: Path, cache: str, variants: dict[str, list[str]
         for k, fold in enumerate(folds):
             folder = out / "emodb-data" / f"fold{k}"
             write_emodb_csvs(files, fold, folder)
-            path = folder / "config.yaml"
-            path.write_text(EMODB_CONFIG.format(tag=f"{name}-f{k}", root=folder, cache=cache), encoding="utf-8")
-            cfg = load_config(ExperimentConfig, path, over)
+            path = folder / "speech.yaml"
+            path.write_text(docs_example("speech"), encoding="utf-8")
+            cfg = load_config(ExperimentConfig, path, [f"name=emodb-{name}-f{k}", f"data.root={folder}",
+                                                       f"features.cache_dir={cache}", *over])
             if counts is None:
                 counts = {f"fold0 {s}": v for s, v in rows(cfg).items()}
             result = train_and_score(cfg, out / f"emodb-{name}-f{k}", ["dev", "test"])
@@ -232,7 +230,7 @@ def emodb_entry(root: Path, out: Path, cache: str, variants: dict[str, list[str]
     t0 = time.perf_counter()
     systems.update(mfcc_baseline(files, folds))
     print(f"mfcc baselines in {time.perf_counter() - t0:.0f} s", flush=True)
-    return {"name": "emodb", "config": "docs/data.md clips-CSV route (EMODB_CONFIG in this script)",
+    return {"name": "emodb", "config": "speech.yaml of docs/data.md (worked example: a CSV of labelled clips)",
             "overrides": [], "rows": counts, "folds": folds, "variants": variants,
             "systems": {k: {"folds": v, **summary(v), "dev": summary(dev[k]) if k in dev else None}
                         for k, v in systems.items()}}
@@ -284,7 +282,8 @@ def main() -> None:
     ap.add_argument("--emodb", default=str(SHARED_DATA / "emodb"), help="folder of EmoDB's wavs")
     ap.add_argument("--emodb-variant", action="append", default=[], metavar="NAME=KEY=VALUE,...",
                     help="an altsa variant on EmoDB: overrides of the clips-CSV config (repeatable; default: "
-                         "whisper (the config as documented) and librosa (the librosa statistics encoder))")
+                         "whisper (the config as documented), whisper-no-input-norm, librosa (the librosa "
+                         "statistics encoder))")
     ap.add_argument("--out", type=Path, default=Path("runs/bench-corpora"))
     ap.add_argument("--cache", default=".altsa-cache")
     ap.add_argument("--threads", type=int, default=None)
@@ -297,7 +296,7 @@ def main() -> None:
         todo.append(("meld", lambda: config_entry("meld", "embedded-frozen", [f"data.root={args.meld}"], args.out,
                                                   args.cache)))
     if list(Path(args.emodb).glob("*.wav")):
-        variants = {"whisper": [], "librosa": LIBROSA}
+        variants = {"whisper": [], "whisper-no-input-norm": ["model.input_norm=none"], "librosa": LIBROSA}
         if args.emodb_variant:
             variants = {}
             for spec in args.emodb_variant:

@@ -263,7 +263,8 @@ def for_input(path: str | Path, run_data: DataConfig | None, opts: DataOptions) 
         csv_family = ("csv", "emorynlp")
         if detected is not None and not (detected in csv_family and run_fmt in csv_family):
             if detected != run_fmt:
-                base = dataclasses.replace(base, corpus=detected, mapping=None, columns=ColumnsConfig(), labels=None)
+                base = dataclasses.replace(base, corpus=detected, mapping=None, columns=ColumnsConfig(), labels=None,
+                                           label_aliases={})
         elif detected is None and run_fmt is None:
             detect_format(path)  # raises its "cannot tell the corpus format" error
     return opts.apply(base)
@@ -273,4 +274,4 @@ def describe(data: DataConfig) -> dict[str, Any]:
     """The reading settings, for reports."""
     return {"format": data.corpus, "mapping": data.mapping,
             "columns": {k: v for k, v in dataclasses.asdict(data.columns).items() if v is not None},
-            "labels": data.labels, "clips": data.clips}
+            "labels": data.labels, "label_aliases": data.label_aliases, "clips": data.clips}
