@@ -260,8 +260,11 @@ def render(entries: list[dict]) -> list[str]:
                 lines.append(f"| {name} | " + " | ".join(f"{s[k]['mean']:.2f} ± {s[k]['std']:.2f}"
                                                            for k in ("weighted_f1", "macro_f1", "accuracy", "uar"))
                              + f" | {dev} |")
+            lines.append("")
             for name, over in (e.get("variants") or {}).items():
-                lines.append(f"\n- `altsa-{name}`: {' '.join(over) or 'the config as in docs/data.md'}")
+                lines.append(f"- `altsa-{name}`: {' '.join(over) or 'speech.yaml as in docs/data.md'}")
+            lines.append("- `mfcc-*`: 40 MFCCs, mean and std over the voiced span, standardised; trained on the fold's "
+                         "6 training speakers")
         else:
             lines += [f"### {e['name']} (`{e['config']}`{' ' + ' '.join(e['overrides']) if e['overrides'] else ''})", "",
                       "| split | n | weighted F1 | macro F1 | accuracy | UAR |", "|---|---|---|---|---|---|"]
