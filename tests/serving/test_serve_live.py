@@ -55,3 +55,18 @@ def test_misbehaving_clients_leave_the_server_serving(live_server):
         assert c.get("/healthz").status_code == 200
         r = c.post("/v1/predict", json={"utterances": [{"text": "Still here?"}]})
         assert r.status_code == 200
+
+
+def test_malformed_framing_gets_uvicorns_plain_400_as_documented(live_server):
+    """The one error outside the JSON shape: uvicorn's parser answers before the app exists
+    for the request. docs/serving.md says so, with this exact body."""
+    from pathlib import Path
+
+    reply = _raw(live_server.port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header Line\r\n\r\n")
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400") and b"content-type: text/plain" in head.lower()
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text()
+    assert body.decode() in docs and "plain-text" in docs
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    make_test = readme.index("make test")
+    assert ".ci/install-chromium.sh" in readme[make_test : make_test + 400]  # said next to the command
