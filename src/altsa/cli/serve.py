@@ -12,7 +12,7 @@ from altsa.cli.main import app
 from altsa.serving.config import ServeSettings, resolve_settings
 
 _D = ServeSettings()
-DEFAULT_MODEL = "meld-text-minilm"  # the fast model; --model meld-text-accurate for the accurate one
+DEFAULT_MODEL = "meld-text-minilm"  # the fast bundled model; --model NAME_OR_RUN for another
 _SETTING_NAMES = [f.name for f in dataclasses.fields(ServeSettings)]
 
 
@@ -24,7 +24,7 @@ def _opt(default, *flags: str, help: str):  # noqa: A002
 @app.command("serve")
 def serve(
     model_arg: str | None = typer.Argument(None, metavar="[MODEL]", help="Same as --model."),
-    model_opt: str | None = typer.Option(None, "--model", help=f"Bundled model name or run directory (default: {DEFAULT_MODEL}; meld-text-accurate: the accurate one). The page also offers the other installed bundled models."),
+    model_opt: str | None = typer.Option(None, "--model", help=f"Bundled model name or run directory (default: {DEFAULT_MODEL}, the fast one). The page also offers the other installed bundled models."),
     config: str | None = typer.Option(None, "--config", help="YAML file of ServeSettings (options below override it)."),
     host: str | None = _opt(_D.host, "--host", help="Interface to listen on (0.0.0.0 exposes the service)."),
     port: int | None = _opt(_D.port, "--port", help="TCP port, 0-65535 (0: a free one the OS picks, logged by uvicorn)."),
