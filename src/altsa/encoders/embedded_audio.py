@@ -437,8 +437,8 @@ class EmbeddedWhisperAudio:
 def _layer_with_context(layer, x: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """One ``WhisperEncoderLayer`` (pre-LayerNorm attention, then MLP, each residual) whose
     attention also reads the extra ``keys``/``values`` ``[b, heads, K, head_dim]``; ``mask``
-    ``[b, 1, 1, S + K]`` is added to the scores (the same arithmetic as the layer's own
-    eager attention over the joined keys)."""
+    ``[b, 1, 1, S + K]`` is added to the scores (the layer's own attention over the joined
+    keys, through torch's fused scaled-dot-product attention)."""
     attn = layer.self_attn
     b, s, d = x.shape
     heads = attn.num_heads
@@ -446,8 +446,9 @@ def _layer_with_context(layer, x: torch.Tensor, keys: torch.Tensor, values: torc
     q = (attn.q_proj(normed) * attn.scaling).view(b, s, heads, -1).transpose(1, 2)  # [b, heads, S, head_dim]
     k = torch.cat([attn.k_proj(normed).view(b, s, heads, -1).transpose(1, 2), keys], dim=2)  # [b, heads, S + K, hd]
     v = torch.cat([attn.v_proj(normed).view(b, s, heads, -1).transpose(1, 2), values], dim=2)
-    weights = torch.softmax(q @ k.transpose(2, 3) + mask, dim=-1)  # [b, heads, S, S + K]
-    x = x + attn.out_proj((weights @ v).transpose(1, 2).reshape(b, s, d))  # [b, S, d]
+    # q is scaled already (as Whisper's attention does it): softmax(q k^T + mask) v, fused
+    out = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask, scale=1.0)  # [b, heads, S, hd]
+    x = x + attn.out_proj(out.transpose(1, 2).reshape(b, s, d))  # [b, S, d]
     return x + layer.fc2(layer.activation_fn(layer.fc1(layer.final_layer_norm(x))))
 
 

@@ -125,6 +125,7 @@ def transcribe_words(
         vad_filter=False,
         condition_on_previous_text=False,  # a conversation's turns do not continue each other;
         # conditioning lets one misheard turn repeat into the next
+        temperature=0.0,  # greedy only: the fallback's sampling made a rerun transcribe differently
     )
     words: list[Word] = []
     for k, seg in enumerate(segments):
