@@ -169,6 +169,7 @@ def test_json_output_is_pure_with_an_empty_cache(emory_run, emory, tiny_text, al
 
     predict = _cli(altsa_script, "predict", str(emory_run), test, "--json", cwd=tmp_path)
     assert predict.returncode == 0, predict.stderr
+    assert f"{test}: read 12 rows, kept 12, skipped 0" in predict.stderr  # what it read, beside the JSON
     rows = [json.loads(line) for line in predict.stdout.splitlines()]
     assert len(rows) == 12 and rows[0]["dialogue_id"] == "1/1/1"
     assert not (tmp_path / "altsa-eval").exists()
@@ -252,7 +253,7 @@ def test_predict_labels_media_files_and_folders(audio_run, clips_csv, capsys, mo
     out, err = capsys.readouterr()
     names = [json.loads(line)["dialogue_id"] for line in out.splitlines()]
     assert names == sorted(f"{s}{i}.wav" for s, n in (("train", 12), ("dev", 6)) for i in range(n))
-    assert "1 other files ignored" in err
+    assert "read 18 rows, kept 18, skipped 0; 1 other files ignored (not media)" in err
 
     monkeypatch.setenv("COLUMNS", "200")
     assert main(["predict", str(audio_run), str(clip)]) == 0

@@ -116,21 +116,23 @@ def predict_cmd(
             model, inputs, json_out=json_out, device=device, batch_size=batch_size, threads=threads, cfg=cfg
         )
         return
+    from altsa.data.readers import describe_counts
     from altsa.inference import Recognizer
     from altsa.inference.format import json_lines, prediction_table, print_renderable
 
-    conversations, clips = [], False
+    conversations, clips, read = [], False, []
     for source in inputs:
         corpus = read_input(source, data=input_data(model, source, data_opts))
         if not corpus.conversations:
             raise DataError(f"{source}: no utterances to predict")
-        if corpus.ignored_files:  # a folder of clips: say what was not read
-            print(f"{source}: {corpus.num_utterances} media files; {corpus.ignored_files} other files ignored",
-                  file=sys.stderr)
+        note = f"; {corpus.ignored_files} other files ignored (not media)" if corpus.ignored_files else ""
+        read.append(f"{source}: {describe_counts(corpus.counts())}{note}")
         clips = clips or any(not u.has_text for u in corpus.utterances())
         conversations += corpus.conversations
     rec = Recognizer.from_pretrained(model, device=device, batch_size=batch_size, threads=threads)
     predictions = rec.predict_corpus(conversations)
+    # what was read, on stderr (stdout holds the predictions; an error stays one line)
+    print("\n".join(read), file=sys.stderr)
     if json_out:
         json_lines(predictions, sys.stdout)
     else:
