@@ -275,3 +275,21 @@ def test_a_bundled_models_report_goes_to_the_user_cache(tmp_path, monkeypatch, c
     assert report == tmp_path / "user-cache" / "eval" / "meld-text-minilm-talk"
     assert (report / "report.md").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fc", "talk.jsonl", "user-cache"]
+
+
+def test_the_issues_clips_csv_trains_with_data_corpus_csv_alone(tiny_text, tmp_path, write_wav) -> None:
+    """``dialogue_id,speaker,text,label,media``: the conventional columns need no mapping."""
+    for split, n in (("train", 8), ("dev", 4)):
+        rows = ["dialogue_id,speaker,text,label,media"]
+        for i in range(n):
+            label = ["joy", "anger"][i % 2]
+            write_wav(tmp_path / "clips" / f"{split}{i}.wav", label)
+            rows.append(f"{split}{i // 2},spk{i % 2},{'great news' if label == 'joy' else 'go away'},{label},"
+                        f"clips/{split}{i}.wav")
+        (tmp_path / f"{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    out = tmp_path / "run"
+    argv = ["train", "embedded-frozen", "--data", str(tmp_path), "--out", str(out), "--quiet", "data.corpus=csv",
+            "data.splits={train: train.csv, dev: dev.csv}", *tiny_text]
+    assert main(argv) == 0
+    data = json.loads((out / "metrics.json").read_text())["data"]
+    assert (data["train"]["kept"], data["dev"]["kept"]) == (8, 4)
