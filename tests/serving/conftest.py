@@ -3,6 +3,7 @@ and media files generated with PyAV (never copied from the data folder)."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -244,3 +245,27 @@ def hostile() -> dict[str, bytes]:
         "wav": wav_bytes(1.0),
         "stereo": wav_bytes(0.5, layout="stereo"),
     }
+
+
+CHROMIUM = os.environ.get("ALTSA_CHROMIUM", "/usr/bin/chromium")
+# the flags a root, offline, headless Chromium needs here (no sandbox, no background
+# connections), plus autoplay so the recording page's player can seek without a click
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium driven by Playwright; skips with a printed reason where it is missing."""
+    import shutil
+
+    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
+        reason = f"Chromium not installed at {CHROMIUM} (run .ci/install-chromium.sh)"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[dev]')")
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()

@@ -4,27 +4,7 @@ emotions appear in the timeline. ``.ci/install-chromium.sh`` installs Chromium."
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import pytest
-
-CHROMIUM = os.environ.get("ALTSA_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
-        reason = f"Chromium not installed at {CHROMIUM} (run .ci/install-chromium.sh)"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[dev]')")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 def test_page_shows_emotions(browser, live_server, recognizer):

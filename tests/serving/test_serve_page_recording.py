@@ -4,32 +4,13 @@ speakers, drawn along the recording under the audio player, and a turn seeks the
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 
 import pytest
 
-CHROMIUM = os.environ.get("ALTSA_CHROMIUM", "/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--autoplay-policy=no-user-gesture-required"]  # fmt: skip
 LINES = [(0, "I cannot believe we finally won the final."), (1, "Honestly, I was sure we would lose it.")]
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not (os.path.isfile(CHROMIUM) or shutil.which(CHROMIUM)):
-        reason = f"Chromium not installed at {CHROMIUM} (run .ci/install-chromium.sh)"
-        print(f"SKIP: {reason}")
-        pytest.skip(reason)
-    playwright = pytest.importorskip("playwright.sync_api", reason="playwright not installed (pip install -e '.[dev]')")
-    with playwright.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

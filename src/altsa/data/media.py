@@ -145,7 +145,7 @@ def _open(source: Source, limits: MediaLimits = _NO_LIMITS) -> Any:
         return Absent("unreadable", _short(exc))
 
 
-def _duration(container: Any, stream: Any) -> float | None:
+def stream_duration(container: Any, stream: Any) -> float | None:
     """Seconds of the stream (or the container) when the header says; else None."""
     if stream.duration is not None and stream.time_base is not None:
         return float(stream.duration * stream.time_base)
@@ -240,7 +240,7 @@ def decode_audio(
         if not container.streams.audio:
             return Absent("no_audio_stream")
         stream = container.streams.audio[0]
-        too_long = _limit(cfg, _duration(container, stream)) or _audio_header(stream, limits)
+        too_long = _limit(cfg, stream_duration(container, stream)) or _audio_header(stream, limits)
         if too_long is not None:
             return too_long
         resampler = av.AudioResampler(format="flt", layout="mono", rate=cfg.sample_rate)
@@ -368,7 +368,7 @@ def decode_video(source: str | Path | bytes | np.ndarray, cfg: MediaConfig, *, l
             return Absent("no_video_stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        duration = _duration(container, stream)
+        duration = stream_duration(container, stream)
         too_long = _limit(cfg, duration) or _video_header(stream, duration, limits)
         if too_long is not None:
             return too_long
@@ -431,7 +431,7 @@ def decode_video_spans(
             return [Absent("no_video_stream")] * len(spans)
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        too_large = _video_header(stream, _duration(container, stream), limits)
+        too_large = _video_header(stream, stream_duration(container, stream), limits)
         if too_large is not None:
             return [too_large] * len(spans)
         origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0

@@ -17,7 +17,7 @@ from typing import Any
 import av
 import numpy as np
 
-from altsa.data.media import Absent, MediaConfig, _audio_header, current_limits, decode_video_spans
+from altsa.data.media import Absent, MediaConfig, _audio_header, current_limits, decode_video_spans, stream_duration
 from altsa.errors import MediaError
 
 RATE = 16000  # Whisper, Silero VAD and the speaker encoder all read 16 kHz mono
@@ -79,14 +79,6 @@ def _where(source: Source) -> str | None:
     return None if isinstance(source, (bytes, bytearray)) else str(source)
 
 
-def _duration(container: Any, stream: Any) -> float | None:
-    if stream.duration is not None and stream.time_base is not None:
-        return float(stream.duration * stream.time_base)
-    if container.duration is not None:
-        return container.duration / av.time_base
-    return None
-
-
 def _describe_streams(container: Any) -> str:
     kinds = [f"{s.type} ({s.codec_context.name if s.codec_context else 'unknown codec'})" for s in container.streams]
     return ", ".join(kinds) or "none"
@@ -108,7 +100,7 @@ def _check_header(container: Any, name: str, source: Source, max_minutes: float)
     ctx = stream.codec_context
     if ctx is None:
         raise MediaError(f"unsupported audio codec ({_codec_tag(stream)}): FFmpeg has no decoder for it", path=where)
-    duration = _duration(container, stream)
+    duration = stream_duration(container, stream)
     promised = _wav_promised_seconds(source, container.format.name, ctx)
     if promised is not None:  # FFmpeg measures a WAV by its file size; its header may say more
         duration = max(duration or 0.0, promised)
