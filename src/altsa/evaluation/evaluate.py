@@ -41,6 +41,13 @@ def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[P
     if path.is_dir():
         name = split or "dev"
         if name not in run_config.data.splits:
+            # MELD's own file names need no config entry: a model trained on train/dev still
+            # scores a MELD folder's test split (the bundled models name no test file)
+            from altsa.data.readers.meld import SPLIT_DIRS
+
+            official = path / f"{name}_sent_emo.csv"
+            if run_config.data.corpus == "meld" and name in SPLIT_DIRS and official.is_file():
+                return official, name
             raise ConfigError(f"--split {name}: the run's data.splits has {', '.join(run_config.data.splits)}")
         for file in split_files(dataclasses.replace(run_config.data, root=str(path)), name):
             if not file.is_file():
