@@ -28,7 +28,7 @@ def test_predict_transcript_reads_text_audio_and_video(tav_rec, transcript, conv
     assert len(preds) == len(LINES)
     for p, u in zip(preds, transcript.utterances):
         assert (p.text, p.speaker, p.position) == (u.text, u.speaker, u.position)
-        assert (p.start, p.end) == (float(u.meta["start"]), float(u.meta["end"]))
+        assert (p.start, p.end) == (u.start, u.end)
         assert p.absent == {"video": "not_provided"}  # a wav: no frames
         assert p.weights["text"] > 0 and p.weights["audio"] > 0 and p.weights["video"] == 0
         d = p.to_dict()

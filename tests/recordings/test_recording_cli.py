@@ -34,8 +34,8 @@ def test_transcribe_json_and_output_file(conversation, tmp_path, capsys):
     obj = json.loads(line)
     assert obj["dialogue_id"] == "talk" and len(obj["utterances"]) == len(LINES)
     for u in obj["utterances"]:
-        assert set(u) == {"position", "speaker", "text", "meta"} and u["text"]
-        assert float(u["meta"]["start"]) < float(u["meta"]["end"])
+        assert set(u) == {"position", "speaker", "text", "media", "start", "end"} and u["text"]
+        assert u["media"] == str(path.resolve()) and 0 <= u["start"] < u["end"]
     assert out_file.read_text(encoding="utf-8") == out
     assert "real-time factor" in err and "wrote" in err
     # the file is a corpus the readers take as it is (and that a person can edit)

@@ -51,7 +51,7 @@ def test_boundaries_are_near_the_true_ones(transcript, conversation):
     _, wave, truth = conversation
     for i, (line, u) in enumerate(zip(truth, transcript.utterances)):
         start, end = transcript.span(i)
-        assert (float(u.meta["start"]), float(u.meta["end"])) == (start, end)
+        assert (u.start, u.end) == (start, end)
         assert abs(start - line.start) < 0.3 and abs(end - line.end) < 0.3, (i, start, end, line)
         clip = transcript.clip(i)
         assert clip.size == pytest.approx((end - start) * 16000, abs=2)
@@ -68,9 +68,10 @@ def test_transcript_is_a_jsonl_conversation(transcript):
     obj = transcript.to_dict()
     assert obj["dialogue_id"] == "talk"
     back = parse_conversation(obj)
-    assert [(u.speaker, u.text, u.meta["start"], u.meta["end"]) for u in back] == [
-        (u.speaker, u.text, u.meta["start"], u.meta["end"]) for u in transcript.utterances]
-    assert all(u.meta["recording"] == "talk.wav" for u in back)
+    assert [(u.speaker, u.text, u.start, u.end) for u in back] == [
+        (u.speaker, u.text, u.start, u.end) for u in transcript.utterances]
+    # each utterance names the recording (absolute) and its span of it, so its audio travels with it
+    assert all(u.media == str(transcript.source.resolve()) and u.span is not None for u in back)
 
 
 def test_items_carry_each_spans_audio(transcript):

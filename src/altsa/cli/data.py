@@ -92,7 +92,7 @@ def _print_summary(s: dict[str, Any], *, show: int = 10) -> None:
     overview.add_row("rows skipped", f"{rows['skipped']:,}")
     for reason, n in rows["skipped_by_reason"].items():
         overview.add_row(f"  {reason}", f"{n:,}")
-    for key in ("dialogues", "utterances", "speakers", "max_turns", "repaired_rows", "with_media"):
+    for key in ("dialogues", "utterances", "speakers", "max_turns", "repaired_rows", "with_media", "with_span"):
         overview.add_row(key.replace("_", " "), f"{s[key]:,}")
     overview.add_row("missing media", f"{len(s['missing_media']):,}")
     if s.get("ignored_files"):

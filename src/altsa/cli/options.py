@@ -27,6 +27,8 @@ _COLUMN_OPTIONS: dict[str, tuple[str, Any]] = {
     "media_col": ("media", typer.Option(None, "--media-col", help=f"{_MAP}: media path column (a clip with audio and/or video).")),
     "audio_col": ("audio", typer.Option(None, "--audio-col", help=f"{_MAP}: audio file column.")),
     "video_col": ("video", typer.Option(None, "--video-col", help=f"{_MAP}: video file column.")),
+    "start_col": ("start", typer.Option(None, "--start-col", help=f"{_MAP}: start time column (seconds into the media; default: a 'start' column).")),
+    "end_col": ("end", typer.Option(None, "--end-col", help=f"{_MAP}: end time column (seconds into the media; default: an 'end' column).")),
 }
 
 

@@ -58,8 +58,9 @@ def transcript_table(transcript: Any):
     table.add_column("time", style="dim", no_wrap=True)
     table.add_column("speaker", style="bold", no_wrap=True)
     table.add_column("text", overflow="fold", ratio=1)
-    for u in transcript.utterances:
-        table.add_row(f"{clock(float(u.meta['start']))}-{clock(float(u.meta['end']))}", u.speaker, u.text)
+    for i, u in enumerate(transcript.utterances):
+        start, end = transcript.span(i)
+        table.add_row(f"{clock(start)}-{clock(end)}", u.speaker, u.text)
     return table
 
 

@@ -42,7 +42,7 @@ AUTO = "auto"
 class ColumnsConfig:
     """Column mapping of the csv formats: role -> column name. Unset (null): the conventional
     column when the file has it (dialogue_id, speaker, text, label/emotion, media, audio,
-    video); ``none``: no such column (``text: none`` for clips without transcripts)."""
+    video, start, end); ``none``: no such column (``text: none`` for clips without transcripts)."""
 
     dialogue: str | None = None  # A+B joins columns: EmoryNLP's Season+Episode+Scene_ID
     order: str | None = None  # utterance order within the dialogue (default: file order)
@@ -52,6 +52,8 @@ class ColumnsConfig:
     media: str | None = None  # a clip holding audio and/or video; relative to data.clips, else the CSV's folder
     audio: str | None = None
     video: str | None = None
+    start: str | None = None  # seconds into the media where the utterance starts (one recording per session)
+    end: str | None = None  # seconds into the media where it ends
     delimiter: str | None = None  # default ","
 
 

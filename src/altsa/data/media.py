@@ -33,6 +33,7 @@ import av
 import av.logging
 import numpy as np
 
+from altsa.data.schema import span_problem
 from altsa.errors import ConfigError, MediaError
 
 # PyAV ignores FFmpeg's log by default; keep it so (a corrupt MELD clip would otherwise
@@ -44,7 +45,7 @@ av.logging.set_level(getattr(av.logging, os.environ.get("ALTSA_FFMPEG_LOG", ""),
 class Absent:
     """A modality that is not there for an utterance, and why (counted and reported)."""
 
-    reason: str  # missing_file | unreadable | no_audio_stream | no_video_stream | zero_frames | silent | too_long | too_large | empty
+    reason: str  # missing_file | unreadable | no_audio_stream | no_video_stream | zero_frames | silent | too_long | too_large | empty | bad_span | span_outside_file
     detail: str = ""
 
 
@@ -108,7 +109,12 @@ class MediaConfig:
 
 
 Source = str | Path | bytes | bytearray | np.ndarray
+Span = tuple[float | None, float | None]  # (start, end) seconds into the file; None: its start / its end
 _SEEK_GAP_S = 4.0  # video: seek instead of decoding on when the next target is this far ahead
+# audio spans: decoding starts this long before the span (a seek lands on a packet boundary;
+# MP3's bit reservoir and the resampler's filter need a few ms of history), so a span decodes
+# to the very samples the whole file's decode holds there
+_PREROLL_S = 0.5
 
 
 def _check(cfg: MediaConfig) -> None:
@@ -207,24 +213,58 @@ def _audio_header(stream: Any, limits: MediaLimits) -> Absent | None:
     return None
 
 
+def _span_absent(span: Span | None) -> Absent | None:
+    """``Absent("bad_span")`` for a span no file can have (negative, end not after start)."""
+    if span is None:
+        return None
+    problem = span_problem(*span)
+    return Absent("bad_span", problem) if problem else None
+
+
+def _span_too_long(span: Span, cfg: MediaConfig) -> Absent | None:
+    start, end = span[0] or 0.0, span[1]
+    if cfg.long_clips == "skip" and end is not None and end - start > cfg.max_seconds:
+        return Absent("too_long", f"span {end - start:.1f} s > max_seconds {cfg.max_seconds:g}")
+    return None
+
+
 def decode_audio(
-    source: Source, cfg: MediaConfig, *, sample_rate: int | None = None, limits: MediaLimits | None = None
+    source: Source,
+    cfg: MediaConfig,
+    *,
+    sample_rate: int | None = None,
+    limits: MediaLimits | None = None,
+    span: Span | None = None,
 ) -> np.ndarray | Absent:
     """Decode to float32 ``[samples]`` mono at ``cfg.sample_rate``, or ``Absent``.
 
     ``source``: a path (any container FFmpeg reads: mp4, wav, flac, webm, ...), the file's
     bytes, or a waveform array (at ``sample_rate``, default ``cfg.sample_rate``).
     ``limits``: caps for untrusted clips (default: this thread's ``media_limits``, else none).
+    ``span``: ``(start, end)`` seconds of the file to read (None: its start / its end): the
+    decoder seeks near ``start`` and stops after ``end``, and the result equals that slice of
+    the whole file's decode. ``max_seconds`` and ``long_clips`` apply to the span's length;
+    a span past the end of the audio is ``Absent("span_outside_file")`` (one that only runs
+    past it gives the audio up to the end), a malformed one ``Absent("bad_span")``.
     """
     _check(cfg)
     limits = _limits(limits)
     max_samples = int(round(cfg.max_seconds * cfg.sample_rate))
+    bad = _span_absent(span) or (_span_too_long(span, cfg) if span is not None else None)
+    if bad is not None:
+        return bad
     if isinstance(source, np.ndarray):
         try:
             wave = _array_to_mono(source)
         except ValueError as exc:
             return Absent("unreadable", _short(exc))
         rate = sample_rate or cfg.sample_rate
+        if span is not None:
+            lo = int(round((span[0] or 0.0) * rate))
+            hi = wave.size if span[1] is None else int(round(span[1] * rate))
+            if lo >= wave.size:
+                return Absent("span_outside_file", f"the audio ends at {wave.size / rate:.2f} s, before the span")
+            wave = wave[lo:hi]
         if wave.size and rate != cfg.sample_rate:
             wave = _resample_array(wave, rate, cfg.sample_rate)
         if wave.size > max_samples:
@@ -240,6 +280,9 @@ def decode_audio(
         if not container.streams.audio:
             return Absent("no_audio_stream")
         stream = container.streams.audio[0]
+        if span is not None:
+            too_large = _audio_header(stream, limits)
+            return too_large if too_large is not None else _audio_span(container, stream, span, cfg, limits)
         too_long = _limit(cfg, stream_duration(container, stream)) or _audio_header(stream, limits)
         if too_long is not None:
             return too_long
@@ -269,6 +312,102 @@ def decode_audio(
             return Absent("too_long", f"> max_seconds {cfg.max_seconds:g}")
         wave = wave[:max_samples]
     return _finish_audio(wave, cfg)
+
+
+def _audio_span(container: Any, stream: Any, span: Span, cfg: MediaConfig, limits: MediaLimits) -> np.ndarray | Absent:
+    """The samples of ``span`` (seconds from the start of the file), equal to the same slice of
+    the whole file's decode: decoding starts ``_PREROLL_S`` before the span (by seeking), at an
+    input sample whose time is also a whole output sample (44.1 kHz -> 16 kHz: every 441st),
+    so the resampler produces the very samples it does from the file's start."""
+    rate = cfg.sample_rate
+    start = span[0] or 0.0
+    stop = start + cfg.max_seconds if span[1] is None else min(span[1], start + cfg.max_seconds)  # cut
+    lo, hi = int(round(start * rate)), int(round(stop * rate))  # output samples wanted (file positions)
+    origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
+    seek_to = start - _PREROLL_S
+    attempts = (True, False) if seek_to > 0 else (False,)
+    for seek in attempts:
+        try:
+            if seek:
+                container.seek(int((origin + seek_to) / stream.time_base), stream=stream, backward=True)
+            elif len(attempts) > 1:  # the seek did not serve: back to the file's start
+                container.seek(0)
+        except (av.error.FFmpegError, OSError, ValueError, OverflowError) as exc:
+            if seek:
+                continue
+            return Absent("unreadable", f"cannot seek back to the start: {_short(exc)}")
+        out = _resample_from(container, stream, origin, seek, rate, lo, hi, limits)
+        if out is not None:
+            return out if isinstance(out, Absent) else _finish_audio(out, cfg)
+    return Absent("unreadable", "cannot place the span in the stream")
+
+
+def _resample_from(
+    container: Any, stream: Any, origin: float, placed: bool, rate: int, lo: int, hi: int, limits: MediaLimits
+) -> np.ndarray | Absent | None:
+    """Decode from where the container is (``placed``: after a seek, the first frame's time
+    says where; else the file's start) and resample; output samples ``[lo, hi)`` of the file.
+    None: this position cannot serve (the seek landed after the span's start, or frames
+    carry no times)."""
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=rate)
+    parts: list[np.ndarray] = []
+    total = 0
+    first_out: int | None = None  # file position of the first output sample
+    skip = 0  # input samples still to drop before feeding the resampler
+    error = ""
+    try:
+        for frame in container.decode(stream):
+            limits.check_time()
+            if limits.max_channels is not None and frame.layout.nb_channels > limits.max_channels:
+                return Absent("too_large", f"{frame.layout.nb_channels} audio channels > max {limits.max_channels}")
+            if first_out is None:
+                if placed and frame.pts is None:
+                    return None
+                g = math.gcd(frame.sample_rate, rate)
+                step_in, step_out = frame.sample_rate // g, rate // g
+                pos = max(0, round((float(frame.pts * frame.time_base) - origin) * frame.sample_rate)) if placed else 0
+                first = -(-pos // step_in) * step_in  # the next input sample on the output grid
+                skip, first_out = first - pos, first // step_in * step_out
+                if first_out > lo:
+                    return None
+            if skip >= frame.samples:
+                skip -= frame.samples
+                continue
+            if skip:
+                frame, skip = _drop_head(frame, skip), 0
+            for out in resampler.resample(frame):
+                parts.append(out.to_ndarray()[0])  # packed flt mono: [1, n] -> [n]
+                total += parts[-1].size
+            if first_out + total >= hi + rate // 20:  # past the span, with room for the resampler's delay
+                break
+        else:
+            parts += [f.to_ndarray()[0] for f in resampler.resample(None)]
+    except (av.error.FFmpegError, ValueError) as exc:
+        error = _short(exc)  # a truncated file: keep what decoded before the damage
+    if first_out is None:
+        if error:
+            return Absent("unreadable", error)
+        if placed:
+            return Absent("span_outside_file", f"the audio ends before the span's start {lo / rate:g} s")
+        return Absent("empty", "no audio samples")
+    wave = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)
+    if first_out + wave.size <= lo:
+        end = (first_out + wave.size) / rate
+        return Absent("span_outside_file", f"the audio ends at {end:.2f} s, before the span's start {lo / rate:g} s")
+    return wave[lo - first_out : hi - first_out]
+
+
+def _drop_head(frame: Any, cut: int) -> Any:
+    """``frame`` without its first ``cut`` samples (same format, layout and rate)."""
+    arr = frame.to_ndarray()  # planar: [channels, samples]; packed: [1, samples * channels]
+    per = 1 if frame.format.is_planar else frame.layout.nb_channels
+    out = av.AudioFrame.from_ndarray(np.ascontiguousarray(arr[:, cut * per :]), format=frame.format.name,
+                                     layout=frame.layout.name)
+    out.sample_rate = frame.sample_rate
+    if frame.pts is not None and frame.time_base is not None:
+        out.time_base = frame.time_base
+        out.pts = frame.pts + int(round(cut / frame.sample_rate / frame.time_base))
+    return out
 
 
 def active_span(wave: np.ndarray, sample_rate: int, threshold: float, frame_s: float = 0.01) -> tuple[int, int]:
@@ -346,7 +485,13 @@ def _video_header(stream: Any, duration: float | None, limits: MediaLimits) -> A
     return None
 
 
-def decode_video(source: str | Path | bytes | np.ndarray, cfg: MediaConfig, *, limits: MediaLimits | None = None) -> np.ndarray | Absent:
+def decode_video(
+    source: str | Path | bytes | np.ndarray,
+    cfg: MediaConfig,
+    *,
+    limits: MediaLimits | None = None,
+    span: Span | None = None,
+) -> np.ndarray | Absent:
     """Decode ``cfg.num_frames`` RGB frames sampled uniformly over the clip (cut at
     ``max_seconds``): uint8 ``[num_frames, H, W, 3]``, or ``Absent``. An array source
     holds frames already (``[frames, H, W, 3]``); they are sampled the same way.
@@ -354,10 +499,15 @@ def decode_video(source: str | Path | bytes | np.ndarray, cfg: MediaConfig, *, l
     Frames are picked on the fly at the centres of equal time segments; only the picked
     frames are converted and kept, and far targets are reached by seeking, so a 5-minute
     clip costs about as much as a short one. ``limits``: caps for untrusted clips (default:
-    this thread's ``media_limits``, else none).
+    this thread's ``media_limits``, else none). ``span``: ``(start, end)`` seconds of the file
+    to sample over (``decode_video_spans``; frames carry no times in an array source).
     """
     _check(cfg)
     limits = _limits(limits)
+    if span is not None:
+        if isinstance(source, np.ndarray):
+            return Absent("bad_span", "a span needs a video file, not frames")
+        return decode_video_spans(source, [span], cfg, limits=limits)[0]
     if isinstance(source, np.ndarray):
         return _frames_array(source, cfg, limits)
     container = _open(source, limits)
@@ -412,58 +562,89 @@ def _frames_array(frames: np.ndarray, cfg: MediaConfig, limits: MediaLimits) -> 
 
 
 def decode_video_spans(
-    source: str | Path | bytes, spans: list[tuple[float, float]], cfg: MediaConfig, *, limits: MediaLimits | None = None
+    source: str | Path | bytes, spans: list[Span], cfg: MediaConfig, *, limits: MediaLimits | None = None
 ) -> list[np.ndarray | Absent]:
     """``cfg.num_frames`` RGB frames sampled uniformly over each ``(start, end)`` span (seconds
-    from the start of the file) of one long video, uint8 ``[num_frames, H, W, 3]`` each, or
-    ``Absent``. One pass over the file for all spans (far targets reached by seeking), so
-    the utterances of a recording cost what their frames cost, not one decode each.
+    from the start of the file; None: its start / its end) of one long video, uint8
+    ``[num_frames, H, W, 3]`` each, or ``Absent``. One pass over the file for all spans (far
+    targets reached by seeking), so the utterances of a recording cost what their frames
+    cost, not one decode each. A span longer than ``max_seconds`` is sampled over its first
+    ``max_seconds`` (``long_clips: skip``: ``Absent("too_long")``); one past the end of the
+    video is ``Absent("span_outside_file")``, a malformed one ``Absent("bad_span")``.
     ``limits``: as for ``decode_video``."""
     _check(cfg)
     limits = _limits(limits)
     if not spans:
         return []
+    out: list[np.ndarray | Absent | None] = [_span_absent(span) for span in spans]
+    if all(o is not None for o in out):
+        return out  # type: ignore[return-value]
     container = _open(source, limits)
     if isinstance(container, Absent):
-        return [container] * len(spans)
+        return [o or container for o in out]
     with container:
         if not container.streams.video:
-            return [Absent("no_video_stream")] * len(spans)
+            return [o or Absent("no_video_stream") for o in out]
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
-        too_large = _video_header(stream, stream_duration(container, stream), limits)
+        duration = stream_duration(container, stream)
+        too_large = _video_header(stream, duration, limits)
         if too_large is not None:
-            return [too_large] * len(spans)
+            return [o or too_large for o in out]
         origin = float(stream.start_time * stream.time_base) if stream.start_time is not None else 0.0
-        targets = [
-            (origin + start + t, i)
-            for i, (start, end) in enumerate(spans)
-            for t in _targets(max(end - start, 1e-3), cfg.num_frames)
-        ]
-        targets.sort()
+        period = 1.0 / float(stream.average_rate) if stream.average_rate else 0.04  # seconds a frame is shown
         try:
-            frames = _pick_frames(container, stream, [t for t, _ in targets], limits)
+            if duration is None and any(o is None and s[1] is None for o, s in zip(out, spans)):
+                times = _frame_times(container, stream, limits)  # an open end needs the video's length
+                duration = times[-1] - origin if times else 0.0
+            starts: dict[int, float] = {}
+            targets = []
+            for i, (start, end) in enumerate(spans):
+                if out[i] is not None:
+                    continue
+                start = start or 0.0
+                if duration is not None and start >= duration:
+                    out[i] = Absent("span_outside_file", f"the video ends at {duration:.2f} s, before the span's start {start:g} s")
+                    continue
+                stop = end if end is not None else duration
+                if duration is not None:
+                    stop = min(stop, duration)  # type: ignore[type-var]
+                length = max(stop - start, 1e-3)  # type: ignore[operator]
+                if length > cfg.max_seconds:
+                    if cfg.long_clips == "skip":
+                        out[i] = Absent("too_long", f"span {length:.1f} s > max_seconds {cfg.max_seconds:g}")
+                        continue
+                    length = cfg.max_seconds
+                starts[i] = start
+                targets += [(origin + start + t, i) for t in _targets(length, cfg.num_frames)]
+            targets.sort()
+            times_picked: list[float] = []
+            frames = _pick_frames(container, stream, [t for t, _ in targets], limits, times_picked)
         except _TooLarge as exc:
-            return [Absent("too_large", str(exc))] * len(spans)
+            return [o or Absent("too_large", str(exc)) for o in out]
         except (av.error.FFmpegError, ValueError) as exc:
-            return [Absent("unreadable", _short(exc))] * len(spans)
-    per_span: list[list[np.ndarray]] = [[] for _ in spans]
-    for (_, i), frame in zip(targets, frames):
+            return [o or Absent("unreadable", _short(exc)) for o in out]
+    per_span: dict[int, list[np.ndarray]] = {i: [] for i in starts}
+    last_time: dict[int, float] = {}
+    for (_, i), frame, t in zip(targets, frames, times_picked):
         per_span[i].append(frame)
-    out: list[np.ndarray | Absent] = []
-    for picked in per_span:
-        if not picked:
-            out.append(Absent("zero_frames", "the video ends before this span"))
+        last_time[i] = t
+    for i, picked in per_span.items():
+        if not picked or last_time[i] < origin + starts[i] - period:  # no frame shown in the span
+            out[i] = Absent("span_outside_file" if picked else "zero_frames", "the video ends before this span")
             continue
         while len(picked) < cfg.num_frames:  # the stream ended inside the span
             picked.append(picked[-1])
         h, w = picked[0].shape[:2]
-        out.append(np.stack([f if f.shape[:2] == (h, w) else _resize_rgb(f, h, w) for f in picked]))
-    return out
+        out[i] = np.stack([f if f.shape[:2] == (h, w) else _resize_rgb(f, h, w) for f in picked])
+    return out  # type: ignore[return-value]
 
 
-def _pick_frames(container: Any, stream: Any, targets: list[float], limits: MediaLimits = _NO_LIMITS) -> list[np.ndarray]:
-    """For each target time, the first frame at or after it (the last one at the end)."""
+def _pick_frames(
+    container: Any, stream: Any, targets: list[float], limits: MediaLimits = _NO_LIMITS, times: list[float] | None = None
+) -> list[np.ndarray]:
+    """For each target time, the first frame at or after it (the last one at the end);
+    ``times`` (when given) receives each picked frame's time."""
     half = 0.5 / float(stream.average_rate) if stream.average_rate else 0.02
     decoded = _Frames(container, stream, limits)
     current = None
@@ -483,6 +664,8 @@ def _pick_frames(container: Any, stream: Any, targets: list[float], limits: Medi
         if current is None:
             break
         picked.append(_rgb(current, limits.frame_side))  # [H, W, 3]
+        if times is not None:
+            times.append(float(current.time) if current.time is not None else target)
     return picked
 
 

@@ -7,6 +7,7 @@ and optional labels per task (``{"emotion": "joy", "sentiment": "positive"}``).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -84,6 +85,51 @@ LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (MELD_EMOTION, MELD_SEN
 NOT_PROVIDED = "not_provided"
 
 
+def parse_seconds(value: object) -> float | None:
+    """A time in seconds from a number or a string (``12.5``, ``1:02.5``, ``00:01:02,500``);
+    None when empty. ``ValueError`` when it is not a time (a bool, text, a list)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, bool):
+        raise ValueError(f"not a time in seconds: {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if not isinstance(value, str):
+        raise ValueError(f"not a time in seconds: {value!r}")
+    parts = value.strip().replace(",", ".").split(":")
+    if len(parts) > 3 or any(not p.strip() for p in parts):
+        raise ValueError(f"not a time in seconds: {value!r}")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"not a time in seconds: {value!r}") from None
+    if len(numbers) > 1 and any(n < 0 for n in numbers):
+        raise ValueError(f"not a time: {value!r}")
+    seconds = 0.0
+    for n in numbers:  # [[hours:]minutes:]seconds
+        seconds = seconds * 60 + n
+    return seconds
+
+
+def span_problem(start: float | None, end: float | None) -> str | None:
+    """Why ``(start, end)`` cannot be a span of a media file (None: it can): not finite,
+    negative, or an end not after the start. Checked when a corpus or a request is read;
+    a span that lies beyond the end of its file is found when decoding
+    (``Absent("span_outside_file")``)."""
+    for name, t in (("start", start), ("end", end)):
+        if t is None:
+            continue
+        if not math.isfinite(t):
+            return f"{name} {t} is not a finite time"
+        if t < 0:
+            return f"{name} {t:g} s is negative"
+    if start is not None and end is not None and end <= start:
+        return f"end {end:g} s is not after start {start:g} s"
+    if start is None and end is not None and end <= 0:
+        return f"end {end:g} s is not after the start of the file"
+    return None
+
+
 @dataclass
 class Utterance:
     """One turn of a conversation.
@@ -103,6 +149,11 @@ class Utterance:
     video: str | None = None  # a separate video file; overrides the clip's video track
     labels: dict[str, str] = field(default_factory=dict)  # task -> label
     meta: dict[str, str] = field(default_factory=dict)  # corpus-specific extras (season, times, ...)
+    # The utterance's span of its media files, in seconds from the start of the file (one long
+    # recording with utterance times: IEMOCAP's sessions, a transcript of ``altsa transcribe``).
+    # None: from the start / to the end; both None: the whole file.
+    start: float | None = None
+    end: float | None = None
 
     @property
     def key(self) -> str:
@@ -112,6 +163,11 @@ class Utterance:
     @property
     def has_text(self) -> bool:
         return bool(self.text.strip())
+
+    @property
+    def span(self) -> tuple[float | None, float | None] | None:
+        """``(start, end)`` seconds of the media to read; None: the whole file."""
+        return None if self.start is None and self.end is None else (self.start, self.end)
 
     def audio_source(self) -> str | None:
         return self.audio or self.media

@@ -33,6 +33,7 @@ class Item:
     id: str  # "<key>#<digest of the input>"
     source: Any  # text (str) or media path (str) or None
     absent: str = ""  # reason known before decoding (NOT_PROVIDED: no text, no clip)
+    span: tuple[float | None, float | None] | None = None  # seconds of the media file to read (None: all)
 
 
 def _encoder_media(encoder: Any) -> MediaConfig:
@@ -52,13 +53,16 @@ def _digest(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
 
 
-def _media_digest(source: str) -> str:
+def _media_digest(source: str, span: tuple[float | None, float | None] | None = None) -> str:
+    """The clip's path, size and mtime, and the span read from it: two utterances of one
+    recording never share an entry (a whole-file entry keeps its digest of old)."""
     path = os.path.realpath(source)
+    where = "" if span is None else f"|span={span[0]!r},{span[1]!r}"
     try:
         st = os.stat(path)
-        return _digest(f"{path}|{st.st_size}|{st.st_mtime_ns}")
+        return _digest(f"{path}|{st.st_size}|{st.st_mtime_ns}{where}")
     except OSError:
-        return _digest(f"{path}|missing")  # recomputed once the file appears
+        return _digest(f"{path}|missing{where}")  # recomputed once the file appears
 
 
 def plan_items(corpus: Corpus, modality: str, spec: dict[str, Any]) -> list[Item]:
@@ -82,7 +86,7 @@ def plan_items(corpus: Corpus, modality: str, spec: dict[str, Any]) -> list[Item
         if source is None:
             items.append(Item(u.key, f"{u.key}#none", None, NOT_PROVIDED))
         else:
-            items.append(Item(u.key, f"{u.key}#{_media_digest(str(source))}", str(source)))
+            items.append(Item(u.key, f"{u.key}#{_media_digest(str(source), u.span)}", str(source), span=u.span))
     return items
 
 
@@ -94,7 +98,7 @@ def _decode(item: Item, modality: str, media: MediaConfig) -> Any:
         return item.source
     from altsa.data.media import decode_audio, decode_video
 
-    return (decode_audio if modality == "audio" else decode_video)(item.source, media)
+    return (decode_audio if modality == "audio" else decode_video)(item.source, media, span=item.span)
 
 
 def _progress(enabled: bool) -> Any:

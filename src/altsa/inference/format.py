@@ -82,6 +82,9 @@ def prediction_table(
     if several:
         table.add_column("dialogue", style="dim", no_wrap=True)
     table.add_column("#", justify="right", style="dim", no_wrap=True)
+    timed = any(p.start is not None or p.end is not None for p in predictions)  # spans of recordings
+    if timed:
+        table.add_column("time", style="dim", no_wrap=True)
     table.add_column("speaker", style="bold", no_wrap=True)
     table.add_column("text", overflow="fold", ratio=1, min_width=20)
     table.add_column("emotion", no_wrap=True)
@@ -96,8 +99,10 @@ def prediction_table(
         row = [pred.dialogue_id] if several and pred.dialogue_id != last_dialogue else [""] if several else []
         last_dialogue = pred.dialogue_id
         text = pred.text if pred.text.strip() else Text("(no text)", style="dim")
-        row += [str(pred.position), pred.speaker, text, _label(pred.label), f"{pred.confidence:.2f}",
-                _weights(pred, modalities)]
+        row.append(str(pred.position))
+        if timed:
+            row.append(_span(pred))
+        row += [pred.speaker, text, _label(pred.label), f"{pred.confidence:.2f}", _weights(pred, modalities)]
         if any(absent):
             row.append(why)
         table.add_row(*row)
@@ -129,6 +134,12 @@ def clock(seconds: float) -> str:
     hours, minutes = divmod(minutes, 60)
     sec = f"{tenth_s / 10:04.1f}"
     return f"{hours}:{minutes:02d}:{sec}" if hours else f"{minutes}:{sec}"
+
+
+def _span(pred: UtterancePrediction) -> str:
+    if pred.start is None and pred.end is None:
+        return ""
+    return f"{clock(pred.start or 0.0)}-{clock(pred.end) if pred.end is not None else 'end'}"
 
 
 def recording_timeline(predictions: Sequence[UtterancePrediction], *, title: str | None = None) -> Table:

@@ -31,6 +31,11 @@ class Turn:
     audio: MediaSource | None = None
     video: MediaSource | None = None
 
+    @property
+    def span(self) -> tuple[float | None, float | None] | None:
+        """``(start, end)`` seconds of the media to read (None: the whole of it)."""
+        return self.utterance.span
+
 
 def _where(index: int | None) -> str:
     return f"utterance {index}: " if index is not None else ""
@@ -71,6 +76,9 @@ def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogu
     sources = {k: _media(item.get(k), k, index) for k in MEDIA_KEYS}
     if not text.strip() and all(v is None for v in sources.values()):
         raise DataError(f"{_where(index)}no text and no audio or video: give 'text', or 'media' / 'audio' / 'video'")
+    start, end = _span(item.get("start"), item.get("end"), index)
+    if (start is not None or end is not None) and isinstance(sources["video"], np.ndarray):
+        raise DataError(f"{_where(index)}'start'/'end' need a video file, not frames (frames carry no times)")
     position = item.get("position", index if index is not None else 0)
     if isinstance(position, bool) or not isinstance(position, int):
         raise DataError(f"{_where(index)}'position' must be an integer, not {type(position).__name__}")
@@ -84,6 +92,8 @@ def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogu
         text=text,
         **{k: str(v) if isinstance(v, (str, Path)) else None for k, v in sources.items()},
         labels={str(k): str(v) for k, v in labels.items()},
+        start=start,
+        end=end,
     )
     return Turn(
         utt,
@@ -92,11 +102,28 @@ def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogu
     )
 
 
+def _span(start: Any, end: Any, index: int | None) -> tuple[float | None, float | None]:
+    """The utterance's span of its media (seconds); a malformed one is a ``DataError``."""
+    from altsa.data.readers._base import parse_span
+
+    try:
+        return parse_span(start, end)
+    except ValueError as err:
+        raise DataError(f"{_where(index)}span: {err}") from None
+
+
 def turn_from_utterance(utt: Utterance) -> Turn:
     if not isinstance(utt.text, str):
         raise DataError(f"utterance {utt.key}: 'text' must be a string, not {type(utt.text).__name__}")
     if not utt.text.strip() and not (utt.audio_source() or utt.video_source()):
         raise DataError(f"utterance {utt.key}: no text and no audio or video")
+    if utt.span is not None:
+        from altsa.data.readers._base import parse_span
+
+        try:
+            parse_span(utt.start, utt.end)
+        except ValueError as err:
+            raise DataError(f"utterance {utt.key}: span: {err}") from None
     return Turn(utt, audio=utt.audio_source(), video=utt.video_source())
 
 

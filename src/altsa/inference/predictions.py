@@ -38,12 +38,12 @@ class UtterancePrediction:
     probabilities: dict[str, float]  # every label of the model, in label-set order
     weights: dict[str, float] = field(default_factory=dict)  # "text", "audio", "video"
     absent: dict[str, str] = field(default_factory=dict)  # modality -> reason
-    start: float | None = None  # seconds into the recording (``predict_recording`` only)
+    start: float | None = None  # seconds into the recording (``predict_recording``, or the utterance's span)
     end: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready data (the JSON-lines and HTTP shape); ``start``/``end`` only for
-        utterances cut from a recording."""
+        utterances cut from a recording (or given a span of their media)."""
         out = asdict(self)
         if self.start is None and self.end is None:
             del out["start"], out["end"]

@@ -182,8 +182,8 @@ class Recognizer:
         video = self.encoder_configs["video"].media if "video" in self._modalities else None
         items = transcript.items(video=video)
         predictions = self.predict({"dialogue_id": transcript.conversation.dialogue_id, "utterances": items})
-        for pred, utt in zip(predictions, transcript.utterances):
-            pred.start, pred.end = float(utt.meta["start"]), float(utt.meta["end"])
+        for i, pred in enumerate(predictions):
+            pred.start, pred.end = transcript.span(i)
         return predictions
 
     def stream(self, dialogue_id: str = "live") -> Any:
@@ -270,7 +270,7 @@ class Recognizer:
                     continue
                 if m != "text":
                     decode = decode_audio if m == "audio" else decode_video
-                    src = decode(src, self.encoder_configs[m].media)
+                    src = decode(src, self.encoder_configs[m].media, span=turn.span)
                     if isinstance(src, Absent):
                         absent[i][m] = src.reason
                         continue
@@ -369,6 +369,8 @@ class Recognizer:
                     probabilities=dict(zip(labels, p)),
                     weights=dict(zip(MODALITIES, w)),
                     absent=dict(ab),
+                    start=u.start,  # an utterance of a longer recording: where it lies
+                    end=u.end,
                 )
             )
         return preds

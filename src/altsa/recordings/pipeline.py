@@ -1,7 +1,7 @@
 """A recording -> a ``Transcript``: voice activity, words, speakers, utterances.
 
     t = transcribe_recording("meeting.mp4", RecordingConfig(speakers=2))
-    t.conversation           # altsa Conversation: text, speaker, meta start/end (seconds)
+    t.conversation           # altsa Conversation: text, speaker, start/end (seconds), media (the file)
     t.items()                # the same utterances with their audio (and frames) for the Recognizer
 
 Steps (each timed in ``Transcript.timings``): decode the whole audio track to 16 kHz mono
@@ -38,7 +38,7 @@ class Transcript:
     info: RecordingInfo
     duration: float  # seconds of audio decoded
     language: str
-    conversation: Conversation | None  # None when no speech was found
+    conversation: Conversation | None  # None when no speech was found; utterances carry start/end
     wave: np.ndarray = field(repr=False)  # the whole audio track, 16 kHz mono float32
     notices: list[str] = field(default_factory=list)  # what a user should know (no speech, dropped regions)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step
@@ -49,8 +49,8 @@ class Transcript:
         return list(self.conversation.utterances) if self.conversation is not None else []
 
     def span(self, i: int) -> tuple[float, float]:
-        meta = self.utterances[i].meta
-        return float(meta["start"]), float(meta["end"])
+        u = self.utterances[i]
+        return float(u.start), float(u.end)  # type: ignore[arg-type]
 
     def clip(self, i: int) -> np.ndarray:
         """The audio of utterance ``i``: float32 16 kHz samples of its span."""
@@ -81,7 +81,10 @@ class Transcript:
         return out
 
     def to_dict(self) -> dict[str, Any]:
-        """The conversation as one JSONL object (docs/data.md; times in ``meta``)."""
+        """The conversation as one JSONL object (docs/data.md): each utterance names the
+        recording (``media``, an absolute path; none for uploaded bytes) and its span
+        (``start``/``end``), so ``altsa predict MODEL`` on it, edited or not, reads each
+        utterance's own audio (and frames)."""
         from altsa.data.readers import conversation_to_dict
 
         if self.conversation is None:
@@ -93,8 +96,8 @@ def _dialogue_id(info: RecordingInfo) -> str:
     return Path(info.name).stem if info.name != "<upload>" else "recording"
 
 
-def _seconds(x: float) -> str:
-    return f"{x:.2f}"
+def _seconds(x: float) -> float:
+    return round(float(x), 2)  # 10 ms: finer than the boundaries are right
 
 
 def transcribe_recording(source: Source, cfg: RecordingConfig | None = None, *, dialogue_id: str | None = None) -> Transcript:
@@ -142,10 +145,11 @@ def transcribe_recording(source: Source, cfg: RecordingConfig | None = None, *, 
     timings["speakers"] = time.perf_counter() - t
     spans = segment.spans(parts, seconds)
     names = [f"Speaker {s.speaker + 1}" for s in spans]
+    media = None if isinstance(source, (bytes, bytearray)) else str(Path(source).resolve())
     utterances = [
         Utterance(
-            dialogue_id=dialogue, position=i, speaker=name, text=s.text,
-            meta={"start": _seconds(s.start), "end": _seconds(min(s.end, duration)), "recording": info.name},
+            dialogue_id=dialogue, position=i, speaker=name, text=s.text, media=media,
+            start=_seconds(s.start), end=_seconds(min(s.end, duration)),
         )
         for i, (s, name) in enumerate(zip(spans, names))
     ]  # fmt: skip

@@ -70,7 +70,7 @@ class ClipItems:
     """The utterances of one split that name a clip, with labels and the teacher's targets."""
 
     keys: list[str]
-    sources: list[str]
+    sources: list[tuple[str, Any]]  # (media path, span of it in seconds or None)
     labels: torch.Tensor  # [n] long, IGNORE where unlabelled
     z_t: torch.Tensor | None  # [n, C] teacher logits (eval mode), None without distillation
     h_t: torch.Tensor | None  # [n, d] teacher latents
@@ -104,7 +104,7 @@ class ClipItems:
                     continue
                 rows.append(r)
             keys.append(u.key)
-            sources.append(str(source))
+            sources.append((str(source), u.span))
             labels.append(index)
         z_t = h_t = None
         if text_row is not None:
@@ -134,8 +134,9 @@ class ClipLoader:
                                        thread_name_prefix=f"{modality}-decode")
         self.counts: Counter[str] = Counter()
 
-    def _decode(self, source: str) -> Any:
-        return (decode_audio if self.modality == "audio" else decode_video)(source, self.media)
+    def _decode(self, source: tuple[str, Any]) -> Any:
+        path, span = source
+        return (decode_audio if self.modality == "audio" else decode_video)(path, self.media, span=span)
 
     def placeholder(self) -> np.ndarray:
         """A stand-in when every clip of a batch is unreadable: every process still runs its

@@ -25,6 +25,8 @@ from altsa.data.schema import (
     LabelSet,
     Problem,
     Utterance,
+    parse_seconds,
+    span_problem,
 )
 from altsa.data.textfix import repair_text
 from altsa.errors import DataError
@@ -45,7 +47,7 @@ CORPORA: Registry[type[CorpusReader]] = Registry("corpus format")
 
 
 NO_COLUMN = "none"  # a role set to this has no column (``text: none``: a corpus of clips)
-ROLES = ("dialogue", "order", "speaker", "text", "label", "media", "audio", "video")
+ROLES = ("dialogue", "order", "speaker", "text", "label", "media", "audio", "video", "start", "end")
 # Column names a role takes when the mapping does not name one and the file has them.
 CONVENTIONAL: dict[str, tuple[str, ...]] = {
     "dialogue": ("dialogue_id",),
@@ -55,8 +57,11 @@ CONVENTIONAL: dict[str, tuple[str, ...]] = {
     "media": ("media",),
     "audio": ("audio",),
     "video": ("video",),
+    "start": ("start",),
+    "end": ("end",),
 }
 MEDIA_ROLES = ("media", "audio", "video")
+SPAN_ROLES = ("start", "end")  # the utterance's span of its media files, in seconds
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,8 @@ class ColumnMapping:
 
     Each role names a column; ``dialogue`` may join several (``Season+Episode+Scene_ID``).
     A role left ``None`` takes its conventional column when the file has one (``dialogue_id``,
-    ``speaker``, ``text``, ``label`` or ``emotion``, ``media``, ``audio``, ``video``; ``order``
-    has none: file order within the dialogue); ``"none"`` means no column (``text: none``
+    ``speaker``, ``text``, ``label`` or ``emotion``, ``media``, ``audio``, ``video``, ``start``,
+    ``end``; ``order`` has none: file order within the dialogue); ``"none"`` means no column (``text: none``
     for a corpus of clips, ``dialogue: none`` for one conversation per row). A column the
     mapping names must exist. Every utterance needs text or a media path. Columns not mapped
     are kept in ``Utterance.meta``.
@@ -80,6 +85,8 @@ class ColumnMapping:
     media: str | None = None  # one clip holding audio and/or video
     audio: str | None = None  # a separate audio file
     video: str | None = None  # a separate video file
+    start: str | None = None  # seconds into the media where the utterance starts (one recording, many utterances)
+    end: str | None = None  # seconds into the media where it ends
     task: str = "emotion"  # the task name the label column feeds (``Utterance.labels[task]``)
     label_set: LabelSet | None = None  # None: inferred from the file (see ``choose_label_set``)
     delimiter: str = ","
@@ -181,6 +188,7 @@ SKIP_REASONS: dict[str, str] = {
     "invalid_conversation": "a JSONL conversation without a usable dialogue id or utterance list",
     "duplicate_dialogue": "a JSONL dialogue id seen before",
     "invalid_field": "a JSONL field of the wrong type",
+    "bad_span": "a start/end time that is not a time, negative, or an end not after the start",
 }
 
 
@@ -399,6 +407,21 @@ def choose_label_set(task: str, seen: Iterable[str], corpus_name: str) -> LabelS
     if not seen:
         raise DataError(f"no labels for task {task!r} to build a label set from", path=corpus_name)
     return LabelSet.infer(f"{corpus_name}-{task}", seen)
+
+
+def parse_span(start: object, end: object) -> tuple[float | None, float | None]:
+    """``(start, end)`` seconds from a row's fields (numbers, ``12.5``, ``0:12.5``; empty: none);
+    ``ValueError`` with a one-line message when they cannot be a span of a media file."""
+    values = []
+    for name, value in (("start", start), ("end", end)):
+        try:
+            values.append(parse_seconds(value))
+        except ValueError:
+            raise ValueError(f"{name} {value!r} is not a time in seconds") from None
+    problem = span_problem(values[0], values[1])
+    if problem:
+        raise ValueError(problem)
+    return values[0], values[1]
 
 
 def media_path(path_str: str | None, root: Path) -> str | None:

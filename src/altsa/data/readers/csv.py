@@ -25,6 +25,7 @@ from altsa.data.readers._base import (
     finish,
     media_path,
     open_csv,
+    parse_span,
     parse_position,
     read_text,
 )
@@ -96,6 +97,12 @@ class CsvReader(CorpusReader):
             else:
                 position = dialogues.next_position(dialogue)
             paths = {r: media_path(row[single[r]].strip(), media_root) if r in single else None for r in MEDIA_ROLES}
+            try:
+                start, end = parse_span(row[single["start"]] if "start" in single else None,
+                                        row[single["end"]] if "end" in single else None)
+            except ValueError as err:
+                log.report(line, f"span: {err}", "bad_span")
+                continue
             if not text and not any(paths.values()):
                 what = f"empty text (column {names['text']})" if "text" in single else "no text column"
                 log.report(line, f"{what} and no media path", "empty_text")
@@ -121,6 +128,8 @@ class CsvReader(CorpusReader):
                 text=text,
                 labels=labels,
                 meta={h: row[i].strip() for h, i in meta_cols.items()},
+                start=start,
+                end=end,
                 **paths,
             )
             if dialogues.add(utt, line):

@@ -25,6 +25,7 @@ from altsa.data.readers._base import (
     choose_label_set,
     finish,
     media_path,
+    parse_span,
     read_text,
 )
 from altsa.data.schema import Conversation, Corpus, LabelSet, Utterance
@@ -33,6 +34,7 @@ from altsa.io import atomic_write_text
 
 LABEL_SHORTHANDS = ("emotion", "sentiment")  # "emotion": "joy" is short for "labels": {"emotion": "joy"}
 MEDIA_KEYS = ("media", "audio", "video")
+SPAN_KEYS = ("start", "end")  # seconds into the media files: the utterance's span of one long recording
 
 
 class _Skip(Exception):
@@ -103,6 +105,10 @@ def _utterance(
         paths[key] = media_path(value, base) if value else None
     if not text and not any(paths.values()):
         raise bad("empty text and no media (give 'text', or 'media' / 'audio' / 'video')", "empty_text")
+    try:
+        start, end = parse_span(obj.get("start"), obj.get("end"))
+    except ValueError as err:
+        raise bad(f"span: {err}", "bad_span") from None
     raw_labels = obj.get("labels") or {}
     if not isinstance(raw_labels, dict):
         raise bad("'labels' must be an object of task -> label")
@@ -132,6 +138,8 @@ def _utterance(
         text=text,
         labels=labels,
         meta={str(k): v if isinstance(v, str) else json.dumps(v) for k, v in meta.items()},
+        start=start,
+        end=end,
         **paths,
     )
     return utt, kinds
@@ -253,6 +261,9 @@ def conversation_to_dict(conv: Conversation) -> dict[str, Any]:
             d["labels"] = dict(u.labels)
         for key in MEDIA_KEYS:
             if getattr(u, key):
+                d[key] = getattr(u, key)
+        for key in SPAN_KEYS:
+            if getattr(u, key) is not None:
                 d[key] = getattr(u, key)
         if u.meta:
             d["meta"] = dict(u.meta)

@@ -47,6 +47,7 @@ def summarize(corpus: Corpus, *, top_speakers: int = 10) -> dict[str, Any]:
         "repaired_rows": corpus.repaired_rows,
         "repairs": dict(corpus.repairs),
         "with_media": sum(1 for u in utts if u.media or u.audio or u.video),
+        "with_span": sum(1 for u in utts if u.span is not None),
         "missing_media": list(corpus.missing_media),
         "rows": corpus.counts(),
         "columns": dict(corpus.columns),
