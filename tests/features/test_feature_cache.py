@@ -216,3 +216,40 @@ def test_utterances_without_text_have_no_text_vector(tiny_roberta: Path, tmp_pat
         if mode == "context":  # the text-less turn (speaker s2) leaves no empty line behind
             assert inputs[2] == "<s1> hello there <s1> bye Now <s1> feels"
         assert torch.allclose(table.vectors[2], enc.encode([inputs[2]])[0], atol=1e-5)
+
+
+def test_spans_of_one_recording_never_share_an_entry(tiny_data2vec: Path, tmp_path: Path) -> None:
+    """Utterances of one long recording (IEMOCAP's sessions, a transcript): each span is its
+    own input; the same key with another span (an edited transcript) is recomputed."""
+    import numpy as np
+
+    from altsa.features.extract import plan_items, input_spec
+    from altsa.recordings.synthetic import write
+
+    t = np.arange(3 * 16000) / 16000
+    wave = (0.3 * np.sin(2 * np.pi * np.where(t < 1.5, 220, 660) * t)).astype(np.float32)  # two halves
+    rec = str(write(tmp_path / "session.wav", wave, rate=44100))
+
+    def corpus(spans: list, name: str = "session") -> Corpus:
+        utts = [Utterance("s", i, "A", f"line {i}", media=rec, start=a, end=b) for i, (a, b) in enumerate(spans)]
+        return Corpus(name, [Conversation("s", utts)], {})
+
+    first = corpus([(0.0, 1.5), (1.5, 3.0), (None, None)])
+    audio = Counting(build_encoder(EncoderConfig(kind="hf-audio", model=str(tiny_data2vec))))
+    table = extract(first, audio, tmp_path / "cache", progress=False)
+    ids = [it.id for it in plan_items(first, "audio", input_spec(audio))]
+    assert len(set(ids)) == 3 and audio.items == 3 and table.present.all()
+    cfg = MediaConfig()
+    for row, span in enumerate([(0.0, 1.5), (1.5, 3.0), None]):
+        expected = audio.inner.encode([decode_audio(rec, cfg, span=span)])[0]
+        assert torch.allclose(table.vectors[row], expected, atol=1e-5), row
+    assert not torch.allclose(table.vectors[0], table.vectors[1], atol=1e-3)
+
+    # the same keys with the spans swapped: new entries, each utterance gets its own audio
+    swapped = corpus([(1.5, 3.0), (0.0, 1.5), (None, None)], name="edited")
+    again = extract(swapped, audio, tmp_path / "cache", progress=False)
+    assert audio.items == 5  # the two moved spans encoded, the whole-file entry reused
+    assert torch.allclose(again.vectors[0], table.vectors[1]) and torch.allclose(again.vectors[1], table.vectors[0])
+    assert torch.equal(load_features(tmp_path / "cache", first, audio.inner).vectors, table.vectors)
+    bad = extract(corpus([(5.0, 6.0)], name="past"), audio, tmp_path / "cache", progress=False)
+    assert bad.reasons == ["span_outside_file"] and not bad.present.any()

@@ -44,6 +44,15 @@ def test_predict_transcript_reads_text_audio_and_video(tav_rec, transcript, conv
     assert len(video_preds) == len(LINES) and t.info.video
     assert all(p.absent == {} and p.weights["video"] > 0 for p in video_preds), [(p.absent, p.weights) for p in video_preds]
     assert [p.speaker for p in video_preds] == ["Speaker 1", "Speaker 2"] * 3
+    # its transcript names the video and each span: predicting from it reads the same audio and frames
+    from altsa.data.readers import read_corpus, write_jsonl
+
+    again = tav_rec.predict_corpus(read_corpus(write_jsonl([t.conversation], tmp_path / "talk.jsonl"), strict=True))
+    assert [(p.key, p.text, p.start, p.end, p.absent) for p in again] == [
+        (p.key, p.text, p.start, p.end, p.absent) for p in video_preds]
+    np.testing.assert_allclose([list(p.probabilities.values()) + list(p.weights.values()) for p in again],
+                               [list(p.probabilities.values()) + list(p.weights.values()) for p in video_preds],
+                               atol=2e-3)  # the span's frames are decoded by seeking: a few 1e-4 apart
 
 
 def test_no_speech_predicts_nothing(text_only_rec, tmp_path):
