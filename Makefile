@@ -2,7 +2,7 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS ?= serve,plot,dev,audio,video,recordings
+EXTRAS ?= serve,plot,dev,audio,video,recordings,accurate
 
 .PHONY: install demo test bench clean
 

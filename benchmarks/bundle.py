@@ -47,6 +47,9 @@ def main() -> None:
     out.mkdir(parents=True)
     config = yaml.safe_load((args.run / "config.yaml").read_text(encoding="utf-8"))
     config["name"] = args.name
+    # no paths of the machine that trained it: a user's config names its own data and cache
+    config["data"]["root"] = None
+    config.setdefault("features", {})["cache_dir"] = ".altsa-cache"
     if args.distill_from:
         config["train"]["distill_from"] = args.distill_from
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")

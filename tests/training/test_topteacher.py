@@ -116,3 +116,38 @@ def test_frozen_student_distils_from_the_accurate_run(accurate_run, tiny, tmp_pa
     assert rows["kd"]["train_kd_logit"] > 0 and rows["kd"]["train_kd_feature"] > 0
     assert rows["kd"]["train_loss"] > rows["kd"]["train_ce"]
     assert rows["ce"]["train_loss"] == pytest.approx(rows["ce"]["train_ce"])
+
+
+def test_fusion_stage_learns_from_the_teachers_final_predictions(accurate_run, tiny, tmp_path):
+    """``train.distill_fusion``: the teacher's whole model (encoder, fusion, conversation
+    model) gives the targets, the same probabilities its Recognizer predicts; the fusion loss
+    is CE + lambda_logit L_rel on them; off, the fusion stage is CE alone."""
+    import numpy as np
+
+    from altsa.inference import Recognizer
+    from altsa.training.pipeline import read_split, train
+    from altsa.training.run import load_run
+    from altsa.training.textdistill import teacher_final_logits
+
+    _, teacher_run = accurate_run
+    cfg = tiny(base="meld-text-minilm", text_mode=None, extra=[f"train.distill_from={teacher_run}",
+                                                              "train.lambda_logit=0.5"])
+    corpus = read_split(cfg, "train")
+    labels = load_run(teacher_run).labels
+    target = teacher_final_logits(str(teacher_run), cfg, corpus, labels, log=lambda *_: None)
+    preds = Recognizer.from_pretrained(str(teacher_run)).predict_corpus(corpus)
+    assert len(preds) == len(target) == sum(len(c) for c in corpus.conversations)
+    for p in preds:
+        got = torch.softmax(target[p.key], -1).numpy()
+        np.testing.assert_allclose(got, [p.probabilities[k] for k in labels.labels], atol=1e-4)
+
+    rows = {}
+    for name, extra in (("kd", []), ("ce", ["train.distill_fusion=false"])):
+        run_cfg = tiny(base="meld-text-minilm", text_mode=None, extra=[
+            f"train.distill_from={teacher_run}", "train.lambda_logit=0.5", *extra])
+        assert train(run_cfg, out=tmp_path / name, quiet=True)["complete"]
+        rows[name] = json.loads((tmp_path / name / "metrics.json").read_text())["fusion"]["epochs"][0]
+    kd = rows["kd"]
+    assert kd["train_kd_logit"] > 0 and kd["train_kd_feature"] == 0
+    assert kd["train_loss"] == pytest.approx(kd["train_ce"] + 0.5 * kd["train_kd_logit"], rel=1e-5)
+    assert rows["ce"]["train_kd_logit"] == 0 and rows["ce"]["train_loss"] == pytest.approx(rows["ce"]["train_ce"])

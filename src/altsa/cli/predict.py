@@ -142,7 +142,7 @@ def predict_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    model: str = typer.Option(DEMO_MODEL, help="run directory or bundled model name (e.g. a meld-text-accurate run: runs/acc-s0)"),
+    model: str = typer.Option(DEMO_MODEL, help="run directory or bundled model name (meld-text-accurate: the accurate one; pip install 'altsa[accurate]')"),
     input: str = typer.Option(None, "--input", help="a conversation file instead of the shipped example"),
     json_out: bool = typer.Option(False, "--json", help="JSON lines instead of the timeline"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),

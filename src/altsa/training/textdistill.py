@@ -2,6 +2,10 @@
 this run's text branch in the teacher stage, with the student objective of the spec
 (``altsa.losses.student_loss``: CE + lambda_logit L_rel(z, z_T) + lambda_feat L_sim(h, h_T)).
 
+With ``train.distill_fusion`` (default on) the fusion stage learns from the teacher's final
+predictions as well (``CE + lambda_logit L_rel(logits, logits_T)``): the teacher's conversation
+model read the context, so its final logits carry what its text branch alone does not.
+
 "Train big, distil small": ``meld-text-minilm`` learns from ``meld-text-accurate``. The
 teacher's outputs are computed once, before the stage, from its text vectors (through the
 feature cache) and its text branch in eval mode; they are constants (no gradient reaches the
@@ -77,5 +81,59 @@ def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labe
         sel = batch["present"][..., 0] & batch["mask"]  # utterances with text
         return student_loss(out["z_t"][sel], out["h_t"][sel], batch["z_teacher"][sel], batch["h_teacher"][sel],
                             batch["labels"][sel], hp, weight=weight, label_smoothing=tc.label_smoothing)
+
+    return dataclasses.replace(stage, load_batch=load_batch, loss=loss)
+
+
+@torch.no_grad()
+def teacher_final_logits(source: str, cfg: Any, corpus: Any, labels: Any, log=print) -> dict[str, torch.Tensor]:
+    """``{utterance key: logits_T [C]}``: the whole model of run or bundled model ``source``
+    (its encoders, fusion and conversation model, eval mode) on every utterance of ``corpus``."""
+    from altsa.encoders.base import build_encoder
+    from altsa.training.data import build_split
+    from altsa.training.pipeline import _import_encoder_kinds, features_for
+    from altsa.training.predict import predict_split
+    from altsa.training.run import load_run
+
+    teacher = load_run(source)
+    if tuple(teacher.labels.labels) != tuple(labels.labels):
+        raise ConfigError(f"train.distill_from {source!r}: its labels {list(teacher.labels.labels)} differ from this "
+                          f"run's {list(labels.labels)}")
+    _import_encoder_kinds()
+    encoders = {m: build_encoder(ec) for m, ec in teacher.encoders.items() if m in teacher.model.dims}
+    tables = features_for(cfg, corpus, encoders, log=log)
+    split = build_split(corpus.name, corpus, tables, teacher.labels, cfg.data.task)
+    p = predict_split(teacher.model, split, cfg.train.eval_batch_dialogues)
+    log(f"distillation: the final predictions of {source} teach the fusion stage (train utterances)")
+    return dict(zip(p.keys, p.logits))
+
+
+def distilled_fusion_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labels: Any, weight: Any, log=print) -> Any:
+    """The fusion stage with ``CE + lambda_logit L_rel(logits, logits_T)`` against the final
+    predictions of ``train.distill_from`` (same stage, loader and loss replaced)."""
+    from altsa.losses import classification_loss
+    from altsa.losses.relation import relation_loss
+
+    target = teacher_final_logits(cfg.train.distill_from, cfg, corpus, labels, log=log)
+    tc = cfg.train
+    n_classes = len(labels.labels)
+    load = stage.load_batch
+
+    def load_batch(idx: list[int]) -> dict[str, Any]:
+        batch = load(idx)
+        b, n = batch["mask"].shape
+        batch["logits_teacher"] = torch.zeros(b, n, n_classes)
+        for i, d in enumerate(train.dialogues[j] for j in idx):
+            batch["logits_teacher"][i, : len(d)] = torch.stack([target[k] for k in d.keys])
+        return batch
+
+    def loss(module, batch):
+        out = module(**{m: batch[m] for m in train.dims}, present=batch["present"], mask=batch["mask"])
+        parts = classification_loss(out["logits"], batch["labels"], weight=weight, label_smoothing=tc.label_smoothing)
+        sel = batch["mask"]
+        kd = relation_loss(out["logits"][sel], batch["logits_teacher"][sel].to(out["logits"].device),
+                           tau=tc.tau, beta=tc.beta, gamma=tc.gamma)
+        parts["kd_logit"], parts["loss"] = kd, parts["ce"] + tc.lambda_logit * kd
+        return parts
 
     return dataclasses.replace(stage, load_batch=load_batch, loss=loss)
