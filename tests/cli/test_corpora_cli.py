@@ -13,23 +13,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import torch
 
 from altsa.cli.main import main
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    from altsa.training.synthetic import setup_tiny
-
-    return setup_tiny(tmp_path_factory.getbasetemp() / "altsa-synthetic")  # shared with tests/training
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,6 @@ import torch
 from altsa.cli.main import main
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models on a shared CPU: see tests/training/conftest.py
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    from altsa.training.synthetic import setup_tiny
-
-    return setup_tiny(tmp_path_factory.getbasetemp() / "altsa-synthetic")  # shared with tests/training
-
-
 @pytest.fixture(scope="module")
 def overrides(synthetic):
     from altsa.training.synthetic import tiny_overrides

@@ -91,21 +91,6 @@ def build_iemocap(root: Path, write_emorynlp, write_wav) -> None:
 BUILD = {"emorynlp": build_emorynlp, "speech": build_speech, "iemocap": build_iemocap}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(scope="module")
-def synthetic(tmp_path_factory):
-    from altsa.training.synthetic import setup_tiny
-
-    return setup_tiny(tmp_path_factory.getbasetemp() / "altsa-synthetic")  # shared with tests/training
-
-
 @pytest.mark.parametrize("name", sorted(BUILD))
 def test_worked_example_runs_as_documented(name, synthetic, tmp_path, monkeypatch, capsys, write_emorynlp,
                                            write_wav) -> None:

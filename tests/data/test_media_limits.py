@@ -3,14 +3,12 @@ caps while decoding, a deadline that stops the work, frames scaled as they are r
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -24,42 +22,9 @@ from altsa.data.media import (
     decode_video,
     media_limits,
 )
+from altsa.data.synthetic import video_bytes, wav_bytes
 
 CFG = MediaConfig(num_frames=4)
-
-
-def video_bytes(width: int, height: int, frames: int, fmt: str = "mp4", rate: int = 10) -> bytes:
-    """An H.264 clip of flat frames (a large one compresses to a few KB: a decompression bomb)."""
-    buf = io.BytesIO()
-    with av.open(buf, "w", format=fmt) as out:
-        st = out.add_stream("libx264", rate=rate)
-        st.width, st.height, st.pix_fmt = width, height, "yuv420p"
-        st.options = {"preset": "ultrafast"}
-        for i in range(frames):
-            img = np.full((height, width, 3), (i * 25) % 255, dtype=np.uint8)  # [H, W, 3]
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in st.encode(frame):
-                out.mux(packet)
-        for packet in st.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
-
-def wav_bytes(seconds: float, rate: int = 16000, layout: str = "mono") -> bytes:
-    buf = io.BytesIO()
-    channels = av.AudioLayout(layout).nb_channels
-    with av.open(buf, "w", format="wav") as out:
-        st = out.add_stream("pcm_s16le", rate=rate, layout=layout)
-        t = np.arange(int(seconds * rate)) / rate
-        pcm = (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(np.tile(pcm, (1, channels)).reshape(1, -1), format="s16", layout=layout)  # packed [1, samples * channels]
-        frame.sample_rate = rate
-        for packet in st.encode(frame):
-            out.mux(packet)
-        for packet in st.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+from altsa.data.synthetic import tone, video_bytes, wav_bytes
 from altsa.serving.app import create_app
 from altsa.serving.config import ServeSettings
 
@@ -151,11 +152,6 @@ def live_server(recognizer) -> Iterator[LiveServer]:
 # --------------------------------------------------------------------------- media
 
 
-def tone(seconds: float, rate: int = 16000, freq: float = 440.0) -> np.ndarray:
-    t = np.arange(int(seconds * rate)) / rate
-    return (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
-
-
 def write_wav(path: Path, seconds: float, rate: int = 16000) -> Path:
     with av.open(str(path), "w") as out:
         st = out.add_stream("pcm_s16le", rate=rate, layout="mono")
@@ -197,42 +193,6 @@ def media(tmp_path_factory) -> dict[str, bytes]:
         "corrupt": wav[:30] + bytes(range(256)) * 4,
         "garbage": b"this is not a media file at all\n" * 20,
     }
-
-
-def video_bytes(width: int, height: int, frames: int) -> bytes:
-    """An H.264 mp4 of flat frames in memory (a large one compresses to a few KB: a bomb)."""
-    import io
-
-    buf = io.BytesIO()
-    with av.open(buf, "w", format="mp4") as out:
-        st = out.add_stream("libx264", rate=10)
-        st.width, st.height, st.pix_fmt = width, height, "yuv420p"
-        st.options = {"preset": "ultrafast"}
-        for i in range(frames):
-            frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), (i * 25) % 255, dtype=np.uint8), format="rgb24")
-            frame.pts = i
-            for packet in st.encode(frame):
-                out.mux(packet)
-        for packet in st.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
-
-
-def wav_bytes(seconds: float, layout: str = "mono", rate: int = 16000) -> bytes:
-    import io
-
-    buf = io.BytesIO()
-    channels = av.AudioLayout(layout).nb_channels
-    with av.open(buf, "w", format="wav") as out:
-        st = out.add_stream("pcm_s16le", rate=rate, layout=layout)
-        pcm = (tone(seconds, rate) * 32767).astype(np.int16)
-        frame = av.AudioFrame.from_ndarray(np.repeat(pcm, channels)[None, :], format="s16", layout=layout)  # packed [1, samples * channels]
-        frame.sample_rate = rate
-        for packet in st.encode(frame):
-            out.mux(packet)
-        for packet in st.encode(None):
-            out.mux(packet)
-    return buf.getvalue()
 
 
 @pytest.fixture(scope="session")
