@@ -346,8 +346,9 @@ class HFTextEncoder(LazyModule):
                 kept_chars = len(texts[i]) - full["offset_mapping"][total - content][0]
                 where = f", the last {kept_chars:,} of its {len(texts[i]):,} characters"
             log.warning(
-                "text encoder: an input of %s tokens (%r...) is longer than max_length %d: kept its last %d tokens "
-                "(%.2g%%%s)", f"{total:,}", texts[i][:24], self.max_length, content, 100 * content / total, where,
+                "text encoder: an input of %s tokens (%r...) is longer than the %d that max_length %d leaves beside "
+                "the special tokens: kept its last %d tokens (%.2g%%%s)", f"{total:,}", texts[i][:24], content,
+                self.max_length, content, 100 * content / total, where,
             )  # fmt: skip
 
     def forward(self, batch: Any) -> torch.Tensor:
