@@ -142,7 +142,7 @@ def test_fusion_stage_learns_from_the_teachers_final_predictions(accurate_run, t
         np.testing.assert_allclose(got, [p.probabilities[k] for k in labels.labels], atol=1e-4)
 
     rows = {}
-    for name, extra in (("kd", []), ("ce", ["train.distill_fusion=false"])):
+    for name, extra in (("kd", []), ("ce", ["train.distill_fusion=false"]), ("ablation", ["train.distill=false"])):
         run_cfg = tiny(base="meld-text-minilm", text_mode=None, extra=[
             f"train.distill_from={teacher_run}", "train.lambda_logit=0.5", *extra])
         assert train(run_cfg, out=tmp_path / name, quiet=True)["complete"]
@@ -150,4 +150,5 @@ def test_fusion_stage_learns_from_the_teachers_final_predictions(accurate_run, t
     kd = rows["kd"]
     assert kd["train_kd_logit"] > 0 and kd["train_kd_feature"] == 0
     assert kd["train_loss"] == pytest.approx(kd["train_ce"] + 0.5 * kd["train_kd_logit"], rel=1e-5)
-    assert rows["ce"]["train_kd_logit"] == 0 and rows["ce"]["train_loss"] == pytest.approx(rows["ce"]["train_ce"])
+    for name in ("ce", "ablation"):  # train.distill=false (the "w/o distillation" row) is CE only here too
+        assert rows[name]["train_kd_logit"] == 0 and rows[name]["train_loss"] == pytest.approx(rows[name]["train_ce"])

@@ -47,7 +47,7 @@ class TrainConfig:
     # (CE + lambda_logit L_rel + lambda_feat L_sim; training.textdistill); frozen or cache_lower text encoders
     distill_from: str | None = None
     # With distill_from: the fusion stage learns from the teacher's final (conversation-level)
-    # predictions too: CE + lambda_logit L_rel(logits, logits_T) (training.textdistill)
+    # predictions too: CE + lambda_logit L_rel(logits, logits_T) (training.textdistill); off with distill: false
     distill_fusion: bool = True
     class_weights: str | list[float] = "none"  # none | balanced | sqrt | one weight per class (CE, all stages)
     label_smoothing: float = 0.0

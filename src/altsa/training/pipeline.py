@@ -716,7 +716,8 @@ class Trainer:
             self.log(f"fusion: branches {untrained} had no earlier stage; the fusion stage trains them")
         weight = self._weight(train)
         stage = fusion_stage(self.model, untrained, train, dev, self.cfg, weight)
-        if self.cfg.train.distill_from and self.cfg.train.distill_fusion:
+        tc = self.cfg.train
+        if tc.distill_from and tc.distill_fusion and tc.distill:  # train.distill=false: CE only, as everywhere
             from altsa.training.textdistill import distilled_fusion_stage
 
             stage = distilled_fusion_stage(stage, train, self.cfg, self.corpora["train"], self.labels, weight,
