@@ -10,6 +10,13 @@ import av
 import numpy as np
 
 
+def _mux(out, stream, frames) -> None:
+    """Encode ``frames`` into ``stream`` of container ``out``, then flush the encoder."""
+    for frame in [*frames, None]:
+        for packet in stream.encode(frame):
+            out.mux(packet)
+
+
 def video_bytes(width: int, height: int, frames: int, fmt: str = "mp4", rate: int = 10) -> bytes:
     """An H.264 clip of ``frames`` flat frames of ``width`` x ``height``, in container ``fmt``
     (``h264``: an elementary stream, with no duration or frame count in any header)."""
@@ -18,15 +25,14 @@ def video_bytes(width: int, height: int, frames: int, fmt: str = "mp4", rate: in
         st = out.add_stream("libx264", rate=rate)
         st.width, st.height, st.pix_fmt = width, height, "yuv420p"
         st.options = {"preset": "ultrafast"}
-        for i in range(frames):
-            img = np.full((height, width, 3), (i * 25) % 255, dtype=np.uint8)  # [H, W, 3]
-            frame = av.VideoFrame.from_ndarray(img, format="rgb24")
-            frame.pts = i
-            for packet in st.encode(frame):
-                out.mux(packet)
-        for packet in st.encode(None):
-            out.mux(packet)
+        _mux(out, st, (_flat_frame(width, height, i) for i in range(frames)))
     return buf.getvalue()
+
+
+def _flat_frame(width: int, height: int, i: int):
+    frame = av.VideoFrame.from_ndarray(np.full((height, width, 3), (i * 25) % 255, dtype=np.uint8), format="rgb24")
+    frame.pts = i
+    return frame
 
 
 def tone(seconds: float, rate: int = 16000, freq: float = 440.0) -> np.ndarray:
@@ -44,8 +50,5 @@ def wav_bytes(seconds: float, rate: int = 16000, layout: str = "mono") -> bytes:
         pcm = (tone(seconds, rate) * 32767).astype(np.int16)
         frame = av.AudioFrame.from_ndarray(np.repeat(pcm, channels)[None, :], format="s16", layout=layout)  # packed [1, n * ch]
         frame.sample_rate = rate
-        for packet in st.encode(frame):
-            out.mux(packet)
-        for packet in st.encode(None):
-            out.mux(packet)
+        _mux(out, st, [frame])
     return buf.getvalue()
