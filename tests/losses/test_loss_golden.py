@@ -106,3 +106,32 @@ def test_student_loss_golden():
     parts = student_loss(t64(Z_S), t64(H_S), t64(Z_T), t64(H_T), torch.tensor(y), hp)
     assert parts["ce"].item() == pytest.approx(ce, rel=1e-6)
     assert parts["loss"].item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_fusion_distillation_loss_golden():
+    """The fusion stage's objective with a teacher (train.distill_fusion): CE over labelled
+    turns + lambda_logit L_rel over every real turn of the padded [B, N, C] batch, in numpy.
+    Dialogue 0 holds turns 0-2, dialogue 1 turns 3-4 (one padded slot); turn 1 is unlabelled."""
+    from types import SimpleNamespace
+
+    from altsa.training.textdistill import fusion_distill_loss
+
+    c = Z_S.shape[1]
+    logits, teacher = np.zeros((2, 3, c)), np.zeros((2, 3, c))
+    logits[0], logits[1, :2] = Z_S[:3], Z_S[3:]
+    teacher[0], teacher[1, :2] = Z_T[:3], Z_T[3:]
+    logits[1, 2], teacher[1, 2] = [9.0, -9.0, 9.0, -9.0], [-9.0, 9.0, -9.0, 9.0]  # padding: must not count
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    labels = torch.tensor([[3, -100, 2], [3, 0, -100]])
+    weight = np.array([1.0, 2.0, 0.5, 1.5])
+    tc = SimpleNamespace(tau=2.0, beta=0.7, gamma=1.3, lambda_logit=0.5, label_smoothing=0.0)
+
+    y, rows = np.array([3, 2, 3, 0]), [0, 2, 3, 4]  # labelled turns
+    log_p = np.log(np_softmax(Z_S[rows]))
+    w = weight[y]
+    ce = -(w * log_p[np.arange(4), y]).sum() / w.sum()  # weighted mean, as torch's cross_entropy
+    expected = ce + 0.5 * np_relation(Z_S, Z_T, 2.0, 0.7, 1.3)
+    parts = fusion_distill_loss(t64(logits), t64(teacher), labels, mask, tc, weight=t64(weight))
+    assert parts["ce"].item() == pytest.approx(ce, rel=1e-6)
+    assert parts["kd_logit"].item() == pytest.approx(np_relation(Z_S, Z_T, 2.0, 0.7, 1.3), rel=1e-6)
+    assert parts["loss"].item() == pytest.approx(expected, rel=1e-6)

@@ -111,9 +111,6 @@ def teacher_final_logits(source: str, cfg: Any, corpus: Any, labels: Any, log=pr
 def distilled_fusion_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labels: Any, weight: Any, log=print) -> Any:
     """The fusion stage with ``CE + lambda_logit L_rel(logits, logits_T)`` against the final
     predictions of ``train.distill_from`` (same stage, loader and loss replaced)."""
-    from altsa.losses import classification_loss
-    from altsa.losses.relation import relation_loss
-
     target = teacher_final_logits(cfg.train.distill_from, cfg, corpus, labels, log=log)
     tc = cfg.train
     n_classes = len(labels.labels)
@@ -129,11 +126,20 @@ def distilled_fusion_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labels
 
     def loss(module, batch):
         out = module(**{m: batch[m] for m in train.dims}, present=batch["present"], mask=batch["mask"])
-        parts = classification_loss(out["logits"], batch["labels"], weight=weight, label_smoothing=tc.label_smoothing)
-        sel = batch["mask"]
-        kd = relation_loss(out["logits"][sel], batch["logits_teacher"][sel].to(out["logits"].device),
-                           tau=tc.tau, beta=tc.beta, gamma=tc.gamma)
-        parts["kd_logit"], parts["loss"] = kd, parts["ce"] + tc.lambda_logit * kd
-        return parts
+        return fusion_distill_loss(out["logits"], batch["logits_teacher"], batch["labels"], batch["mask"], tc, weight)
 
     return dataclasses.replace(stage, load_batch=load_batch, loss=loss)
+
+
+def fusion_distill_loss(logits: torch.Tensor, logits_teacher: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor,
+                        tc: Any, weight: Any = None) -> dict[str, torch.Tensor]:
+    """``CE(logits, labels) + lambda_logit L_rel(logits, logits_T)`` over a batch of dialogues
+    (``[B, N, C]`` logits, ``[B, N]`` labels and mask): CE over labelled turns, ``L_rel`` over
+    every real turn (the teacher labels unlabelled ones too)."""
+    from altsa.losses import classification_loss
+    from altsa.losses.relation import relation_loss
+
+    parts = classification_loss(logits, labels, weight=weight, label_smoothing=tc.label_smoothing)
+    kd = relation_loss(logits[mask], logits_teacher[mask].to(logits.device), tau=tc.tau, beta=tc.beta, gamma=tc.gamma)
+    parts["kd_logit"], parts["loss"] = kd, parts["ce"] + tc.lambda_logit * kd
+    return parts
