@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,25 @@ def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
         tmp_path.unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_dir(final: str | Path, fill: Callable[[Path], None], marker: str) -> Path:
+    """Build a folder with ``fill(tmp)`` in a temporary sibling, then rename it onto ``final``
+    (converted or joined model files): a crash leaves no half folder, and when another
+    process renamed its own first (the rename fails), its folder holding ``marker`` is kept."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        tmp.chmod(0o755)  # mkdtemp creates 0700
+        fill(tmp)
+        os.replace(tmp, final)
+    except OSError:
+        if not (final / marker).is_file():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return final
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> Path:

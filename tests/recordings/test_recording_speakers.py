@@ -12,6 +12,16 @@ import torch
 from altsa.recordings import speakers
 
 
+@pytest.fixture(scope="module")
+def encoder():
+    """Resemblyzer's weights in our network (skipped, saying why, where they are not installed)."""
+    pytest.importorskip("faster_whisper", reason="the recordings extra is not installed")
+    try:
+        return speakers.load_encoder()
+    except Exception as exc:  # noqa: BLE001
+        pytest.skip(f"resemblyzer's weights are not installed: {exc}")
+
+
 def test_mel_filterbank_equals_librosa():
     librosa = pytest.importorskip("librosa", reason="librosa (audio extra) is the reference")
     ref = librosa.filters.mel(sr=16000, n_fft=400, n_mels=40)  # [40, 201]
@@ -37,12 +47,7 @@ def test_partials_cover_the_utterance_like_resemblyzer():
     assert [s.start for s in speakers._partials(10 * 16000)] == [0, 77, 154, 231, 308, 385, 462, 539, 616, 693, 770, 847]
 
 
-def test_weights_load_into_our_network():
-    pytest.importorskip("faster_whisper", reason="the recordings extra is not installed")
-    try:
-        encoder = speakers.load_encoder()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"resemblyzer's weights are not installed: {exc}")
+def test_weights_load_into_our_network(encoder):
     vectors = speakers.embed([np.random.default_rng(1).normal(0, 0.1, 24000).astype(np.float32)], encoder)
     assert vectors.shape == (1, 256)
     assert np.linalg.norm(vectors[0]) == pytest.approx(1.0, abs=1e-5)
@@ -115,12 +120,7 @@ def test_nearest_is_the_most_similar_centroid():
     assert speakers.nearest(vectors, centroids).tolist() == [0, 1, 0]
 
 
-def test_embed_runs_partials_together_like_one_by_one():
-    pytest.importorskip("faster_whisper", reason="the recordings extra is not installed")
-    try:
-        encoder = speakers.load_encoder()
-    except Exception as exc:  # noqa: BLE001
-        pytest.skip(f"resemblyzer's weights are not installed: {exc}")
+def test_embed_runs_partials_together_like_one_by_one(encoder):
     rng = np.random.default_rng(3)
     waves = [rng.normal(0, 0.1, n).astype(np.float32) for n in (5000, 30000, 16000)]
     together = speakers.embed(waves, encoder)

@@ -17,14 +17,11 @@ import typer
 
 from altsa.cli.main import app
 
-# A file with one of these suffixes is read as a recording, not as a corpus file.
-MEDIA_SUFFIXES = frozenset(
-    ".wav .wave .mp3 .flac .ogg .oga .opus .m4a .aac .wma .aif .aiff .mp4 .m4v .mkv .webm .mov .avi .mpg .mpeg .ts".split()
-)
-
-
 def is_recording(path: str) -> bool:
-    return path != "-" and Path(path).suffix.lower() in MEDIA_SUFFIXES
+    """A media file by its suffix (the clips reader's list) is read as a recording, not a corpus file."""
+    from altsa.data.readers.clips import is_media_file
+
+    return path != "-" and is_media_file(path)
 
 
 def recording_config(
@@ -52,7 +49,7 @@ def notify(transcript: Any, *, seconds: float) -> None:
 def transcript_table(transcript: Any):
     from rich.table import Table
 
-    from altsa.inference.format import clock
+    from altsa.inference.format import clock_span
 
     table = Table(title=transcript.info.name, box=None, header_style="dim", pad_edge=False)
     table.add_column("time", style="dim", no_wrap=True)
@@ -60,7 +57,7 @@ def transcript_table(transcript: Any):
     table.add_column("text", overflow="fold", ratio=1)
     for i, u in enumerate(transcript.utterances):
         start, end = transcript.span(i)
-        table.add_row(f"{clock(start)}-{clock(end)}", u.speaker, u.text)
+        table.add_row(clock_span(start, end), u.speaker, u.text)
     return table
 
 

@@ -24,10 +24,7 @@ import contextlib
 import hashlib
 import importlib.metadata as md
 import math
-import os
-import shutil
 import struct
-import tempfile
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -38,7 +35,7 @@ import torch
 from altsa.data.media import Absent, MediaConfig, active_span
 from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.errors import ConfigError, ModelError
-from altsa.io import user_cache_dir
+from altsa.io import atomic_write_dir, user_cache_dir
 
 WHISPER_RATE = 16000
 WHISPER_WINDOW = 30 * WHISPER_RATE  # Whisper's encoder always reads 30 s (3000 mel frames)
@@ -198,19 +195,13 @@ def load_whisper_encoder(model: str = "tiny.en", cache_dir: str | Path | None = 
         if spec != "WhisperSpec":
             raise ModelError(f"{parts[0]} holds a {spec}, not a Whisper model", path=parts[0])
         encoder = whisper_encoder_from_ct2(variables)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
-        try:
-            tmp.chmod(0o755)
+
+        def save(tmp: Path) -> None:
             with _quiet_transformers():
                 encoder.save_pretrained(tmp)
             (tmp / "SOURCE").write_text(tag + "\n", encoding="utf-8")
-            os.replace(tmp, final)
-        except OSError:
-            if not (final / "config.json").is_file():
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        atomic_write_dir(final, save, "config.json")
     with _quiet_transformers():
         return WhisperEncoder.from_pretrained(final).eval(), tag
 

@@ -136,10 +136,13 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{sec}" if hours else f"{minutes}:{sec}"
 
 
+def clock_span(start: float | None, end: float | None) -> str:
+    """``m:ss.s-m:ss.s`` (an open end: ``-end``)."""
+    return f"{clock(start or 0.0)}-{clock(end) if end is not None else 'end'}"
+
+
 def _span(pred: UtterancePrediction) -> str:
-    if pred.start is None and pred.end is None:
-        return ""
-    return f"{clock(pred.start or 0.0)}-{clock(pred.end) if pred.end is not None else 'end'}"
+    return "" if pred.start is None and pred.end is None else clock_span(pred.start, pred.end)
 
 
 def recording_timeline(predictions: Sequence[UtterancePrediction], *, title: str | None = None) -> Table:
@@ -151,7 +154,7 @@ def recording_timeline(predictions: Sequence[UtterancePrediction], *, title: str
     table.add_column("emotion", no_wrap=True)
     table.add_column("confidence", no_wrap=True)
     for pred in predictions:
-        span = f"{clock(pred.start or 0.0)}-{clock(pred.end or 0.0)}"
+        span = clock_span(pred.start, pred.end)
         bar = Text(confidence_bar(pred.confidence), style=LABEL_STYLES.get(pred.label.lower(), ""))
         bar.append(f" {pred.confidence:.2f}", style="")
         table.add_row(span, pred.speaker, pred.text, _label(pred.label), bar)

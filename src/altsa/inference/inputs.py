@@ -76,7 +76,7 @@ def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogu
     sources = {k: _media(item.get(k), k, index) for k in MEDIA_KEYS}
     if not text.strip() and all(v is None for v in sources.values()):
         raise DataError(f"{_where(index)}no text and no audio or video: give 'text', or 'media' / 'audio' / 'video'")
-    start, end = _span(item.get("start"), item.get("end"), index)
+    start, end = _span(item.get("start"), item.get("end"), _where(index))
     if (start is not None or end is not None) and isinstance(sources["video"], np.ndarray):
         raise DataError(f"{_where(index)}'start'/'end' need a video file, not frames (frames carry no times)")
     position = item.get("position", index if index is not None else 0)
@@ -102,14 +102,15 @@ def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogu
     )
 
 
-def _span(start: Any, end: Any, index: int | None) -> tuple[float | None, float | None]:
-    """The utterance's span of its media (seconds); a malformed one is a ``DataError``."""
+def _span(start: Any, end: Any, where: str) -> tuple[float | None, float | None]:
+    """The utterance's span of its media (seconds); a malformed one is a ``DataError``
+    whose message starts with ``where``."""
     from altsa.data.readers._base import parse_span
 
     try:
         return parse_span(start, end)
     except ValueError as err:
-        raise DataError(f"{_where(index)}span: {err}") from None
+        raise DataError(f"{where}span: {err}") from None
 
 
 def turn_from_utterance(utt: Utterance) -> Turn:
@@ -118,12 +119,7 @@ def turn_from_utterance(utt: Utterance) -> Turn:
     if not utt.text.strip() and not (utt.audio_source() or utt.video_source()):
         raise DataError(f"utterance {utt.key}: no text and no audio or video")
     if utt.span is not None:
-        from altsa.data.readers._base import parse_span
-
-        try:
-            parse_span(utt.start, utt.end)
-        except ValueError as err:
-            raise DataError(f"utterance {utt.key}: span: {err}") from None
+        _span(utt.start, utt.end, f"utterance {utt.key}: ")
     return Turn(utt, audio=utt.audio_source(), video=utt.video_source())
 
 

@@ -171,7 +171,7 @@ class Recognizer:
         from altsa.recordings import transcribe_recording
 
         transcript = transcribe_recording(source, config)
-        predictions = self.predict_transcript(transcript) if transcript.utterances else []
+        predictions = self.predict_transcript(transcript)
         return (predictions, transcript) if return_transcript else predictions
 
     def predict_transcript(self, transcript: Any) -> list[UtterancePrediction]:

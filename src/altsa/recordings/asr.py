@@ -8,9 +8,7 @@ into the user cache). A local CTranslate2 Whisper folder works too.
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from altsa.errors import ModelError
+from altsa.io import atomic_write_dir
 
 FILES = ("config.json", "tokenizer.json", "vocabulary.txt")  # beside model.bin in a CTranslate2 Whisper folder
 _MODELS: dict[tuple[str, str, int], Any] = {}
@@ -65,22 +64,16 @@ def model_dir(model: str) -> tuple[Path, str]:
     if not (final / "model.bin").is_file():
         if not all(p.is_file() for p in parts) or not all((first / f).is_file() for f in FILES):
             raise ModelError(f"Whisper {model!r}: a packaged weight file is missing", path=first)
-        root.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=root))
-        try:
+
+        def join(tmp: Path) -> None:
             with open(tmp / "model.bin", "wb") as out:
                 for part in parts:
                     with open(part, "rb") as src:
                         shutil.copyfileobj(src, out, 1 << 24)
             for f in FILES:
                 shutil.copyfile(first / f, tmp / f)
-            tmp.chmod(0o755)
-            os.replace(tmp, final)
-        except OSError:
-            if not (final / "model.bin").is_file():
-                raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+
+        atomic_write_dir(final, join, "model.bin")
     return final, tag
 
 

@@ -25,7 +25,7 @@ from altsa.data.media import Absent, MediaConfig
 from altsa.data.schema import Conversation, Utterance
 from altsa.recordings import asr, segment, speakers
 from altsa.recordings.config import RecordingConfig
-from altsa.recordings.source import RATE, RecordingInfo, Source, load_audio, probe, span_frames
+from altsa.recordings.source import RATE, RecordingInfo, Source, load_audio, span_frames
 
 NO_SPEECH = "no speech found"
 
@@ -111,8 +111,7 @@ def transcribe_recording(source: Source, cfg: RecordingConfig | None = None, *, 
     cfg = (cfg or RecordingConfig()).check()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    probe(source, max_minutes=cfg.max_minutes)  # refuse early: nothing decoded yet
-    wave, info = load_audio(source, max_minutes=cfg.max_minutes)
+    wave, info = load_audio(source, max_minutes=cfg.max_minutes)  # checks the header before decoding
     timings["decode"] = time.perf_counter() - t0
     duration = wave.size / RATE
     dialogue = dialogue_id or _dialogue_id(info)
@@ -193,8 +192,7 @@ def label_speakers(parts: list[segment.Piece], wave: np.ndarray, cfg: RecordingC
     k = int(labels.max()) + 1
     centroids = np.stack([vectors[long_][labels == c].mean(0) for c in range(k)])  # [k, 256]
     assigned = speakers.nearest(vectors, centroids)
-    for i in long_:
-        assigned[i] = labels[long_.index(i)]
+    assigned[long_] = labels  # clustered pieces keep their own cluster
     order: dict[int, int] = {}
     for p, label in zip(parts, assigned.tolist()):
         p.speaker = order.setdefault(label, len(order))

@@ -17,7 +17,15 @@ from typing import Any
 import av
 import numpy as np
 
-from altsa.data.media import Absent, MediaConfig, _audio_header, current_limits, decode_video_spans, stream_duration
+from altsa.data.media import (
+    Absent,
+    MediaConfig,
+    _audio_header,
+    _short,
+    current_limits,
+    decode_video_spans,
+    stream_duration,
+)
 from altsa.errors import MediaError
 
 RATE = 16000  # Whisper, Silero VAD and the speaker encoder all read 16 kHz mono
@@ -45,11 +53,6 @@ class RecordingInfo:
     channels: int
     video: bool  # the file has a video stream (frames are taken from it per utterance)
     format: str  # container format (e.g. "wav", "mov,mp4,m4a,3gp,3g2,mj2")
-
-
-def _short(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:160]
 
 
 def _open(source: Source) -> tuple[Any, str]:

@@ -61,7 +61,6 @@ CONVENTIONAL: dict[str, tuple[str, ...]] = {
     "end": ("end",),
 }
 MEDIA_ROLES = ("media", "audio", "video")
-SPAN_ROLES = ("start", "end")  # the utterance's span of its media files, in seconds
 
 
 @dataclass(frozen=True)
