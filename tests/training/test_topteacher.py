@@ -21,7 +21,7 @@ def tiny_mpnet(tmp_path_factory):
 def accurate_run(tiny, tiny_mpnet, tmp_path_factory):
     from altsa.training.pipeline import train
 
-    cfg = tiny(base="meld-text-accurate", text_mode=None, extra=[
+    cfg = tiny(base="meld-text-accurate-base", text_mode=None, extra=[
         f"encoders.text.model={tiny_mpnet}", "encoders.text.options.cache_lower=true", "train.teacher.epochs=2",
         "train.teacher.encoder_lr=5e-2"])
     out = tmp_path_factory.mktemp("accurate") / "run"
@@ -79,6 +79,8 @@ def test_only_adapters_and_branch_trained(accurate_run, tiny_mpnet):
 
 
 def test_distill_from_adds_the_student_losses(accurate_run, tiny, tmp_path):
+    """The second step of the accurate recipe (meld-text-accurate, "born again"): the tuned top
+    blocks learn from a finished run's text branch, the conversation model from its predictions."""
     from altsa.training.pipeline import train
 
     _, teacher_run = accurate_run
@@ -86,9 +88,12 @@ def test_distill_from_adds_the_student_losses(accurate_run, tiny, tmp_path):
         "encoders.text.options.cache_lower=true", f"train.distill_from={teacher_run}"])
     summary = train(cfg, out=tmp_path / "student", quiet=True)
     assert summary["complete"]
-    row = json.loads((tmp_path / "student" / "metrics.json").read_text())["teacher"]["epochs"][0]
+    metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    row = metrics["teacher"]["epochs"][0]
     assert row["train_kd_logit"] > 0 and row["train_kd_feature"] > 0
     assert row["train_loss"] > row["train_ce"]
+    assert metrics["fusion"]["epochs"][0]["train_kd_logit"] > 0
+    assert (tmp_path / "student" / "text-adapter" / "adapter_model.safetensors").is_file()
 
 
 def test_distill_from_a_model_of_another_width_is_an_error(accurate_run, tiny, tmp_path):
@@ -103,14 +108,14 @@ def test_distill_from_a_model_of_another_width_is_an_error(accurate_run, tiny, t
 
 
 def test_frozen_student_distils_from_the_accurate_run(accurate_run, tiny, tmp_path):
-    """meld-text-minilm's route: frozen text vectors (batches of dialogues), text branch taught
-    by another run's text branch; with both lambdas 0 the objective is CE alone."""
+    """The frozen-encoder route (embedded-frozen: cached text vectors, batches of dialogues),
+    text branch taught by another run's text branch; with both lambdas 0 the objective is CE alone."""
     from altsa.training.pipeline import train
 
     _, teacher_run = accurate_run
     rows = {}
     for name, extra in (("kd", []), ("ce", ["train.lambda_logit=0", "train.lambda_feat=0"])):
-        cfg = tiny(base="meld-text-minilm", text_mode=None, extra=[f"train.distill_from={teacher_run}", *extra])
+        cfg = tiny(base="embedded-frozen", text_mode=None, extra=[f"train.distill_from={teacher_run}", *extra])
         assert train(cfg, out=tmp_path / name, quiet=True)["complete"]
         rows[name] = json.loads((tmp_path / name / "metrics.json").read_text())["teacher"]["epochs"][0]
     assert rows["kd"]["train_kd_logit"] > 0 and rows["kd"]["train_kd_feature"] > 0
@@ -152,3 +157,14 @@ def test_fusion_stage_learns_from_the_teachers_final_predictions(accurate_run, t
     assert kd["train_loss"] == pytest.approx(kd["train_ce"] + 0.5 * kd["train_kd_logit"], rel=1e-5)
     for name in ("ce", "ablation"):  # train.distill=false (the "w/o distillation" row) is CE only here too
         assert rows[name]["train_kd_logit"] == 0 and rows[name]["train_loss"] == pytest.approx(rows[name]["train_ce"])
+
+
+def test_a_missing_teacher_stops_the_run_at_set_up(tiny, tmp_path):
+    """Found at set-up, not after the lower blocks' cache: a clear error and no run folder."""
+    from altsa.errors import ConfigError
+    from altsa.training.pipeline import train
+
+    cfg = tiny(base="meld-text-minilm", text_mode=None, extra=[f"train.distill_from={tmp_path / 'not-trained'}"])
+    with pytest.raises(ConfigError, match="no run directory or bundled model of that name; train the teacher first"):
+        train(cfg, out=tmp_path / "student", quiet=True)
+    assert not (tmp_path / "student").exists()

@@ -375,6 +375,10 @@ class Trainer:
         self.labels = task_labels(train, cfg.data.task)
         self.corpora = {"train": train, "dev": read_split(cfg, "dev", labels=self.labels)}
         self.data_counts = {s: {"file": str(split_path(cfg.data, s)), **c.counts()} for s, c in self.corpora.items()}
+        if cfg.train.distill_from:  # a teacher that cannot teach stops the run before any encoder pass
+            from altsa.training.textdistill import check_distill_source
+
+            check_distill_source(cfg, self.labels)
         for s, counts in self.data_counts.items():
             self.log(f"{s}: {counts['file']}: {describe_counts(counts)}")
         # built on the accelerator's device: extraction of missing features runs there too

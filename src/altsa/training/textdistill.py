@@ -24,6 +24,34 @@ from altsa.errors import ConfigError
 from altsa.losses import DistillWeights, student_loss
 
 
+def check_distill_source(cfg: Any, labels: Any) -> None:
+    """At set-up, before any encoder pass: ``train.distill_from`` names a run or bundled model
+    that can teach this run (same labels; the same ``d`` when both have a text branch).
+    Found later, a missing teacher would cost the cache of the lower blocks first."""
+    from altsa.config import load_config
+    from altsa.errors import ModelError
+    from altsa.experiment import ExperimentConfig
+    from altsa.training.run import load_labels, resolve_run
+
+    source = str(cfg.train.distill_from)
+    try:
+        path = resolve_run(source)
+    except ModelError:
+        from altsa.inference.bundled import list_bundled
+
+        raise ConfigError(f"train.distill_from={source}: no run directory or bundled model of that name; train the "
+                          f"teacher first (its recipe in docs/training.md) or name a bundled model "
+                          f"({', '.join(list_bundled())})") from None
+    _, theirs = load_labels(path / "labels.json")
+    if tuple(theirs.labels) != tuple(labels.labels):
+        raise ConfigError(f"train.distill_from {source!r}: its labels {list(theirs.labels)} differ from this "
+                          f"run's {list(labels.labels)}")
+    other = load_config(ExperimentConfig, path / "config.yaml")
+    if other.model.d != cfg.model.d:  # L_sim compares h and h_T directly
+        raise ConfigError(f"train.distill_from {source!r}: its text branch has d={other.model.d}, "
+                          f"this model d={cfg.model.d}; set model.d={other.model.d}")
+
+
 @torch.no_grad()
 def teacher_outputs(source: str, cfg: Any, corpus: Any, labels: Any, log=print) -> tuple[list[str], torch.Tensor,
                                                                                           torch.Tensor]:
