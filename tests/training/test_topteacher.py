@@ -153,6 +153,10 @@ def test_fusion_stage_learns_from_the_teachers_final_predictions(accurate_run, t
         assert train(run_cfg, out=tmp_path / name, quiet=True)["complete"]
         rows[name] = json.loads((tmp_path / name / "metrics.json").read_text())["fusion"]["epochs"][0]
     kd = rows["kd"]
+    # the shipped meld-text-minilm recipe: LoRA adapters in its top blocks, taught by the teacher's text branch
+    assert (tmp_path / "kd" / "text-adapter" / "adapter_model.safetensors").is_file()
+    branch = json.loads((tmp_path / "kd" / "metrics.json").read_text())["teacher"]["epochs"][0]
+    assert branch["train_kd_logit"] > 0 and branch["train_kd_feature"] > 0
     assert kd["train_kd_logit"] > 0 and kd["train_kd_feature"] == 0
     assert kd["train_loss"] == pytest.approx(kd["train_ce"] + 0.5 * kd["train_kd_logit"], rel=1e-5)
     for name in ("ce", "ablation"):  # train.distill=false (the "w/o distillation" row) is CE only here too
