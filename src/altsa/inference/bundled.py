@@ -43,7 +43,8 @@ def _add(model: BundledModel) -> None:
 
 _add(BundledModel(
     name="meld-text-minilm",
-    summary="MELD 7 emotions, text only, all-MiniLM-L6-v2 + causal LSTM (streams in O(1) per turn); the default",
+    summary="MELD 7 emotions, text only, all-MiniLM-L6-v2 (LoRA in its top blocks, distilled from meld-text-accurate) "
+    "+ causal LSTM (streams in O(1) per turn); the default",
     card="docs/model-card-meld-text-minilm.md",
 ))
 _add(BundledModel(
