@@ -202,11 +202,19 @@ def _finish_audio(wave: np.ndarray, cfg: MediaConfig) -> np.ndarray | Absent:
     return wave
 
 
-def _audio_header(stream: Any, limits: MediaLimits) -> Absent | None:
-    ctx = stream.codec_context
-    channels = int(getattr(ctx.layout, "nb_channels", 0) or getattr(ctx, "channels", 0) or 0)
+def _channels_over(channels: int, limits: MediaLimits) -> Absent | None:
+    """More audio channels than allowed: checked on the header and again on every decoded
+    frame (a stream may change its layout after the header)."""
     if limits.max_channels is not None and channels > limits.max_channels:
         return Absent("too_large", f"{channels} audio channels > max {limits.max_channels}")
+    return None
+
+
+def _audio_header(stream: Any, limits: MediaLimits) -> Absent | None:
+    ctx = stream.codec_context
+    over = _channels_over(int(getattr(ctx.layout, "nb_channels", 0) or getattr(ctx, "channels", 0) or 0), limits)
+    if over is not None:
+        return over
     rate = int(ctx.sample_rate or 0)
     if limits.max_sample_rate is not None and rate > limits.max_sample_rate:
         return Absent("too_large", f"sample rate {rate} Hz > max {limits.max_sample_rate}")
@@ -293,8 +301,8 @@ def decode_audio(
         try:
             for frame in container.decode(stream):
                 limits.check_time()
-                if limits.max_channels is not None and frame.layout.nb_channels > limits.max_channels:
-                    return Absent("too_large", f"{frame.layout.nb_channels} audio channels > max {limits.max_channels}")
+                if (over := _channels_over(frame.layout.nb_channels, limits)) is not None:
+                    return over
                 for out in resampler.resample(frame):
                     parts.append(out.to_ndarray()[0])  # packed flt mono: [1, n] -> [n]
                     total += parts[-1].size
@@ -358,8 +366,8 @@ def _resample_from(
     try:
         for frame in container.decode(stream):
             limits.check_time()
-            if limits.max_channels is not None and frame.layout.nb_channels > limits.max_channels:
-                return Absent("too_large", f"{frame.layout.nb_channels} audio channels > max {limits.max_channels}")
+            if (over := _channels_over(frame.layout.nb_channels, limits)) is not None:
+                return over
             if first_out is None:
                 if placed and frame.pts is None:
                     return None

@@ -26,7 +26,7 @@ from altsa.losses import DistillWeights, student_loss
 
 def check_distill_source(cfg: Any, labels: Any) -> None:
     """At set-up, before any encoder pass: ``train.distill_from`` names a run or bundled model
-    that can teach this run (same labels; the same ``d`` when both have a text branch).
+    that can teach this run (``check_fit``: the same labels and ``d``).
     Found later, a missing teacher would cost the cache of the lower blocks first."""
     from altsa.config import load_config
     from altsa.errors import ModelError
@@ -43,13 +43,19 @@ def check_distill_source(cfg: Any, labels: Any) -> None:
                           f"teacher first (its recipe in docs/training.md) or name a bundled model "
                           f"({', '.join(list_bundled())})") from None
     _, theirs = load_labels(path / "labels.json")
-    if tuple(theirs.labels) != tuple(labels.labels):
-        raise ConfigError(f"train.distill_from {source!r}: its labels {list(theirs.labels)} differ from this "
-                          f"run's {list(labels.labels)}")
     other = load_config(ExperimentConfig, path / "config.yaml")
-    if other.model.d != cfg.model.d:  # L_sim compares h and h_T directly
-        raise ConfigError(f"train.distill_from {source!r}: its text branch has d={other.model.d}, "
-                          f"this model d={cfg.model.d}; set model.d={other.model.d}")
+    check_fit(source, theirs.labels, labels, cfg, other.model.d)
+
+
+def check_fit(source: str, their_labels: Any, labels: Any, cfg: Any = None, their_d: int | None = None) -> None:
+    """The teacher ``source`` answers in this run's labels, and (``their_d`` given: it has a
+    text branch) its text branch has this model's ``d``: ``L_sim`` compares h and h_T directly."""
+    if tuple(their_labels) != tuple(labels.labels):
+        raise ConfigError(f"train.distill_from {source!r}: its labels {list(their_labels)} differ from this "
+                          f"run's {list(labels.labels)}")
+    if their_d is not None and cfg.model.d != their_d:
+        raise ConfigError(f"train.distill_from {source!r}: its text branch has d={their_d}, "
+                          f"this model d={cfg.model.d}; set model.d={their_d}")
 
 
 @torch.no_grad()
@@ -65,12 +71,7 @@ def teacher_outputs(source: str, cfg: Any, corpus: Any, labels: Any, log=print) 
     teacher = load_run(source)
     if "text" not in teacher.model.dims:
         raise ConfigError(f"train.distill_from {source!r}: that model has no text branch")
-    if tuple(teacher.labels.labels) != tuple(labels.labels):
-        raise ConfigError(f"train.distill_from {source!r}: its labels {list(teacher.labels.labels)} differ from this "
-                          f"run's {list(labels.labels)}")
-    if teacher.model.dims["text"] and cfg.model.d != teacher.model.cfg.d:  # L_sim compares h and h_T directly
-        raise ConfigError(f"train.distill_from {source!r}: its text branch has d={teacher.model.cfg.d}, "
-                          f"this model d={cfg.model.d}; set model.d={teacher.model.cfg.d}")
+    check_fit(source, teacher.labels.labels, labels, cfg, teacher.model.cfg.d if teacher.model.dims["text"] else None)
     _import_encoder_kinds()
     encoder = build_encoder(teacher.encoders["text"])
     table = features_for(cfg, corpus, {"text": encoder}, log=log)["text"]
@@ -124,9 +125,7 @@ def teacher_final_logits(source: str, cfg: Any, corpus: Any, labels: Any, log=pr
     from altsa.training.run import load_run
 
     teacher = load_run(source)
-    if tuple(teacher.labels.labels) != tuple(labels.labels):
-        raise ConfigError(f"train.distill_from {source!r}: its labels {list(teacher.labels.labels)} differ from this "
-                          f"run's {list(labels.labels)}")
+    check_fit(source, teacher.labels.labels, labels)
     _import_encoder_kinds()
     encoders = {m: build_encoder(ec) for m, ec in teacher.encoders.items() if m in teacher.model.dims}
     tables = features_for(cfg, corpus, encoders, log=log)
