@@ -108,6 +108,22 @@ def test_student_loss_golden():
     assert parts["loss"].item() == pytest.approx(expected, rel=1e-6)
 
 
+def test_student_loss_with_an_ensemble_of_teachers_golden():
+    """K teachers (``train.distill_from`` a list): h_t [n, K, d]; L_sim is the mean of each
+    teacher's L_sim (never L_sim of the averaged vectors); z_t is one target, used as given."""
+    y = np.array([3, 1, 2, 3, 0])
+    h_t2 = np.array([[-0.7, 0.2, 1.3], [0.9, -0.4, 0.5], [0.1, 1.6, -0.3], [-1.0, -0.6, 0.8], [0.4, 0.3, -1.2]])
+    log_p = np.log(np_softmax(Z_S))
+    ce = -np.mean(log_p[np.arange(5), y])
+    hp = DistillWeights(tau=3.0, beta=0.8, gamma=1.2, tau_f=0.7, lambda_logit=0.5, lambda_feat=2.0)
+    sims = [np_similarity(H_S, H_T, 0.7), np_similarity(H_S, h_t2, 0.7)]
+    expected = ce + 0.5 * np_relation(Z_S, Z_T, 3.0, 0.8, 1.2) + 2.0 * (sims[0] + sims[1]) / 2
+    assert abs(np.mean(sims) - np_similarity(H_S, (H_T + h_t2) / 2, 0.7)) > 1e-3  # the wrong formula differs
+    parts = student_loss(t64(Z_S), t64(H_S), t64(Z_T), t64(np.stack([H_T, h_t2], axis=1)), torch.tensor(y), hp)
+    assert parts["kd_feature"].item() == pytest.approx(np.mean(sims), rel=1e-6)
+    assert parts["loss"].item() == pytest.approx(expected, rel=1e-6)
+
+
 def test_fusion_distillation_loss_golden():
     """The fusion stage's objective with a teacher (train.distill_fusion): CE over labelled
     turns + lambda_logit L_rel over every real turn of the padded [B, N, C] batch, in numpy.

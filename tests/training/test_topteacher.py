@@ -172,3 +172,60 @@ def test_a_missing_teacher_stops_the_run_at_set_up(tiny, tmp_path):
     with pytest.raises(ConfigError, match="no run directory or bundled model of that name; train the teacher first"):
         train(cfg, out=tmp_path / "student", quiet=True)
     assert not (tmp_path / "student").exists()
+
+
+@pytest.fixture(scope="module")
+def second_run(tiny, tiny_mpnet, tmp_path_factory):
+    """Another teacher like ``accurate_run`` (seed 1): with it, an ensemble of two."""
+    from altsa.training.pipeline import train
+
+    cfg = tiny(base="meld-text-accurate-base", text_mode=None, extra=[
+        f"encoders.text.model={tiny_mpnet}", "encoders.text.options.cache_lower=true", "train.teacher.epochs=2",
+        "train.teacher.encoder_lr=5e-2", "seed=1"])
+    out = tmp_path_factory.mktemp("accurate-s1") / "run"
+    assert train(cfg, out=out, quiet=True)["complete"]
+    return out
+
+
+def test_an_ensemble_of_runs_teaches(accurate_run, second_run, tiny, tmp_path):
+    """``train.distill_from`` a list: each teacher's text-branch vectors kept apart ([n, K, d]),
+    logits averaged (text branch and final); the student trains on them end to end."""
+    from altsa.training.pipeline import read_split, train
+    from altsa.training.run import load_run
+    from altsa.training.textdistill import teacher_final_logits, teacher_outputs
+
+    _, first = accurate_run
+    cfg = tiny(base="meld-text-accurate", text_mode=None, extra=[
+        "encoders.text.options.cache_lower=true", f"train.distill_from=[{first},{second_run}]"])
+    corpus = read_split(cfg, "train")
+    labels = load_run(first).labels
+    quiet = {"log": lambda *_: None}
+    keys, h, z = teacher_outputs([str(first), str(second_run)], cfg, corpus, labels, **quiet)
+    single = [teacher_outputs(str(r), cfg, corpus, labels, **quiet) for r in (first, second_run)]
+    assert h.shape == (len(keys), 2, cfg.model.d) and single[0][0] == keys
+    assert torch.allclose(h[:, 0], single[0][1][:, 0]) and torch.allclose(h[:, 1], single[1][1][:, 0])
+    assert not torch.allclose(single[0][2], single[1][2])  # two different teachers
+    assert torch.allclose(z, (single[0][2] + single[1][2]) / 2)
+    final = teacher_final_logits([str(first), str(second_run)], cfg, corpus, labels, **quiet)
+    alone = [teacher_final_logits(str(r), cfg, corpus, labels, **quiet) for r in (first, second_run)]
+    assert all(torch.allclose(final[k], (alone[0][k] + alone[1][k]) / 2) for k in final)
+
+    assert train(cfg, out=tmp_path / "student", quiet=True)["complete"]
+    metrics = json.loads((tmp_path / "student" / "metrics.json").read_text())
+    assert metrics["teacher"]["epochs"][0]["train_kd_feature"] > 0
+    assert metrics["fusion"]["epochs"][0]["train_kd_logit"] > 0
+
+
+@pytest.mark.parametrize("case", ["twice", "missing"])
+def test_a_bad_ensemble_stops_the_run_at_set_up(accurate_run, tiny, tmp_path, case):
+    from altsa.errors import ConfigError
+    from altsa.training.pipeline import train
+
+    _, first = accurate_run
+    other = first if case == "twice" else tmp_path / "not-trained"
+    cfg = tiny(base="meld-text-accurate", text_mode=None, extra=[
+        "encoders.text.options.cache_lower=true", f"train.distill_from=[{first},{other}]"])
+    match = "a list of distinct ones" if case == "twice" else "not-trained: no run directory or bundled model"
+    with pytest.raises(ConfigError, match=match):
+        train(cfg, out=tmp_path / "student", quiet=True)
+    assert not (tmp_path / "student").exists()

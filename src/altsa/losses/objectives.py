@@ -87,11 +87,17 @@ def student_loss(
 ) -> dict[str, torch.Tensor]:
     """``L_s = CE(z_s, y) + lambda_logit L_rel(z_s, z_t) + lambda_feat L_sim(h_s, h_t)`` over the
     utterances of a batch where student and teacher are both present (flattened: [n, ...]).
-    Teacher outputs are detached: the teacher is frozen in this stage."""
+    Teacher outputs are detached: the teacher is frozen in this stage.
+
+    An ensemble of K teachers (text -> text distillation) gives ``h_t`` as [n, K, d]: ``L_sim``
+    is then the mean of the K teachers' ``L_sim`` (each teacher's vectors live in a space of
+    their own, so they are not averaged); ``z_t`` is one [n, C] target (the caller averages logits)."""
     parts = classification_loss(z_s, labels, weight=weight, label_smoothing=label_smoothing)
     if hp.distill and z_s.shape[0] > 0:
         kd_logit = relation_loss(z_s, z_t.detach(), tau=hp.tau, beta=hp.beta, gamma=hp.gamma)
-        kd_feature = similarity_loss(h_s, h_t.detach(), tau_f=hp.tau_f)
+        teachers = h_t.detach().unsqueeze(1) if h_t.dim() == 2 else h_t.detach()  # [n, K, d]
+        kd_feature = torch.stack([similarity_loss(h_s, teachers[:, k], tau_f=hp.tau_f)
+                                  for k in range(teachers.shape[1])]).mean()
         parts["kd_logit"], parts["kd_feature"] = kd_logit, kd_feature
         parts["loss"] = parts["ce"] + hp.lambda_logit * kd_logit + hp.lambda_feat * kd_feature
     return parts

@@ -45,7 +45,7 @@ class TrainConfig:
     # Text -> text distillation: a run directory or bundled model (e.g. meld-text-accurate) whose
     # text branch teaches this run's text branch in the teacher stage, with the student losses
     # (CE + lambda_logit L_rel + lambda_feat L_sim; training.textdistill); frozen or cache_lower text encoders
-    distill_from: str | None = None
+    distill_from: str | list[str] | None = None  # a list: an ensemble of runs teaches (mean logits)
     # With distill_from: the fusion stage learns from the teacher's final (conversation-level)
     # predictions too: CE + lambda_logit L_rel(logits, logits_T) (training.textdistill); off with distill: false
     distill_fusion: bool = True

@@ -6,6 +6,10 @@ With ``train.distill_fusion`` (default on) the fusion stage learns from the teac
 predictions as well (``CE + lambda_logit L_rel(logits, logits_T)``): the teacher's conversation
 model read the context, so its final logits carry what its text branch alone does not.
 
+``train.distill_from`` may name several finished runs (a list): an ensemble teaches. Its logits
+(text branch and final) are the mean of the teachers' logits; ``L_sim`` is the mean of each
+teacher's ``L_sim`` (``altsa.losses.student_loss``), since their feature spaces differ.
+
 "Train big, distil small": ``meld-text-minilm`` learns from ``meld-text-accurate``. The
 teacher's outputs are computed once, before the stage, from its text vectors (through the
 feature cache) and its text branch in eval mode; they are constants (no gradient reaches the
@@ -24,16 +28,30 @@ from altsa.errors import ConfigError
 from altsa.losses import DistillWeights, student_loss
 
 
+def sources(distill_from: str | list[str] | None) -> list[str]:
+    """``train.distill_from`` as a list of teachers (one run, or an ensemble's runs)."""
+    if distill_from is None:
+        return []
+    found = [str(s) for s in ([distill_from] if isinstance(distill_from, str) else distill_from)]
+    if not found or len(set(found)) != len(found):
+        raise ConfigError(f"train.distill_from={distill_from}: name one teacher, or a list of distinct ones")
+    return found
+
+
 def check_distill_source(cfg: Any, labels: Any) -> None:
-    """At set-up, before any encoder pass: ``train.distill_from`` names a run or bundled model
+    """At set-up, before any encoder pass: ``train.distill_from`` names runs or bundled models
     that can teach this run (``check_fit``: the same labels and ``d``).
     Found later, a missing teacher would cost the cache of the lower blocks first."""
+    for source in sources(cfg.train.distill_from):
+        _check_one_source(source, cfg, labels)
+
+
+def _check_one_source(source: str, cfg: Any, labels: Any) -> None:
     from altsa.config import load_config
     from altsa.errors import ModelError
     from altsa.experiment import ExperimentConfig
     from altsa.training.run import load_labels, resolve_run
 
-    source = str(cfg.train.distill_from)
     try:
         path = resolve_run(source)
     except ModelError:
@@ -58,9 +76,22 @@ def check_fit(source: str, their_labels: Any, labels: Any, cfg: Any = None, thei
                           f"this model d={cfg.model.d}; set model.d={their_d}")
 
 
+def teacher_outputs(distill_from: str | list[str], cfg: Any, corpus: Any, labels: Any,
+                    log=print) -> tuple[list[str], torch.Tensor, torch.Tensor]:
+    """``(keys, h_T [n, K, d], z_T [n, C])``: the text branches of the K teachers named by
+    ``distill_from`` on every utterance of ``corpus`` (corpus order); ``z_T`` is the mean of
+    their logits, the ensemble's."""
+    keys, hs, zs = [], [], []
+    for source in sources(distill_from):
+        keys, h, z = _one_teacher_outputs(source, cfg, corpus, labels, log=log)
+        hs.append(h)
+        zs.append(z)
+    return keys, torch.stack(hs, dim=1), torch.stack(zs).mean(0)
+
+
 @torch.no_grad()
-def teacher_outputs(source: str, cfg: Any, corpus: Any, labels: Any, log=print) -> tuple[list[str], torch.Tensor,
-                                                                                          torch.Tensor]:
+def _one_teacher_outputs(source: str, cfg: Any, corpus: Any, labels: Any, log=print) -> tuple[list[str], torch.Tensor,
+                                                                                               torch.Tensor]:
     """``(keys, h_T [n, d], z_T [n, C])``: the text branch of run or bundled model ``source`` on
     every utterance of ``corpus`` (corpus order). Its text vectors come through the feature
     cache (``cfg.features``), so a teacher trained with the same cache costs no encoder pass."""
@@ -96,7 +127,7 @@ def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labe
     def load_batch(idx: list[int]) -> dict[str, Any]:
         batch = load(idx)
         b, n = batch["mask"].shape
-        batch["h_teacher"] = torch.zeros(b, n, h_t.shape[1])  # [B, N, d]
+        batch["h_teacher"] = torch.zeros(b, n, *h_t.shape[1:])  # [B, N, K, d]
         batch["z_teacher"] = torch.zeros(b, n, z_t.shape[1])  # [B, N, C]
         for i, d in enumerate(train.dialogues[j] for j in idx):
             rows = torch.tensor([row[k] for k in d.keys])
@@ -114,8 +145,16 @@ def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labe
     return dataclasses.replace(stage, load_batch=load_batch, loss=loss)
 
 
+def teacher_final_logits(distill_from: str | list[str], cfg: Any, corpus: Any, labels: Any,
+                         log=print) -> dict[str, torch.Tensor]:
+    """``{utterance key: logits_T [C]}``: the mean final logits of the teachers named by
+    ``distill_from`` on every utterance of ``corpus``."""
+    found = [_one_teacher_final_logits(s, cfg, corpus, labels, log=log) for s in sources(distill_from)]
+    return {k: torch.stack([f[k] for f in found]).mean(0) for k in found[0]}
+
+
 @torch.no_grad()
-def teacher_final_logits(source: str, cfg: Any, corpus: Any, labels: Any, log=print) -> dict[str, torch.Tensor]:
+def _one_teacher_final_logits(source: str, cfg: Any, corpus: Any, labels: Any, log=print) -> dict[str, torch.Tensor]:
     """``{utterance key: logits_T [C]}``: the whole model of run or bundled model ``source``
     (its encoders, fusion and conversation model, eval mode) on every utterance of ``corpus``."""
     from altsa.encoders.base import build_encoder
