@@ -4,7 +4,7 @@
     python benchmarks/bundle.py runs/min-s0 meld-text-minilm --distill-from meld-text-accurate
 
 Writes ``src/altsa/bundled/NAME/``: ``config.yaml`` (name set; ``train.distill_from`` set to the
-given bundled teacher, so the recipe names what a user has), ``labels.json``,
+given teacher(s), so the recipe names what a user has), ``labels.json``,
 ``model.safetensors``, ``text-adapter/`` (when the run has one) and ``metrics.json``: the
 run's training metrics, with ``final`` replaced by MELD dev scored through
 ``Recognizer.predict_corpus`` on float32 inference (``final_training``: the figure training
@@ -33,7 +33,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("run", type=Path)
     ap.add_argument("name")
-    ap.add_argument("--distill-from", default=None, help="bundled teacher named in the shipped config")
+    ap.add_argument("--distill-from", nargs="+", default=None,
+                    help="the teacher(s) named in the shipped config: a bundled model, or the runs of the recipe")
     args = ap.parse_args()
 
     import yaml
@@ -51,7 +52,8 @@ def main() -> None:
     config["data"]["root"] = None
     config.setdefault("features", {})["cache_dir"] = ".altsa-cache"
     if args.distill_from:
-        config["train"]["distill_from"] = args.distill_from
+        teachers = args.distill_from
+        config["train"]["distill_from"] = teachers[0] if len(teachers) == 1 else teachers
     (out / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     for f in ("labels.json", "model.safetensors"):
         shutil.copyfile(args.run / f, out / f)

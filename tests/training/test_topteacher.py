@@ -216,16 +216,22 @@ def test_an_ensemble_of_runs_teaches(accurate_run, second_run, tiny, tmp_path):
     assert metrics["fusion"]["epochs"][0]["train_kd_logit"] > 0
 
 
-@pytest.mark.parametrize("case", ["twice", "missing"])
+@pytest.mark.parametrize("case", ["twice", "missing", "unfinished"])
 def test_a_bad_ensemble_stops_the_run_at_set_up(accurate_run, tiny, tmp_path, case):
+    import shutil
+
     from altsa.errors import ConfigError
     from altsa.training.pipeline import train
 
     _, first = accurate_run
-    other = first if case == "twice" else tmp_path / "not-trained"
+    other = {"twice": first, "missing": tmp_path / "not-trained", "unfinished": tmp_path / "unfinished"}[case]
+    if case == "unfinished":  # a teacher run killed before its end: no model.safetensors yet
+        shutil.copytree(first, other)
+        (other / "model.safetensors").unlink()
     cfg = tiny(base="meld-text-accurate", text_mode=None, extra=[
         "encoders.text.options.cache_lower=true", f"train.distill_from=[{first},{other}]"])
-    match = "a list of distinct ones" if case == "twice" else "not-trained: no run directory or bundled model"
+    match = {"twice": "a list of distinct ones", "missing": "not-trained: no run directory or bundled model",
+             "unfinished": "that run has not finished .* altsa train --resume"}[case]
     with pytest.raises(ConfigError, match=match):
         train(cfg, out=tmp_path / "student", quiet=True)
     assert not (tmp_path / "student").exists()

@@ -60,6 +60,9 @@ def _check_one_source(source: str, cfg: Any, labels: Any) -> None:
         raise ConfigError(f"train.distill_from={source}: no run directory or bundled model of that name; train the "
                           f"teacher first (its recipe in docs/training.md) or name a bundled model "
                           f"({', '.join(list_bundled())})") from None
+    if not (path / "model.safetensors").is_file():
+        raise ConfigError(f"train.distill_from={source}: that run has not finished (no model.safetensors); "
+                          f"finish it first: altsa train --resume {path}")
     _, theirs = load_labels(path / "labels.json")
     other = load_config(ExperimentConfig, path / "config.yaml")
     check_fit(source, theirs.labels, labels, cfg, other.model.d)
