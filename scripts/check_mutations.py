@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TESTS = ["tests/losses", "tests/model", "tests/training/test_stages.py"]
+TESTS = ["tests/losses", "tests/model", "tests/training/test_stages.py", "tests/training/test_topteacher.py"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,11 @@ MUTATIONS = (
              (("self.gate(torch.cat([c, a, v], dim=-1))", "self.gate(torch.cat([c, 0 * a, 0 * v], dim=-1))"),)),
     Mutation("removed-modality-leaks", "model/altsa.py",
              (('return tuple(out[f"h_{m[0]}"] * keep[..., k, :]', 'return tuple(out[f"h_{m[0]}"] * 1 + 0 * keep[..., k, :]'),)),
+    Mutation("ensemble-averages-vectors", "losses/objectives.py",
+             (("teachers = h_t.detach().unsqueeze(1) if h_t.dim() == 2 else h_t.detach()",
+               "teachers = h_t.detach().unsqueeze(1) if h_t.dim() == 2 else h_t.detach().mean(1, keepdim=True)"),)),
+    Mutation("ensemble-first-teacher-only", "training/textdistill.py",
+             (("torch.stack(zs).mean(0)", "zs[0]"), ("torch.stack([f[k] for f in found]).mean(0)", "found[0][k]"))),
     Mutation("teacher-in-train-mode", "model/altsa.py", (("        branch.eval()\n", "        branch.train()\n"),)),
 )
 
