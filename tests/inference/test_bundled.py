@@ -111,10 +111,12 @@ def test_bundled_ships_trained_parts_only(name):
     from altsa.experiment import ExperimentConfig
 
     cfg = load_config(ExperimentConfig, folder / "config.yaml")
+    accurate = load_config(ExperimentConfig, bundled_path(ACCURATE) / "config.yaml")
     if name == ACCURATE:
         assert cfg.encoders.text.model == "parts:all-mpnet-base-v2" and adapter.is_dir()
-    else:
-        assert cfg.train.distill_from == ACCURATE  # the recipe names the bundled teacher
+        assert len(cfg.train.distill_from) == 3  # step 2: the student of three step-1 runs
+    else:  # the fast model's teacher is one of the accurate recipe's step-1 runs (seed 0)
+        assert cfg.train.distill_from == accurate.train.distill_from[0] == "runs/meld-text-accurate-base-s0"
 
 
 @pytest.mark.parametrize("name", [NAME, ACCURATE])
