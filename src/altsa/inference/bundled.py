@@ -43,7 +43,7 @@ def _add(model: BundledModel) -> None:
 
 _add(BundledModel(
     name="meld-text-minilm",
-    summary="MELD 7 emotions, text only, all-MiniLM-L6-v2 (LoRA in its top blocks, distilled from meld-text-accurate) "
+    summary="MELD 7 emotions, text only, all-MiniLM-L6-v2 (LoRA in its top blocks, distilled from the accurate model's first step) "
     "+ causal LSTM (streams in O(1) per turn); the default",
     card="docs/model-card-meld-text-minilm.md",
 ))
