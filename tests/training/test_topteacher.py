@@ -17,17 +17,21 @@ def tiny_mpnet(tmp_path_factory):
     return save_tiny_mpnet(tmp_path_factory.mktemp("tiny-mpnet"), layers=3)
 
 
-@pytest.fixture(scope="module")
-def accurate_run(tiny, tiny_mpnet, tmp_path_factory):
+def _train_accurate_base(tiny, tiny_mpnet, folder, seed: int):
+    """Step 1 of the accurate recipe on the tiny mpnet: ``(cfg, run folder)``."""
     from altsa.training.pipeline import train
 
     cfg = tiny(base="meld-text-accurate-base", text_mode=None, extra=[
         f"encoders.text.model={tiny_mpnet}", "encoders.text.options.cache_lower=true", "train.teacher.epochs=2",
-        "train.teacher.encoder_lr=5e-2"])
-    out = tmp_path_factory.mktemp("accurate") / "run"
-    summary = train(cfg, out=out, quiet=True)
-    assert summary["complete"]
+        "train.teacher.encoder_lr=5e-2", f"seed={seed}"])
+    out = folder / "run"
+    assert train(cfg, out=out, quiet=True)["complete"]
     return cfg, out
+
+
+@pytest.fixture(scope="module")
+def accurate_run(tiny, tiny_mpnet, tmp_path_factory):
+    return _train_accurate_base(tiny, tiny_mpnet, tmp_path_factory.mktemp("accurate"), seed=0)
 
 
 def test_lora_adapter_is_what_the_run_ships(accurate_run, tiny_mpnet):
@@ -177,14 +181,7 @@ def test_a_missing_teacher_stops_the_run_at_set_up(tiny, tmp_path):
 @pytest.fixture(scope="module")
 def second_run(tiny, tiny_mpnet, tmp_path_factory):
     """Another teacher like ``accurate_run`` (seed 1): with it, an ensemble of two."""
-    from altsa.training.pipeline import train
-
-    cfg = tiny(base="meld-text-accurate-base", text_mode=None, extra=[
-        f"encoders.text.model={tiny_mpnet}", "encoders.text.options.cache_lower=true", "train.teacher.epochs=2",
-        "train.teacher.encoder_lr=5e-2", "seed=1"])
-    out = tmp_path_factory.mktemp("accurate-s1") / "run"
-    assert train(cfg, out=out, quiet=True)["complete"]
-    return out
+    return _train_accurate_base(tiny, tiny_mpnet, tmp_path_factory.mktemp("accurate-s1"), seed=1)[1]
 
 
 def test_an_ensemble_of_runs_teaches(accurate_run, second_run, tiny, tmp_path):
