@@ -6,7 +6,7 @@
 Writes ``src/altsa/bundled/NAME/``: ``config.yaml`` (name set; ``train.distill_from`` set to the
 given teacher(s), so the recipe names what a user has), ``labels.json``,
 ``model.safetensors``, ``text-adapter/`` (when the run has one) and ``metrics.json``: the
-run's training metrics, with ``final`` replaced by MELD dev scored through
+run's training metrics (split files by name only), with ``final`` replaced by MELD dev scored through
 ``Recognizer.predict_corpus`` on float32 inference (``final_training``: the figure training
 recorded on its cached vectors) and ``check``: the labels and probabilities of the first
 dev dialogues, which ``tests/inference/test_bundled.py`` compares against the assembled model.
@@ -62,6 +62,8 @@ def main() -> None:
         for f in ("adapter_config.json", "adapter_model.safetensors"):
             shutil.copyfile(args.run / "text-adapter" / f, out / "text-adapter" / f)
     metrics = json.loads((args.run / "metrics.json").read_text(encoding="utf-8"))
+    for counts in metrics.get("data", {}).values():  # the split files by name, like data.root above
+        counts["file"] = Path(counts["file"]).name
 
     t0 = time.perf_counter()
     rec = Recognizer.from_pretrained(args.name)
