@@ -232,3 +232,24 @@ def test_a_bad_ensemble_stops_the_run_at_set_up(accurate_run, tiny, tmp_path, ca
     with pytest.raises(ConfigError, match=match):
         train(cfg, out=tmp_path / "student", quiet=True)
     assert not (tmp_path / "student").exists()
+
+
+@pytest.mark.parametrize("base, extra", [
+    ("meld-text-accurate-base", ["encoders.text.options.cache_lower=true"]),  # LoRA over cached states
+    ("embedded-frozen", []),  # frozen vectors, batches of dialogues
+    ("embedded-finetune", []),  # the whole text encoder fine-tuned
+])
+def test_contrastive_loss_joins_every_teacher_route(tiny, tiny_mpnet, tmp_path, base, extra):
+    """``train.contrastive.weight`` adds ``weight * L_con`` of the text vectors to the teacher
+    stage's objective, whichever way the stage trains; the fusion stage is untouched."""
+    from altsa.training.pipeline import train
+
+    text = [f"encoders.text.model={tiny_mpnet}"] if base != "embedded-frozen" else []
+    cfg = tiny(base=base, text_mode=None, extra=[*text, *extra, "train.teacher.epochs=1", "train.fusion.epochs=1",
+                                                 "train.contrastive.weight=0.5", "train.contrastive.tau=0.2"])
+    assert train(cfg, out=tmp_path / "run", quiet=True)["complete"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    row = metrics["teacher"]["epochs"][0]
+    assert row["train_contrastive"] > 0
+    assert row["train_loss"] == pytest.approx(row["train_ce"] + 0.5 * row["train_contrastive"], rel=1e-4)
+    assert "train_contrastive" not in metrics["fusion"]["epochs"][0]

@@ -1,16 +1,20 @@
 """Distillation losses: logit-level relation loss and feature-level similarity alignment."""
 
+from altsa.losses.contrastive import Contrast, Prototypes, supervised_contrastive_loss
 from altsa.losses.objectives import IGNORE, DistillWeights, class_weights, classification_loss, student_loss
 from altsa.losses.relation import pearson, relation_loss
 from altsa.losses.similarity import similarity_loss
 
 __all__ = [
     "IGNORE",
+    "Contrast",
     "DistillWeights",
+    "Prototypes",
     "class_weights",
     "classification_loss",
     "pearson",
     "relation_loss",
     "similarity_loss",
     "student_loss",
+    "supervised_contrastive_loss",
 ]

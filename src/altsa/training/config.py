@@ -30,6 +30,16 @@ class StageConfig:
 
 
 @dataclass
+class ContrastConfig:
+    """The supervised prototypical contrastive loss of the teacher stage's text vectors
+    (``altsa.losses.contrastive``): ``+ weight * L_con``; off at weight 0."""
+
+    weight: float = 0.0  # lambda_con
+    tau: float = 0.1  # temperature of the cosine similarities
+    queue: int = 64  # vectors per class behind each class prototype
+
+
+@dataclass
 class TrainConfig:
     stages: list[str] = field(default_factory=lambda: ["teacher", "students", "fusion"])  # run in this order
     teacher: StageConfig = field(default_factory=lambda: StageConfig(epochs=10))
@@ -49,6 +59,7 @@ class TrainConfig:
     # With distill_from: the fusion stage learns from the teacher's final (conversation-level)
     # predictions too: CE + lambda_logit L_rel(logits, logits_T) (training.textdistill); off with distill: false
     distill_fusion: bool = True
+    contrastive: ContrastConfig = field(default_factory=ContrastConfig)  # teacher stage, text vectors
     class_weights: str | list[float] = "none"  # none | balanced | sqrt | one weight per class (CE, all stages)
     label_smoothing: float = 0.0
     fusion_trains_branches: bool = False  # fusion stage also trains the modality projections (spec: frozen)

@@ -68,10 +68,13 @@ def make_batch(encoder, items: TextItems, idx: list[int]) -> dict[str, torch.Ten
     return batch
 
 
-def teacher_loss(weight, label_smoothing):
+def teacher_loss(weight, label_smoothing, contrast=None):
+    """CE of the text head (+ ``L_con`` of its vectors with ``contrast``, ``altsa.losses.Contrast``)."""
+
     def loss(module, batch):
         out = module(**{k: v for k, v in batch.items() if k != "labels"})
-        return classification_loss(out["z_t"], batch["labels"], weight=weight, label_smoothing=label_smoothing)
+        parts = classification_loss(out["z_t"], batch["labels"], weight=weight, label_smoothing=label_smoothing)
+        return contrast.add(parts, out["h_t"], batch["labels"]) if contrast is not None else parts
 
     return loss
 

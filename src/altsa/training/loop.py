@@ -127,8 +127,8 @@ def _train_batch(stage: Stage, model_p: nn.Module, accelerator: Any, batches: li
         parts = stage.loss(model_p, batch)
         share = len(piece) / len(idx)
         accelerator.backward(parts["loss"] * (share / accum))
-        for k in LOSS_PARTS:
-            sums[k] += float(parts[k].detach()) * share
+        for k, v in parts.items():  # LOSS_PARTS, and any part a stage adds (e.g. "contrastive")
+            sums[k] = sums.get(k, 0.0) + float(v.detach()) * share
     return sums
 
 
@@ -255,8 +255,8 @@ def run_stage(
                     break
                 except torch.OutOfMemoryError:
                     _halve(stage, batches[step], state, optimizer, say, world)
-            for k in LOSS_PARTS:
-                sums[k] += parts[k]
+            for k, v in parts.items():
+                sums[k] = sums.get(k, 0.0) + v
             if (step + 1) % accum == 0 or step + 1 == len(batches):
                 factor = _schedule(cfg, state["opt_steps"], total_steps)
                 for group in optimizer.param_groups:
@@ -282,7 +282,7 @@ def run_stage(
         state["seconds"] += time.perf_counter() - t0
         live = _swap_in(params, ema) if ema is not None else None  # score (and keep) the averaged weights
         scores = stage.evaluate(accelerator.unwrap_model(model_p))
-        row = {"epoch": epoch + 1, **{f"train_{k}": sums[k] / n for k in LOSS_PARTS}}
+        row = {"epoch": epoch + 1, **{f"train_{k}": v / n for k, v in sums.items()}}
         row.update({f"dev_{k}": v for k, v in scores.items()})
         if stage.epoch_info is not None:
             row.update(stage.epoch_info())

@@ -20,7 +20,7 @@ from altsa.data.readers import describe_counts
 from altsa.data.schema import NOT_PROVIDED, Corpus, LabelSet
 from altsa.errors import ConfigError, DataError
 from altsa.experiment import ExperimentConfig
-from altsa.losses import IGNORE, DistillWeights, class_weights, classification_loss, student_loss
+from altsa.losses import IGNORE, Contrast, DistillWeights, class_weights, classification_loss, student_loss
 from altsa.model import MODALITIES, ALTSAModel, build_model
 from altsa.training.checkpoint import load_tensors, save_tensors, seed_everything
 from altsa.training.data import FeatureSplit, build_split, collate
@@ -150,13 +150,15 @@ def _loader(split: FeatureSplit):
     return lambda idx: collate([split.dialogues[i] for i in idx], split.dims)
 
 
-def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight) -> Stage:
+def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight,
+                  contrast: Contrast | None = None) -> Stage:
     tc = cfg.train
 
     def loss(module, batch):
         out = module(**_inputs(batch, train.dims), branches_only=True)
         labels = batch["labels"].masked_fill(~batch["present"][..., 0], IGNORE)
-        return classification_loss(out["z_t"], labels, weight=weight, label_smoothing=tc.label_smoothing)
+        parts = classification_loss(out["z_t"], labels, weight=weight, label_smoothing=tc.label_smoothing)
+        return contrast.add(parts, out["h_t"], labels) if contrast is not None else parts
 
     def evaluate(module):
         p = predict_split(module, dev, tc.eval_batch_dialogues)
@@ -491,12 +493,12 @@ class Trainer:
         else:
             train, dev = self.splits()
             weight = self._weight(train)
-            stage = teacher_stage(self.model, train, dev, self.cfg, weight)
+            stage = teacher_stage(self.model, train, dev, self.cfg, weight, self._contrast())
             if self.cfg.train.distill_from:  # text -> text distillation (training.textdistill)
                 from altsa.training.textdistill import distilled_dialogue_stage
 
                 stage = distilled_dialogue_stage(stage, train, self.cfg, self.corpora["train"], self.labels, weight,
-                                                 log=self.log)
+                                                 log=self.log, contrast=self._contrast())
             run_stage(stage, self.run, self.accelerator, self.cfg.seed, **self._loop_options())
         return ["text"]
 
@@ -526,7 +528,7 @@ class Trainer:
         stage = Stage(
             "teacher", teacher, trainable, {"text": ["encoder", "branch"]}, len(train_items.texts),
             tc.teacher.batch_utterances, lambda idx: ft.make_batch(enc, train_items, idx),
-            ft.teacher_loss(weight, tc.label_smoothing),
+            ft.teacher_loss(weight, tc.label_smoothing, self._contrast()),
             lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2)},
             tc.teacher, lrs={"encoder": tc.teacher.encoder_lr}, unit="utterances",
         )
@@ -589,7 +591,7 @@ class Trainer:
         size = tc.teacher.batch_utterances
         stage = Stage(
             "teacher", teacher, trainable, {"text": trainable}, len(keep), size, load,
-            tt.make_loss(weight, tc.label_smoothing, hp),
+            tt.make_loss(weight, tc.label_smoothing, hp, self._contrast()),
             lambda module: {"text": tt.score(module, lower["dev"], items["dev"].labels, size * 2)},
             tc.teacher, lrs={"top": tc.teacher.encoder_lr},
         )
@@ -605,6 +607,13 @@ class Trainer:
         for s, corpus in self.corpora.items():
             self.tables[s].update(features_for(cfg, corpus, {"text": cached}, log=self.log,
                                              progress=self.progress and self.main))
+
+    def _contrast(self):
+        """The teacher stage's ``L_con`` (``train.contrastive``), or None when its weight is 0."""
+        cc = self.cfg.train.contrastive
+        if cc.weight <= 0:
+            return None
+        return Contrast(len(self.labels), self.cfg.model.d, weight=cc.weight, tau=cc.tau, size=cc.queue)
 
     def _load_tuned_text_features(self) -> None:
         """Vectors of the fine-tuned encoder (frozen now), cached like any other encoder's."""

@@ -119,9 +119,11 @@ def weights(tc: Any) -> DistillWeights:
     return DistillWeights(tc.tau, tc.beta, tc.gamma, tc.tau_f, tc.lambda_logit, tc.lambda_feat)
 
 
-def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labels: Any, weight: Any, log=print) -> Any:
+def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labels: Any, weight: Any, log=print,
+                             contrast: Any = None) -> Any:
     """The frozen-vector teacher stage (batches of dialogues) with the student objective
-    against ``train.distill_from``'s text branch: same stage, loader and loss replaced."""
+    against ``train.distill_from``'s text branch: same stage, loader and loss replaced
+    (``contrast``: the stage's ``L_con``, as in ``training.pipeline.teacher_stage``)."""
     keys, h_t, z_t = teacher_outputs(cfg.train.distill_from, cfg, corpus, labels, log=log)
     row = {k: i for i, k in enumerate(keys)}
     hp, tc = weights(cfg.train), cfg.train
@@ -142,8 +144,9 @@ def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labe
         out = module(**{m: batch[m] for m in train.dims}, present=batch["present"], mask=batch["mask"],
                      branches_only=True)
         sel = batch["present"][..., 0] & batch["mask"]  # utterances with text
-        return student_loss(out["z_t"][sel], out["h_t"][sel], batch["z_teacher"][sel], batch["h_teacher"][sel],
-                            batch["labels"][sel], hp, weight=weight, label_smoothing=tc.label_smoothing)
+        parts = student_loss(out["z_t"][sel], out["h_t"][sel], batch["z_teacher"][sel], batch["h_teacher"][sel],
+                             batch["labels"][sel], hp, weight=weight, label_smoothing=tc.label_smoothing)
+        return contrast.add(parts, out["h_t"][sel], batch["labels"][sel]) if contrast is not None else parts
 
     return dataclasses.replace(stage, load_batch=load_batch, loss=loss)
 

@@ -24,7 +24,7 @@ from torch import nn
 
 from altsa.encoders.topblocks import LowerStates, TopBlocks
 from altsa.errors import ConfigError
-from altsa.losses import DistillWeights, classification_loss, student_loss
+from altsa.losses import Contrast, DistillWeights, classification_loss, student_loss
 from altsa.training.predict import weighted_f1
 
 # The linear layers LoRA adapts in a block, per model type (attention and feed-forward).
@@ -178,16 +178,19 @@ def score(teacher: TopTeacher, lower: LowerStates, labels: torch.Tensor, batch_s
     return weighted_f1(labels, logits)
 
 
-def make_loss(weight, label_smoothing, hp: DistillWeights | None = None):
+def make_loss(weight, label_smoothing, hp: DistillWeights | None = None, contrast: Contrast | None = None):
     """CE of the text head; with ``hp`` (text -> text distillation) the student objective
     ``CE + lambda_logit L_rel(z, z_T) + lambda_feat L_sim(h, h_T)`` against the batch's
-    ``z_teacher`` / ``h_teacher`` (``altsa.losses.student_loss``)."""
+    ``z_teacher`` / ``h_teacher`` (``altsa.losses.student_loss``); with ``contrast``, plus
+    ``lambda_con L_con(h)`` (``altsa.losses.contrastive``)."""
 
     def loss(module, batch):
         out = module(batch["states"], batch["attention_mask"])
         if hp is None:
-            return classification_loss(out["z_t"], batch["labels"], weight=weight, label_smoothing=label_smoothing)
-        return student_loss(out["z_t"], out["h_t"], batch["z_teacher"], batch["h_teacher"], batch["labels"], hp,
-                            weight=weight, label_smoothing=label_smoothing)
+            parts = classification_loss(out["z_t"], batch["labels"], weight=weight, label_smoothing=label_smoothing)
+        else:
+            parts = student_loss(out["z_t"], out["h_t"], batch["z_teacher"], batch["h_teacher"], batch["labels"], hp,
+                                 weight=weight, label_smoothing=label_smoothing)
+        return contrast.add(parts, out["h_t"], batch["labels"]) if contrast is not None else parts
 
     return loss
