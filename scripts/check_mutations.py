@@ -60,6 +60,17 @@ MUTATIONS = (
                "teachers = h_t.detach().unsqueeze(1) if h_t.dim() == 2 else h_t.detach().mean(1, keepdim=True)"),)),
     Mutation("ensemble-first-teacher-only", "training/textdistill.py",
              (("torch.stack(zs).mean(0)", "zs[0]"), ("torch.stack([f[k] for f in found]).mean(0)", "found[0][k]"))),
+    Mutation("contrast-anchor-is-its-own-positive", "losses/contrastive.py",
+             (("positive = (labels[:, None] == point_labels[None, :]) & ~self_mask",
+               "positive = labels[:, None] == point_labels[None, :]"),
+              ('logits = logits.masked_fill(self_mask, float("-inf"))', "logits = logits"))),
+    Mutation("contrast-prototypes-out-of-the-denominator", "losses/contrastive.py",
+             (("log_prob = logits - torch.logsumexp(logits, dim=1, keepdim=True)",
+               "log_prob = logits - torch.logsumexp(logits[:, :n], dim=1, keepdim=True)"),)),
+    Mutation("contrast-sum-for-mean-over-positives", "losses/contrastive.py",
+             (("/ count[anchors])", ")"),)),
+    Mutation("prototype-divides-by-queue-size", "losses/contrastive.py",
+             (("return sums / self.filled[seen, None].float(), seen", "return sums / self.size, seen"),)),
     Mutation("teacher-in-train-mode", "model/altsa.py", (("        branch.eval()\n", "        branch.train()\n"),)),
 )
 
