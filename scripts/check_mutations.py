@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-TESTS = ["tests/losses", "tests/model", "tests/training/test_stages.py", "tests/training/test_topteacher.py"]
+TESTS = ["tests/losses", "tests/model", "tests/training/test_stages.py", "tests/training/test_topteacher.py",
+         "tests/training/test_selection_metric.py", "tests/evaluation/test_eval_metrics.py"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,37 @@ MUTATIONS = (
              (("/ count[anchors])", ")"),)),
     Mutation("prototype-divides-by-queue-size", "losses/contrastive.py",
              (("return sums / self.filled[seen, None].float(), seen", "return sums / self.size, seen"),)),
+    Mutation("causal-sees-the-next-turn", "model/fusion.py", (("ok &= rel >= 0", "ok &= rel >= -1"),)),
+    Mutation("causal-hides-the-turn-itself", "model/fusion.py", (("ok &= rel >= 0", "ok &= rel > 0"),)),
+    Mutation("values-from-audio", "model/fusion.py",
+             (("self._heads(self.w_v(t))", "self._heads(self.w_v(keys_in[..., : self.d]))"),)),
+    Mutation("attention-unscaled", "model/fusion.py", (("q @ k.transpose(-1, -2) / math.sqrt(self.dh)", "q @ k.transpose(-1, -2)"),)),
+    Mutation("fused-from-t-not-c", "model/fusion.py",
+             (("return self._weigh(c, a, v, present)", "return self._weigh(t, a, v, present)"),
+              ("m, w = self._weigh(c, a, v, present)", "m, w = self._weigh(t, a, v, present)"))),
+    Mutation("gate-ignores-absence", "model/fusion.py",
+             (("w = masked_softmax(self.gate(torch.cat([c, a, v], dim=-1)), present)",
+               "w = torch.softmax(self.gate(torch.cat([c, a, v], dim=-1)), dim=-1)"),)),
+    Mutation("norm-before-residual", "model/fusion.py",
+             (("c = self.norm(t + self.dropout(self.attention(t, self._keys_in(t, a, v), key_ok)))",
+               "c = t + self.norm(self.dropout(self.attention(t, self._keys_in(t, a, v), key_ok)))"),
+              ("c = self.norm(t + self.dropout(att))", "c = t + self.norm(self.dropout(att))"))),
+    Mutation("similarity-unnormalised", "losses/similarity.py",
+             (("t = F.normalize(h_t, dim=-1)", "t = h_t"), ("s = F.normalize(h_s, dim=-1)", "s = h_s"))),
+    Mutation("similarity-batch-sum", "losses/similarity.py", (('reduction="batchmean"', 'reduction="sum"'),)),
+    Mutation("lambdas-swapped", "losses/objectives.py",
+             (("hp.lambda_logit * kd_logit + hp.lambda_feat * kd_feature", "hp.lambda_feat * kd_logit + hp.lambda_logit * kd_feature"),)),
+    Mutation("beta-gamma-swapped", "losses/relation.py",
+             (("return tau**2 * (beta * inter + gamma * intra)", "return tau**2 * (gamma * inter + beta * intra)"),)),
+    Mutation("pearson-uncentred", "losses/relation.py",
+             (("xc = x - x.mean(dim, keepdim=True)", "xc = x"), ("yc = y - y.mean(dim, keepdim=True)", "yc = y"))),
+    Mutation("epoch-chosen-on-macro-f1", "training/predict.py", (('average="weighted", zero_division=0', 'average="macro", zero_division=0'),)),
+    Mutation("class-weights-dropped", "losses/objectives.py",
+             (("F.cross_entropy(logits[keep], labels[keep], weight=w,", "F.cross_entropy(logits[keep], labels[keep], weight=None,"),)),
+    Mutation("sqrt-weights-not-sqrt", "losses/objectives.py", (("return balanced.sqrt()", "return balanced"),)),
+    Mutation("reported-weighted-f1-is-macro", "evaluation/metrics.py",
+             (('weighted_f1=100.0 * float(f1_score(yt, yp, labels=idx, average="weighted"',
+               'weighted_f1=100.0 * float(f1_score(yt, yp, labels=idx, average="macro"'),)),
     Mutation("teacher-in-train-mode", "model/altsa.py", (("        branch.eval()\n", "        branch.train()\n"),)),
 )
 
