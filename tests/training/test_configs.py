@@ -58,3 +58,12 @@ def test_two_steps_of_every_stage(name, tiny, tmp_path):
     for m in ("text", *tuned):
         if not encoders[m].freeze:
             assert (tmp_path / name / f"{m}-encoder" / "config.json").is_file(), m  # the fine-tuned encoder
+
+
+@pytest.mark.parametrize("override", ["train.contrastive.weight=-0.5", "train.contrastive.tau=0", "train.contrastive.queue=0"])
+def test_a_bad_contrastive_setting_is_a_config_error(override):
+    from altsa.errors import ConfigError
+
+    cfg = load_config(ExperimentConfig, "embedded-frozen", [override])
+    with pytest.raises(ConfigError, match="train.contrastive needs"):
+        validate(cfg)

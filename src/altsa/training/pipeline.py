@@ -292,6 +292,10 @@ def validate(cfg: ExperimentConfig) -> None:
         raise ConfigError(f"train.stages must list stages once, in the order {', '.join(STAGES)}")
     if "fusion" not in cfg.train.stages:
         raise ConfigError("train.stages must include fusion (it produces the model)")
+    cc = cfg.train.contrastive
+    if cc.weight < 0 or cc.tau <= 0 or cc.queue < 1:
+        raise ConfigError(f"train.contrastive needs weight >= 0, tau > 0 and queue >= 1 (got weight={cc.weight}, "
+                          f"tau={cc.tau}, queue={cc.queue})")
 
 
 def clips_on_disk(corpus: Corpus, modality: str) -> tuple[int, dict[str, int]]:
