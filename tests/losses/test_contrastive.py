@@ -75,6 +75,6 @@ def test_contrast_adds_the_weighted_loss_and_skips_unlabelled_utterances():
     parts = contrast.add({"loss": ce, "ce": ce}, h, labels)
     want = numpy_loss(H, Y, BANK, BANK_Y, 0.5)  # prototypes of one vector each = BANK
     assert float(parts["contrastive"]) == pytest.approx(want, rel=1e-5)
-    assert float(parts["loss"]) == pytest.approx(1.25 + 0.5 * want, rel=1e-5)
+    assert float(parts["loss"].detach()) == pytest.approx(1.25 + 0.5 * want, rel=1e-5)
     # the batch then joined the queues: class 0 now has a prototype
     assert 0 in contrast.prototypes.current()[1].tolist()
