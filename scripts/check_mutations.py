@@ -30,6 +30,7 @@ class Mutation:
     name: str
     file: str  # under src/altsa/
     edits: tuple[tuple[str, str], ...]  # (text, replacement), each must occur
+    tests: tuple[str, ...] = ()  # test files run besides TESTS (the place where this behaviour is pinned)
 
 
 MUTATIONS = (
@@ -117,6 +118,17 @@ MUTATIONS = (
              (('targets = (z_t[sel], h_t[sel]) if hp.distill', 'targets = (out[f"z_{s}"][sel], h_t[sel]) if hp.distill'),)),
     Mutation("student-taught-by-its-own-vectors", "training/pipeline.py",
              (('targets = (z_t[sel], h_t[sel]) if hp.distill', 'targets = (z_t[sel], out[f"h_{s}"][sel]) if hp.distill'),)),
+    Mutation("speaker-tags-by-name", "data/schema.py",
+             (("    tags: dict[str, str] = {}\n    for u in utterances:",
+               "    tags: dict[str, str] = {}\n    for u in sorted(utterances, key=lambda x: x.speaker):"),),
+             ("tests/data/test_readers_meld.py",)),
+    Mutation("truncation-keeps-the-start", "encoders/text.py",
+             (('self.tokenizer.truncation_side = "left"', 'self.tokenizer.truncation_side = "right"'),),
+             ("tests/encoders/test_text_truncation.py", "tests/encoders/test_text_encoder.py")),
+    Mutation("context-chars-keep-the-start", "encoders/text.py", (("text = text[-max_chars:]", "text = text[:max_chars]"),),
+             ("tests/encoders/test_text_truncation.py", "tests/encoders/test_text_encoder.py")),
+    Mutation("frames-from-segment-starts", "data/media.py",
+             (("return [(k + 0.5) * duration / count for k in range(count)]", "return [k * duration / count for k in range(count)]"),), ("tests/data/test_media.py",)),
     Mutation("reported-weighted-f1-is-macro", "evaluation/metrics.py",
              (('weighted_f1=100.0 * float(f1_score(yt, yp, labels=idx, average="weighted"',
                'weighted_f1=100.0 * float(f1_score(yt, yp, labels=idx, average="macro"'),)),
@@ -141,7 +153,7 @@ def run(mutation: Mutation, verbose: bool) -> tuple[bool, str]:
                                capture_output=True, text=True, cwd=REPO)
         if not check.stdout.strip().startswith(str(src)):
             return False, f"the mutant copy was not imported ({check.stdout.strip() or check.stderr.strip()})"
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-ra", "-p", "no:cacheprovider", *TESTS],
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-ra", "-p", "no:cacheprovider", *TESTS, *mutation.tests],
                               env=env, capture_output=True, text=True, cwd=REPO)
         if verbose:
             print(proc.stdout[-2000:])
