@@ -136,6 +136,13 @@ MUTATIONS = (
     Mutation("reported-weighted-f1-is-macro", "evaluation/metrics.py",
              (('weighted_f1=100.0 * float(f1_score(yt, yp, labels=idx, average="weighted"',
                'weighted_f1=100.0 * float(f1_score(yt, yp, labels=idx, average="macro"'),)),
+    Mutation("confusion-transposed", "evaluation/metrics.py",
+             (("confusion=confusion_matrix(yt, yp, labels=idx)", "confusion=confusion_matrix(yp, yt, labels=idx)"),)),
+    Mutation("per-class-f1-misaligned", "evaluation/metrics.py",
+             (("per_class_f1={lab: 100.0 * float(f) for lab, f in zip(labels, per_class)}",
+               "per_class_f1={lab: 100.0 * float(f) for lab, f in zip(labels, per_class[::-1])}"),)),
+    Mutation("balanced-weights-unnormalised", "losses/objectives.py",
+             (("balanced = c.sum() / (len(c) * c)", "balanced = 1.0 / c"),)),
     Mutation("teacher-in-train-mode", "model/altsa.py", (("        branch.eval()\n", "        branch.train()\n"),)),
 )
 
