@@ -1,6 +1,6 @@
 """Distillation losses: logit-level relation loss and feature-level similarity alignment."""
 
-from altsa.losses.contrastive import Contrast, Prototypes, supervised_contrastive_loss
+from altsa.losses.contrastive import Contrast, Prototypes, supervised_contrastive_loss, with_contrast
 from altsa.losses.objectives import IGNORE, DistillWeights, class_weights, classification_loss, student_loss
 from altsa.losses.relation import pearson, relation_loss
 from altsa.losses.similarity import similarity_loss
@@ -17,4 +17,5 @@ __all__ = [
     "similarity_loss",
     "student_loss",
     "supervised_contrastive_loss",
+    "with_contrast",
 ]

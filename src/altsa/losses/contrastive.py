@@ -19,6 +19,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from altsa.losses.objectives import IGNORE
+
 
 def supervised_contrastive_loss(
     h: torch.Tensor,
@@ -88,7 +90,7 @@ class Contrast:
         self.prototypes = Prototypes(classes, dim, size)
 
     def add(self, parts: dict[str, torch.Tensor], h: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        keep = labels >= 0  # labelled utterances only (padding / unlabelled are IGNORE)
+        keep = labels != IGNORE  # labelled utterances only
         h, labels = h.reshape(-1, h.shape[-1])[keep.reshape(-1)], labels.reshape(-1)[keep.reshape(-1)]
         self.prototypes.to(h.device)
         bank, bank_labels = self.prototypes.current()
@@ -96,3 +98,9 @@ class Contrast:
         if h.requires_grad:  # training, not a dev pass
             self.prototypes.push(h, labels)
         return {**parts, "loss": parts["loss"] + self.weight * con, "contrastive": con.detach()}
+
+
+def with_contrast(parts: dict[str, torch.Tensor], contrast: Contrast | None, h: torch.Tensor,
+                  labels: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``contrast.add(parts, h, labels)``, or ``parts`` unchanged when the stage has no ``L_con``."""
+    return parts if contrast is None else contrast.add(parts, h, labels)

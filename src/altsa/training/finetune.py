@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from altsa.data.schema import Corpus, LabelSet
-from altsa.losses import IGNORE, classification_loss
+from altsa.losses import IGNORE, classification_loss, with_contrast
 from altsa.model.branches import ModalityBranch
 from altsa.training.predict import weighted_f1
 
@@ -74,7 +74,7 @@ def teacher_loss(weight, label_smoothing, contrast=None):
     def loss(module, batch):
         out = module(**{k: v for k, v in batch.items() if k != "labels"})
         parts = classification_loss(out["z_t"], batch["labels"], weight=weight, label_smoothing=label_smoothing)
-        return contrast.add(parts, out["h_t"], batch["labels"]) if contrast is not None else parts
+        return with_contrast(parts, contrast, out["h_t"], batch["labels"])
 
     return loss
 

@@ -20,7 +20,9 @@ from altsa.data.readers import describe_counts
 from altsa.data.schema import NOT_PROVIDED, Corpus, LabelSet
 from altsa.errors import ConfigError, DataError
 from altsa.experiment import ExperimentConfig
-from altsa.losses import IGNORE, Contrast, DistillWeights, class_weights, classification_loss, student_loss
+from altsa.losses import (
+    IGNORE, Contrast, DistillWeights, class_weights, classification_loss, student_loss, with_contrast,
+)
 from altsa.model import MODALITIES, ALTSAModel, build_model
 from altsa.training.checkpoint import load_tensors, save_tensors, seed_everything
 from altsa.training.data import FeatureSplit, build_split, collate
@@ -158,7 +160,7 @@ def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg
         out = module(**_inputs(batch, train.dims), branches_only=True)
         labels = batch["labels"].masked_fill(~batch["present"][..., 0], IGNORE)
         parts = classification_loss(out["z_t"], labels, weight=weight, label_smoothing=tc.label_smoothing)
-        return contrast.add(parts, out["h_t"], labels) if contrast is not None else parts
+        return with_contrast(parts, contrast, out["h_t"], labels)
 
     def evaluate(module):
         p = predict_split(module, dev, tc.eval_batch_dialogues)
@@ -497,12 +499,13 @@ class Trainer:
         else:
             train, dev = self.splits()
             weight = self._weight(train)
-            stage = teacher_stage(self.model, train, dev, self.cfg, weight, self._contrast())
+            contrast = self._contrast()
+            stage = teacher_stage(self.model, train, dev, self.cfg, weight, contrast)
             if self.cfg.train.distill_from:  # text -> text distillation (training.textdistill)
                 from altsa.training.textdistill import distilled_dialogue_stage
 
                 stage = distilled_dialogue_stage(stage, train, self.cfg, self.corpora["train"], self.labels, weight,
-                                                 log=self.log, contrast=self._contrast())
+                                                 log=self.log, contrast=contrast)
             run_stage(stage, self.run, self.accelerator, self.cfg.seed, **self._loop_options())
         return ["text"]
 

@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from altsa.errors import ConfigError
-from altsa.losses import DistillWeights, student_loss
+from altsa.losses import DistillWeights, student_loss, with_contrast
 
 
 def sources(distill_from: str | list[str] | None) -> list[str]:
@@ -146,7 +146,7 @@ def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labe
         sel = batch["present"][..., 0] & batch["mask"]  # utterances with text
         parts = student_loss(out["z_t"][sel], out["h_t"][sel], batch["z_teacher"][sel], batch["h_teacher"][sel],
                              batch["labels"][sel], hp, weight=weight, label_smoothing=tc.label_smoothing)
-        return contrast.add(parts, out["h_t"][sel], batch["labels"][sel]) if contrast is not None else parts
+        return with_contrast(parts, contrast, out["h_t"][sel], batch["labels"][sel])
 
     return dataclasses.replace(stage, load_batch=load_batch, loss=loss)
 

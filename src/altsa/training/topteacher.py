@@ -24,7 +24,7 @@ from torch import nn
 
 from altsa.encoders.topblocks import LowerStates, TopBlocks
 from altsa.errors import ConfigError
-from altsa.losses import Contrast, DistillWeights, classification_loss, student_loss
+from altsa.losses import Contrast, DistillWeights, classification_loss, student_loss, with_contrast
 from altsa.training.predict import weighted_f1
 
 # The linear layers LoRA adapts in a block, per model type (attention and feed-forward).
@@ -191,6 +191,6 @@ def make_loss(weight, label_smoothing, hp: DistillWeights | None = None, contras
         else:
             parts = student_loss(out["z_t"], out["h_t"], batch["z_teacher"], batch["h_teacher"], batch["labels"], hp,
                                  weight=weight, label_smoothing=label_smoothing)
-        return contrast.add(parts, out["h_t"], batch["labels"]) if contrast is not None else parts
+        return with_contrast(parts, contrast, out["h_t"], batch["labels"])
 
     return loss
