@@ -67,3 +67,12 @@ def test_a_bad_contrastive_setting_is_a_config_error(override):
     cfg = load_config(ExperimentConfig, "embedded-frozen", [override])
     with pytest.raises(ConfigError, match="train.contrastive needs"):
         validate(cfg)
+
+
+@pytest.mark.parametrize("value", ["-0.5", "nan"])
+def test_a_negative_rdrop_is_a_config_error(value):
+    from altsa.errors import ConfigError
+
+    cfg = load_config(ExperimentConfig, "embedded-frozen", [f"train.rdrop={value}"])
+    with pytest.raises(ConfigError, match="train.rdrop is R-Drop's alpha"):
+        validate(cfg)

@@ -253,3 +253,30 @@ def test_contrastive_loss_joins_every_teacher_route(tiny, tiny_mpnet, tmp_path, 
     assert row["train_contrastive"] > 0
     assert row["train_loss"] == pytest.approx(row["train_ce"] + 0.5 * row["train_contrastive"], rel=1e-4)
     assert "train_contrastive" not in metrics["fusion"]["epochs"][0]
+
+
+@pytest.mark.parametrize("base, extra, distilled", [
+    ("meld-text-accurate-base", ["encoders.text.options.cache_lower=true"], False),  # LoRA over cached states
+    ("meld-text-accurate", ["encoders.text.options.cache_lower=true"], True),  # the same, taught by a run
+    ("embedded-frozen", [], False),  # frozen vectors, batches of dialogues
+    ("embedded-frozen", [], True),  # the same, taught by a run
+    ("embedded-finetune", [], False),  # the whole text encoder fine-tuned
+])
+def test_rdrop_joins_every_teacher_route(accurate_run, tiny, tiny_mpnet, tmp_path, base, extra, distilled):
+    """``train.rdrop`` (R-Drop's alpha) runs each teacher batch twice and adds ``alpha`` times the
+    two passes' symmetric KL to their mean loss, whichever way the stage trains; it is > 0 because
+    dropout differs between the passes. The fusion stage is untouched."""
+    from altsa.training.pipeline import train
+
+    text = [f"encoders.text.model={tiny_mpnet}"] if base != "embedded-frozen" else []
+    taught = [f"train.distill_from={accurate_run[1]}", "train.lambda_logit=0.7", "train.lambda_feat=0.3"] if distilled else []
+    cfg = tiny(base=base, text_mode=None, extra=[*text, *extra, *taught, "train.teacher.epochs=1",
+                                                 "train.fusion.epochs=1", "train.rdrop=2.0"])
+    assert train(cfg, out=tmp_path / "run", quiet=True)["complete"]
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    row = metrics["teacher"]["epochs"][0]
+    assert row["train_rdrop"] > 0
+    kd = 0.7 * row["train_kd_logit"] + 0.3 * row["train_kd_feature"] if distilled else 0.0
+    assert (row["train_kd_logit"] > 0) == distilled
+    assert row["train_loss"] == pytest.approx(row["train_ce"] + kd + 2.0 * row["train_rdrop"], rel=1e-4)
+    assert "train_rdrop" not in metrics["fusion"]["epochs"][0]

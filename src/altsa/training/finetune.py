@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from altsa.data.schema import Corpus, LabelSet
-from altsa.losses import IGNORE, classification_loss, with_contrast
+from altsa.losses import IGNORE, TextOut, teacher_objective
 from altsa.model.branches import ModalityBranch
 from altsa.training.predict import weighted_f1
 
@@ -68,15 +68,15 @@ def make_batch(encoder, items: TextItems, idx: list[int]) -> dict[str, torch.Ten
     return batch
 
 
-def teacher_loss(weight, label_smoothing, contrast=None):
-    """CE of the text head (+ ``L_con`` of its vectors with ``contrast``, ``altsa.losses.Contrast``)."""
+def teacher_loss(weight, label_smoothing, contrast=None, rdrop: float = 0.0):
+    """The teacher objective (``altsa.losses.teacher_objective``) over tokenised utterances: CE
+    of the text head (+ two passes with ``rdrop``, + ``L_con`` of its vectors with ``contrast``)."""
 
-    def loss(module, batch):
+    def forward(module, batch) -> TextOut:
         out = module(**{k: v for k, v in batch.items() if k != "labels"})
-        parts = classification_loss(out["z_t"], batch["labels"], weight=weight, label_smoothing=label_smoothing)
-        return with_contrast(parts, contrast, out["h_t"], batch["labels"])
+        return TextOut(out["z_t"], out["h_t"], batch["labels"])
 
-    return loss
+    return teacher_objective(forward, weight=weight, label_smoothing=label_smoothing, contrast=contrast, rdrop=rdrop)
 
 
 @torch.no_grad()

@@ -21,7 +21,7 @@ from altsa.data.schema import NOT_PROVIDED, Corpus, LabelSet
 from altsa.errors import ConfigError, DataError
 from altsa.experiment import ExperimentConfig
 from altsa.losses import (
-    IGNORE, Contrast, DistillWeights, class_weights, classification_loss, student_loss, with_contrast,
+    IGNORE, Contrast, DistillWeights, TextOut, class_weights, classification_loss, student_loss, teacher_objective,
 )
 from altsa.model import MODALITIES, ALTSAModel, build_model
 from altsa.training.checkpoint import load_tensors, save_tensors, seed_everything
@@ -152,15 +152,24 @@ def _loader(split: FeatureSplit):
     return lambda idx: collate([split.dialogues[i] for i in idx], split.dims)
 
 
+def dialogue_text_forward(dims: dict[str, int]):
+    """The frozen-vector teacher routes' pass: the text branch over a batch of dialogues, its
+    rows the real turns with text (and the teacher's targets there, when the batch has them)."""
+
+    def forward(module, batch) -> TextOut:
+        out = module(**_inputs(batch, dims), branches_only=True)
+        sel = batch["present"][..., 0] & batch["mask"]
+        taught = [batch[k][sel] if k in batch else None for k in ("z_teacher", "h_teacher")]
+        return TextOut(out["z_t"][sel], out["h_t"][sel], batch["labels"][sel], *taught)
+
+    return forward
+
+
 def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight,
                   contrast: Contrast | None = None) -> Stage:
     tc = cfg.train
-
-    def loss(module, batch):
-        out = module(**_inputs(batch, train.dims), branches_only=True)
-        labels = batch["labels"].masked_fill(~batch["present"][..., 0], IGNORE)
-        parts = classification_loss(out["z_t"], labels, weight=weight, label_smoothing=tc.label_smoothing)
-        return with_contrast(parts, contrast, out["h_t"], labels)
+    loss = teacher_objective(dialogue_text_forward(train.dims), weight=weight, label_smoothing=tc.label_smoothing,
+                             contrast=contrast, rdrop=tc.rdrop)
 
     def evaluate(module):
         p = predict_split(module, dev, tc.eval_batch_dialogues)
@@ -298,6 +307,8 @@ def validate(cfg: ExperimentConfig) -> None:
     if cc.weight < 0 or cc.tau <= 0 or cc.queue < 1:
         raise ConfigError(f"train.contrastive needs weight >= 0, tau > 0 and queue >= 1 (got weight={cc.weight}, "
                           f"tau={cc.tau}, queue={cc.queue})")
+    if not cfg.train.rdrop >= 0:
+        raise ConfigError(f"train.rdrop is R-Drop's alpha and needs to be >= 0 (0: off), got {cfg.train.rdrop}")
 
 
 def clips_on_disk(corpus: Corpus, modality: str) -> tuple[int, dict[str, int]]:
@@ -535,7 +546,7 @@ class Trainer:
         stage = Stage(
             "teacher", teacher, trainable, {"text": ["encoder", "branch"]}, len(train_items.texts),
             tc.teacher.batch_utterances, lambda idx: ft.make_batch(enc, train_items, idx),
-            ft.teacher_loss(weight, tc.label_smoothing, self._contrast()),
+            ft.teacher_loss(weight, tc.label_smoothing, self._contrast(), tc.rdrop),
             lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2)},
             tc.teacher, lrs={"encoder": tc.teacher.encoder_lr}, unit="utterances",
         )
@@ -598,7 +609,7 @@ class Trainer:
         size = tc.teacher.batch_utterances
         stage = Stage(
             "teacher", teacher, trainable, {"text": trainable}, len(keep), size, load,
-            tt.make_loss(weight, tc.label_smoothing, hp, self._contrast()),
+            tt.make_loss(weight, tc.label_smoothing, hp, self._contrast(), tc.rdrop),
             lambda module: {"text": tt.score(module, lower["dev"], items["dev"].labels, size * 2)},
             tc.teacher, lrs={"top": tc.teacher.encoder_lr},
         )

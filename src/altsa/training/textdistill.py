@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from altsa.errors import ConfigError
-from altsa.losses import DistillWeights, student_loss, with_contrast
+from altsa.losses import DistillWeights, teacher_objective
 
 
 def sources(distill_from: str | list[str] | None) -> list[str]:
@@ -123,7 +123,9 @@ def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labe
                              contrast: Any = None) -> Any:
     """The frozen-vector teacher stage (batches of dialogues) with the student objective
     against ``train.distill_from``'s text branch: same stage, loader and loss replaced
-    (``contrast``: the stage's ``L_con``, as in ``training.pipeline.teacher_stage``)."""
+    (``contrast``: the stage's ``L_con``, and ``train.rdrop``, as in ``training.pipeline.teacher_stage``)."""
+    from altsa.training.pipeline import dialogue_text_forward
+
     keys, h_t, z_t = teacher_outputs(cfg.train.distill_from, cfg, corpus, labels, log=log)
     row = {k: i for i, k in enumerate(keys)}
     hp, tc = weights(cfg.train), cfg.train
@@ -140,14 +142,8 @@ def distilled_dialogue_stage(stage: Any, train: Any, cfg: Any, corpus: Any, labe
             batch["z_teacher"][i, : len(d)] = z_t[rows]
         return batch
 
-    def loss(module, batch):
-        out = module(**{m: batch[m] for m in train.dims}, present=batch["present"], mask=batch["mask"],
-                     branches_only=True)
-        sel = batch["present"][..., 0] & batch["mask"]  # utterances with text
-        parts = student_loss(out["z_t"][sel], out["h_t"][sel], batch["z_teacher"][sel], batch["h_teacher"][sel],
-                             batch["labels"][sel], hp, weight=weight, label_smoothing=tc.label_smoothing)
-        return with_contrast(parts, contrast, out["h_t"][sel], batch["labels"][sel])
-
+    loss = teacher_objective(dialogue_text_forward(train.dims), weight=weight, label_smoothing=tc.label_smoothing,
+                             hp=hp, contrast=contrast, rdrop=tc.rdrop)
     return dataclasses.replace(stage, load_batch=load_batch, loss=loss)
 
 

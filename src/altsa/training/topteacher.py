@@ -24,7 +24,7 @@ from torch import nn
 
 from altsa.encoders.topblocks import LowerStates, TopBlocks
 from altsa.errors import ConfigError
-from altsa.losses import Contrast, DistillWeights, classification_loss, student_loss, with_contrast
+from altsa.losses import Contrast, DistillWeights, TextOut, teacher_objective
 from altsa.training.predict import weighted_f1
 
 # The linear layers LoRA adapts in a block, per model type (attention and feed-forward).
@@ -178,19 +178,15 @@ def score(teacher: TopTeacher, lower: LowerStates, labels: torch.Tensor, batch_s
     return weighted_f1(labels, logits)
 
 
-def make_loss(weight, label_smoothing, hp: DistillWeights | None = None, contrast: Contrast | None = None):
-    """CE of the text head; with ``hp`` (text -> text distillation) the student objective
-    ``CE + lambda_logit L_rel(z, z_T) + lambda_feat L_sim(h, h_T)`` against the batch's
-    ``z_teacher`` / ``h_teacher`` (``altsa.losses.student_loss``); with ``contrast``, plus
-    ``lambda_con L_con(h)`` (``altsa.losses.contrastive``)."""
+def make_loss(weight, label_smoothing, hp: DistillWeights | None = None, contrast: Contrast | None = None,
+              rdrop: float = 0.0):
+    """The teacher objective (``altsa.losses.teacher_objective``) over batches of cached states:
+    CE of the text head, or with ``hp`` the student objective against the batch's ``z_teacher`` /
+    ``h_teacher``; with ``rdrop`` two passes, with ``contrast`` plus ``L_con(h)``."""
 
-    def loss(module, batch):
+    def forward(module, batch) -> TextOut:
         out = module(batch["states"], batch["attention_mask"])
-        if hp is None:
-            parts = classification_loss(out["z_t"], batch["labels"], weight=weight, label_smoothing=label_smoothing)
-        else:
-            parts = student_loss(out["z_t"], out["h_t"], batch["z_teacher"], batch["h_teacher"], batch["labels"], hp,
-                                 weight=weight, label_smoothing=label_smoothing)
-        return with_contrast(parts, contrast, out["h_t"], batch["labels"])
+        return TextOut(out["z_t"], out["h_t"], batch["labels"], batch.get("z_teacher"), batch.get("h_teacher"))
 
-    return loss
+    return teacher_objective(forward, weight=weight, label_smoothing=label_smoothing, hp=hp, contrast=contrast,
+                             rdrop=rdrop)
