@@ -69,6 +69,19 @@ def test_a_bad_contrastive_setting_is_a_config_error(override):
         validate(cfg)
 
 
+@pytest.mark.parametrize("override, match", [
+    ("train.teacher.layer_decay=0", "train.teacher.layer_decay must be in"),
+    ("train.students.layer_decay=1.5", "train.students.layer_decay must be in"),
+    ("train.fusion.layer_decay=0.8", "the fusion stage fine-tunes no encoder"),
+])
+def test_a_bad_layer_decay_is_a_config_error(override, match):
+    from altsa.errors import ConfigError
+
+    cfg = load_config(ExperimentConfig, "embedded-finetune", [override])
+    with pytest.raises(ConfigError, match=match):
+        validate(cfg)
+
+
 @pytest.mark.parametrize("value", ["-0.5", "nan"])
 def test_a_negative_rdrop_is_a_config_error(value):
     from altsa.errors import ConfigError

@@ -280,3 +280,20 @@ def test_rdrop_joins_every_teacher_route(accurate_run, tiny, tiny_mpnet, tmp_pat
     assert (row["train_kd_logit"] > 0) == distilled
     assert row["train_loss"] == pytest.approx(row["train_ce"] + kd + 2.0 * row["train_rdrop"], rel=1e-4)
     assert "train_rdrop" not in metrics["fusion"]["epochs"][0]
+
+
+def test_layer_decay_slows_the_lower_tuned_block(tiny, tiny_mpnet, tmp_path):
+    """``train.teacher.layer_decay`` over the top blocks: the lower of the two tuned blocks learns
+    at ``encoder_lr * decay``. With decay 1e-6 its LoRA B matrices (zero at the start) stay near
+    zero while the top block's move."""
+    from altsa.training.pipeline import train
+
+    cfg = tiny(base="meld-text-accurate-base", text_mode=None, extra=[
+        f"encoders.text.model={tiny_mpnet}", "encoders.text.options.cache_lower=true", "train.teacher.epochs=1",
+        "train.fusion.epochs=1", "train.teacher.encoder_lr=5e-2", "train.teacher.layer_decay=1e-6"])
+    assert train(cfg, out=tmp_path / "run", quiet=True)["complete"]
+    weights = load_file(str(tmp_path / "run" / "text-adapter" / "adapter_model.safetensors"))
+    moved = {b: max(t.abs().max().item() for k, t in weights.items() if f".layer.{b}." in k and ".lora_B." in k)
+             for b in (1, 2)}  # tiny mpnet: 3 blocks, the top 2 tuned
+    assert moved[2] > 1e-3
+    assert moved[1] < 1e-4 * moved[2]

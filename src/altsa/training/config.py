@@ -25,6 +25,8 @@ class StageConfig:
     warmup: float = 0.0  # fraction of steps with a linear warm-up
     schedule: str = "constant"  # "constant", "linear" or "cosine" decay after warm-up
     patience: int = 0  # stop after this many epochs without a better dev F1 (0: never)
+    layer_decay: float = 1.0  # <1: layer-wise lr decay of a fine-tuned encoder, encoder_lr * layer_decay**k
+    # for the block k below the top (embeddings: k = number of blocks); 1: one encoder_lr (training.loop.encoder_lrs)
     ema: float = 0.0  # >0: keep an exponential moving average of the weights (decay per optimiser
     # step); dev scoring, epoch choice and the saved model use the averaged weights
 

@@ -62,6 +62,34 @@ def _matches(name: str, prefixes: list[str]) -> bool:
     return any(name == p or name.startswith(p if p.endswith(".") else p + ".") for p in prefixes)
 
 
+def lr_of(name: str, lrs: dict[str, float], default: float) -> float:
+    """The learning rate of parameter ``name``: the first prefix of ``lrs`` it falls under."""
+    return next((lr for pre, lr in lrs.items() if _matches(name, [pre])), default)
+
+
+def encoder_lrs(root: nn.Module, prefix: str, lr: float, decay: float = 1.0) -> dict[str, float]:
+    """Learning rates by parameter prefix for the encoder at ``prefix`` of ``root``: ``lr``
+    throughout, or with layer-wise decay (``decay < 1``, LLRD as in ELECTRA / EmoBERTa-style
+    fine-tuning) ``lr * decay ** (n - 1 - i)`` for block ``i`` of its ``n`` transformer blocks
+    (the top block keeps ``lr``) and ``lr * decay ** n`` for its embeddings. The more general
+    prefix comes last: ``Stage.lrs`` takes the first that matches."""
+    from altsa.encoders.hf import layer_stack
+
+    if decay == 1.0:
+        return {prefix: lr}
+    encoder = root.get_submodule(prefix)
+    blocks = layer_stack(encoder)
+    if blocks is None:
+        raise ConfigError(f"layer_decay: no stack of transformer blocks found in {prefix!r}")
+    where = next(n for n, m in root.named_modules() if m is blocks)
+    n = len(blocks)
+    lrs = {f"{where}.{i}": lr * decay ** (n - 1 - i) for i in range(n)}
+    for name, _ in encoder.named_parameters():
+        if "embeddings" in name.split("."):
+            lrs.setdefault(f"{prefix}.{name}", lr * decay**n)
+    return {**lrs, prefix: lr}
+
+
 def _schedule(cfg: StageConfig, step: int, total: int) -> float:
     """Multiplier of the base learning rate at optimiser step ``step`` of ``total``."""
     warm = int(cfg.warmup * total)
@@ -191,8 +219,7 @@ def run_stage(
         raise ConfigError(f"stage {stage.name}: nothing to train")
     by_lr: dict[float, list[nn.Parameter]] = {}
     for n, p in params:
-        lr = next((lr for pre, lr in stage.lrs.items() if _matches(n, [pre])), cfg.lr)
-        by_lr.setdefault(lr, []).append(p)
+        by_lr.setdefault(lr_of(n, stage.lrs, cfg.lr), []).append(p)
     optimizer = torch.optim.AdamW(
         [{"params": ps, "lr": lr, "initial_lr": lr} for lr, ps in by_lr.items()], weight_decay=cfg.weight_decay
     )

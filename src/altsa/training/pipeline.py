@@ -26,7 +26,7 @@ from altsa.losses import (
 from altsa.model import MODALITIES, ALTSAModel, build_model
 from altsa.training.checkpoint import load_tensors, save_tensors, seed_everything
 from altsa.training.data import FeatureSplit, build_split, collate
-from altsa.training.loop import Stage, run_stage
+from altsa.training.loop import Stage, encoder_lrs, run_stage
 from altsa.training.predict import predict_split, weighted_f1
 from altsa.training.run import RunDir, save_labels, save_model
 
@@ -307,6 +307,12 @@ def validate(cfg: ExperimentConfig) -> None:
     if cc.weight < 0 or cc.tau <= 0 or cc.queue < 1:
         raise ConfigError(f"train.contrastive needs weight >= 0, tau > 0 and queue >= 1 (got weight={cc.weight}, "
                           f"tau={cc.tau}, queue={cc.queue})")
+    for name in ("teacher", "students"):
+        decay = getattr(cfg.train, name).layer_decay
+        if not 0 < decay <= 1:
+            raise ConfigError(f"train.{name}.layer_decay must be in (0, 1] (1: no layer-wise decay), got {decay}")
+    if cfg.train.fusion.layer_decay != 1:
+        raise ConfigError("train.fusion.layer_decay: the fusion stage fine-tunes no encoder (set it on teacher or students)")
     if not cfg.train.rdrop >= 0:
         raise ConfigError(f"train.rdrop is R-Drop's alpha and needs to be >= 0 (0: off), got {cfg.train.rdrop}")
 
@@ -548,7 +554,8 @@ class Trainer:
             tc.teacher.batch_utterances, lambda idx: ft.make_batch(enc, train_items, idx),
             ft.teacher_loss(weight, tc.label_smoothing, self._contrast(), tc.rdrop),
             lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2)},
-            tc.teacher, lrs={"encoder": tc.teacher.encoder_lr}, unit="utterances",
+            tc.teacher, lrs=encoder_lrs(teacher, "encoder", tc.teacher.encoder_lr, tc.teacher.layer_decay),
+            unit="utterances",
         )
         run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
         tuned = self.run.path / "text-encoder"
@@ -611,7 +618,7 @@ class Trainer:
             "teacher", teacher, trainable, {"text": trainable}, len(keep), size, load,
             tt.make_loss(weight, tc.label_smoothing, hp, self._contrast(), tc.rdrop),
             lambda module: {"text": tt.score(module, lower["dev"], items["dev"].labels, size * 2)},
-            tc.teacher, lrs={"top": tc.teacher.encoder_lr},
+            tc.teacher, lrs=encoder_lrs(teacher, "top", tc.teacher.encoder_lr, tc.teacher.layer_decay),
         )
         run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
         if self.main:
@@ -704,7 +711,8 @@ class Trainer:
             name, net, trainable, {modality: ["encoder", "branch"]}, len(train_items), size, train_loader.load,
             st.student_objective(hp, class_weights(counts, tc.class_weights), tc.label_smoothing),
             lambda module: {modality: st.score_student(module, dev_loader, size)},
-            tc.students, lrs={"encoder": tc.students.encoder_lr}, prefetch=True, epoch_info=epoch_info, unit="clips",
+            tc.students, lrs=encoder_lrs(net, "encoder", tc.students.encoder_lr, tc.students.layer_decay), prefetch=True,
+            epoch_info=epoch_info, unit="clips",
         )
         try:
             run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
