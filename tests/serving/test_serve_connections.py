@@ -73,6 +73,32 @@ def test_endless_headers_are_cut_off(guarded):
     assert reply.startswith(b"HTTP/1.1 431") or reply == b"<reset>", reply[:200]
 
 
+@pytest.mark.parametrize("size_kb", [70, 120])
+def test_a_large_header_block_in_one_write_is_refused(guarded, size_kb):
+    """Over the 64 KB cap but complete within one or two reads: still 431, never served."""
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * (size_kb * 1024) + b"\r\n\r\n"
+    with guarded() as server, _connect(server.port) as s:
+        try:
+            s.sendall(request)
+        except OSError:
+            pass
+        reply = _read_all(s)
+    assert reply.startswith(b"HTTP/1.1 431") or reply == b"<reset>", reply[:200]
+    assert b"HTTP/1.1 200" not in reply
+
+
+def test_a_body_in_the_same_write_as_the_headers_is_not_counted_as_header(guarded):
+    body = b'{"utterances": [' + b", ".join([b'{"speaker": "A", "text": "' + b"b" * 1500 + b'"}'] * 5) + b"]}"
+    head = b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+    pad = b"X-Pad: " + b"p" * 60_000 + b"\r\n"  # headers just under the cap, body on top of it
+    request = head + pad + b"content-length: %d\r\nconnection: close\r\n\r\n" % len(body) + body
+    assert len(request) > 64 * 1024 > len(request) - len(body)
+    with guarded() as server, _connect(server.port) as s:
+        s.sendall(request)
+        reply = _read_all(s, wait_s=30)
+    assert reply.startswith(b"HTTP/1.1 200"), reply[:300]
+
+
 def test_past_the_cap_a_new_client_evicts_a_stuck_socket(guarded):
     with guarded(max_connections=4, header_timeout_s=30) as server:
         idle = [_connect(server.port) for _ in range(4)]

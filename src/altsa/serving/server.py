@@ -57,14 +57,14 @@ class GuardedHttpTools(HttpToolsProtocol):
         self.on_reject = getattr(config, "altsa_on_reject", None)
         self.waiting_since: float | None = None  # monotonic time the current request's headers became due
         self.idle_since: float | None = None  # monotonic time a kept-alive connection's last response ended
-        self.header_bytes = 0
+        self.header_bytes, self.header_tail = 0, b""  # bytes of the current request's head; its last 3
         self.header_timer: asyncio.TimerHandle | None = None
 
     # -- the header clock ----------------------------------------------------------------------
 
     def _await_headers(self) -> None:
         self.waiting_since = time.monotonic()
-        self.header_bytes = 0
+        self.header_bytes, self.header_tail = 0, b""
         if self.header_timer is not None:
             self.header_timer.cancel()
         self.header_timer = self.loop.call_later(self.header_timeout_s, self._header_timeout)
@@ -118,12 +118,19 @@ class GuardedHttpTools(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        super().data_received(data)
+        # counted before uvicorn parses the bytes: a header block that ends within this read
+        # would otherwise reach the app unchecked (the count stops at the blank line: body
+        # bytes in the same read are not header bytes)
         if self.waiting_since is not None and not self.transport.is_closing():
-            self.header_bytes += len(data)
+            seen = self.header_tail + data
+            end = seen.find(b"\r\n\r\n")
+            self.header_bytes += len(data) if end < 0 else end + 4 - len(self.header_tail)
+            self.header_tail = seen[-3:]
             if self.header_bytes > _MAX_HEADER_BYTES:
                 _reply(self.transport, "431 Request Header Fields Too Large", "headers_too_large",
                        f"request line and headers over {_MAX_HEADER_BYTES} bytes", self.on_reject)  # fmt: skip
+                return
+        super().data_received(data)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
