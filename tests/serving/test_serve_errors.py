@@ -154,6 +154,40 @@ def test_bad_multipart(client, media):
     assert 400 <= r.status_code < 500 and "error" in r.json()
 
 
+@pytest.mark.parametrize("fields", [{"audio_\u00b2": 0}, {"audio_" + "9" * 40: 0}, {"audio_0": 0, "audio_00": 0},
+                                    {"audio_-1": 0}, {"audio_": 0}])
+def test_clip_fields_that_name_no_single_utterance(client, media, fields):
+    """Superscript digits (``str.isdigit`` is True, ``int`` refuses them), a 40-digit index,
+    two names for one utterance's clip: 422, never a 500 or a clip silently replaced."""
+    conv = json.dumps({"utterances": [OK, OK]})
+    files = {name: ("a.wav", media["wav"]) for name in fields}
+    _err(client.post("/v1/predict", data={"conversation": conv}, files=files), 422, "invalid_request")
+
+
+def test_utterances_are_counted_before_they_are_validated(make_client):
+    """Over max_utterances is 413 at once, even when every item is invalid (validating a
+    million bad items first cost gigabytes and blocked the server), and a JSON body larger
+    than the limits allow is 413 before it is parsed."""
+    client = make_client(max_utterances=3, max_text_chars=10)
+    r = client.post("/v1/predict", json={"utterances": [1] * 4})
+    assert _err(r, 413, "too_many_utterances")["message"].startswith("4 utterances")
+    multipart = {"conversation": (None, json.dumps({"utterances": [{}] * 4}))}
+    _err(client.post("/v1/predict", files=multipart), 413, "too_many_utterances")
+    limit = 3 * (12 * 210 + 3072) + 65536  # ServeSettings.max_json_bytes(3), written out
+    body = b'{"utterances": [' + b"1," * ((limit - 20) // 2) + b"1]}"
+    assert limit - 10 < len(body) <= limit  # just under: parsed, then counted
+    _err(client.post("/v1/predict", content=body, headers={"content-type": "application/json"}), 413, "too_many_utterances")
+    big = body[:-2] + b",1]}"
+    assert len(big) > limit
+    _err(client.post("/v1/predict", content=big, headers={"content-type": "application/json"}), 413, "too_large")
+    sid = client.post("/v1/sessions").json()["id"]
+    turn = json.dumps({"text": "hi", "speaker": "A" * (1 * (12 * 210 + 3072) + 65536)})
+    _err(client.post(f"/v1/sessions/{sid}/utterances", content=turn, headers={"content-type": "application/json"}),
+         413, "too_large")
+    # within the limits, the count and every field are still checked as before
+    _err(client.post("/v1/predict", json={"utterances": [1] * 3}), 422, "invalid_request")
+
+
 def test_session_turn_and_session_caps(make_client, clock):
     client = make_client(max_turns=2, max_sessions=2, session_idle_s=60)
     a = client.post("/v1/sessions").json()["id"]

@@ -121,3 +121,9 @@ def test_too_many_utterances_and_limits_listed(make_client, speech_wav):
     _error(r, 413, "too_many_utterances", "2 utterances found, over max_utterances 1")
     assert client.get("/v1/limits").json()["max_recording_minutes"] == 10.0
     assert "/v1/recordings" in client.get("/openapi.json").json()["paths"]
+
+
+@pytest.mark.parametrize("speakers", ["\u00b2", "9" * 5000, "-1", "65"], ids=["superscript", "5000-digits", "negative", "65"])
+def test_a_speaker_count_that_is_no_small_number_is_422(client, speakers):
+    r = client.post("/v1/recordings", files={"recording": ("a.wav", b"RIFF....", "audio/wav")}, data={"speakers": speakers})
+    _error(r, 422, "invalid_request", "speakers must be a whole number from 1 to 64")

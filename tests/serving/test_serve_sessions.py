@@ -78,3 +78,26 @@ def test_concurrent_turns_of_one_session_keep_their_order(recognizer):
     assert [t["key"] for t in timeline["timeline"]] == [f"live/{i}" for i in range(len(texts))]
     whole = recognizer.predict([{"speaker": "A", "text": t} for t in texts])
     assert [t["label"] for t in timeline["timeline"]] == [p.label for p in whole]
+
+
+def test_turns_queued_behind_a_delete_are_not_run(stalling):
+    """A DELETE while turns wait their turn: the one already running finishes, the queued ones
+    answer 404 (the session is gone) instead of running on the ended conversation."""
+
+    async def main() -> tuple[int, list[int], int]:
+        app = create_app(stalling, ServeSettings(inference_threads=1))
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=20) as c:
+            sid = (await c.post("/v1/sessions")).json()["id"]
+            turns = [asyncio.create_task(c.post(f"/v1/sessions/{sid}/utterances", json={"speaker": "A", "text": f"t{i}"}))
+                     for i in range(3)]  # fmt: skip
+            await asyncio.to_thread(stalling.entered.wait, 10)  # the first turn is in the model
+            deleted = (await c.delete(f"/v1/sessions/{sid}")).status_code
+            stalling.gate.set()
+            codes = [(await t).status_code for t in turns]
+            return deleted, codes, (await c.get(f"/v1/sessions/{sid}")).status_code
+
+    deleted, codes, after = asyncio.run(main())
+    assert deleted == 204
+    assert codes == [200, 404, 404]
+    assert after == 404

@@ -30,7 +30,7 @@ from altsa import __version__
 from altsa.data import media
 from altsa.data.media import media_limits
 from altsa.serving.config import ServeSettings
-from altsa.serving.errors import ApiError, install_handlers
+from altsa.serving.errors import ApiError, install_handlers, small_int
 from altsa.serving.limits import BodyLimit
 from altsa.serving.media import UPLOAD_KINDS, Upload, check_upload
 from altsa.serving.batcher import TurnBatcher, sequential_add_many
@@ -135,6 +135,28 @@ def _validate(model: type[BaseModel], data: str | bytes, *, loc: str | None = No
         if loc is not None:
             errors = [{**e, "loc": (loc, *e["loc"])} for e in errors]
         raise RequestValidationError(errors) from None
+
+
+def _conversation(data: str | bytes, settings: ServeSettings, *, loc: str | None = None) -> ConversationIn:
+    """A ``ConversationIn`` from JSON text, its size and its number of utterances checked
+    before each utterance is validated: a body of a million bad items would otherwise cost
+    gigabytes of error records and seconds of the event loop."""
+    _check_json_size(data, settings, settings.max_utterances)
+    try:
+        raw = json.loads(data)
+    except (ValueError, RecursionError):
+        raw = None  # _validate says what is wrong with it
+    items = raw.get("utterances") if isinstance(raw, dict) else None
+    if isinstance(items, list) and len(items) > settings.max_utterances:
+        raise ApiError(413, "too_many_utterances", f"{len(items)} utterances, over max_utterances {settings.max_utterances}")
+    return _validate(ConversationIn, data, loc=loc)
+
+
+def _check_json_size(data: str | bytes, settings: ServeSettings, utterances: int) -> None:
+    limit = settings.max_json_bytes(utterances)
+    if len(data) > limit:
+        raise ApiError(413, "too_large", f"a JSON body of {len(data)} bytes is over the {limit} bytes that "
+                       f"{utterances} utterance(s) of at most max_text_chars {settings.max_text_chars} need")
 
 
 def _is_multipart(request: Request) -> bool:
@@ -322,18 +344,20 @@ def create_app(
             fields, uploads = await _read_form(request, settings, {"conversation"})
             if "conversation" not in fields:
                 raise ApiError(422, "invalid_request", "multipart body needs a 'conversation' field (JSON)")
-            conv = _validate(ConversationIn, fields["conversation"], loc="conversation")
+            conv = _conversation(fields["conversation"], settings, loc="conversation")
         else:
-            conv = _validate(ConversationIn, await request.body())
+            conv = _conversation(await request.body(), settings)
         n = len(conv.utterances)
         if n > settings.max_utterances:
             raise ApiError(413, "too_many_utterances", f"{n} utterances, over max_utterances {settings.max_utterances}")
         per_turn: list[dict[str, Upload]] = [{} for _ in range(n)]
         for field, up in uploads.items():
-            index = field.split("_", 1)[1] if "_" in field else ""
-            if not index.isdigit() or int(index) >= n:
-                raise ApiError(422, "invalid_request", f"file field {field!r} names no utterance (use {up.kind}_0 .. {up.kind}_{n - 1})")
-            per_turn[int(index)][up.kind] = up
+            index = small_int(field.split("_", 1)[1]) if "_" in field else None
+            if index is None or index >= n:
+                raise ApiError(422, "invalid_request", f"file field {field[:64]!r} names no utterance (use {up.kind}_0 .. {up.kind}_{n - 1})")
+            if up.kind in per_turn[index]:
+                raise ApiError(422, "invalid_request", f"utterance {index} has two {up.kind} files ({field[:64]!r} and another)")
+            per_turn[index][up.kind] = up
         for i, utt in enumerate(conv.utterances):
             _check_text(utt, settings, f"utterance {i}: ")
         payload = {"dialogue_id": conv.dialogue_id, "utterances": [_turn_dict(u, per_turn[i]) for i, u in enumerate(conv.utterances)]}
@@ -393,7 +417,9 @@ def create_app(
                 raise ApiError(422, "invalid_request", f"unexpected file field {bad[0]!r}; use audio, video or media")
             utt = _validate(UtteranceIn, json.dumps(fields), loc="form")
         else:
-            utt = _validate(UtteranceIn, await request.body())
+            body = await request.body()
+            _check_json_size(body, settings, 1)
+            utt = _validate(UtteranceIn, body)
         _check_text(utt, settings)
         item = _turn_dict(utt, uploads)
         try:
@@ -402,6 +428,7 @@ def create_app(
             raise ApiError(503, "session_busy", "earlier turns of this session did not finish within the request timeout",
                            {"Retry-After": "1"}) from None  # fmt: skip
         try:
+            service.sessions.check_open(session)
             if session.turns >= settings.max_turns:
                 raise ApiError(409, "session_full", f"session has {session.turns} turns, the limit (max_turns); open a new one")
             session.turns += 1

@@ -104,6 +104,12 @@ class ServeSettings:
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
 
+    def max_json_bytes(self, utterances: int) -> int:
+        """The largest JSON text that can hold ``utterances`` turns within the limits: 12 bytes
+        a character (an escaped surrogate pair) for text and speaker, 3 KB of keys and spacing
+        a turn, 64 KB for the rest. Bounds what is parsed before the utterances are counted."""
+        return utterances * (12 * (self.max_text_chars + 200) + 3072) + 65536
+
     @property
     def sessions_enabled(self) -> bool:
         """Sessions are state in one process's memory: with several uvicorn workers sharing one

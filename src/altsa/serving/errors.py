@@ -103,3 +103,12 @@ def install_handlers(app: FastAPI) -> None:
     async def _bug(request: Request, err: Exception) -> JSONResponse:
         log.exception("internal error on %s %s", request.method, request.url.path, exc_info=err)
         return error_response(500, "internal", "internal error (a bug in altsa; it was logged on the server)")
+
+
+def small_int(text: str, digits: int = 6) -> int | None:
+    """``text`` as a non-negative integer of at most ``digits`` ASCII digits, else None: what a
+    client writes as an index or a count (``str.isdigit`` also accepts "²", which ``int`` refuses)."""
+    text = text.strip()
+    if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
+        return None
+    return int(text)

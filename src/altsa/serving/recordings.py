@@ -20,7 +20,7 @@ from starlette.datastructures import UploadFile
 
 from altsa.data.media import DecodeTimeout, media_limits
 from altsa.errors import MediaError
-from altsa.serving.errors import ApiError
+from altsa.serving.errors import ApiError, small_int
 from altsa.serving.schemas import PredictionOut
 
 RAW_TYPES = ("audio/", "video/", "application/octet-stream")
@@ -75,9 +75,10 @@ async def _read(request: Request, max_files: int = 1) -> tuple[bytes, str, str |
 def _speakers(query: int | None, form: str | None) -> int | None:
     if form is None:
         return query
-    if not form.strip().isdigit() or not 1 <= int(form) <= 64:
-        raise ApiError(422, "invalid_request", f"speakers must be a whole number from 1 to 64, not {form!r}")
-    return int(form)
+    n = small_int(form)
+    if n is None or not 1 <= n <= 64:
+        raise ApiError(422, "invalid_request", f"speakers must be a whole number from 1 to 64, not {form[:64]!r}")
+    return n
 
 
 def add_recording_routes(app: FastAPI, service: Any) -> None:

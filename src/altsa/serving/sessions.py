@@ -86,12 +86,19 @@ class SessionStore:
         self.sweep()
         session = self._sessions.get(sid)
         if session is None:
-            raise ApiError(
-                404, "unknown_session", f"no live session {sid[:64]!r} (never created, deleted, or expired after "
-                f"{self.idle_s:g} s idle)",
-            )  # fmt: skip
+            raise self._unknown(sid)
         session.last_used = self.clock()
         return session
+
+    def check_open(self, session: LiveSession) -> None:
+        """404 if ``session`` was deleted (or expired) since it was looked up: a turn queued
+        behind earlier ones must not run on a conversation its client has ended."""
+        if self._sessions.get(session.id) is not session:
+            raise self._unknown(session.id)
+
+    def _unknown(self, sid: str) -> ApiError:
+        return ApiError(404, "unknown_session", f"no live session {sid[:64]!r} (never created, deleted, or expired "
+                        f"after {self.idle_s:g} s idle)")
 
     def delete(self, sid: str) -> None:
         self.get(sid)
