@@ -34,11 +34,24 @@ def test_plain_input_over_max_length_warns_with_what_was_kept(tiny_roberta: Path
     records = [r.getMessage() for r in caplog.records if r.name == LOGGER]
     assert len(records) == 1, records  # the short text is not reported
     msg = records[0]
-    assert f"an input of {total:,} tokens" in msg and f"kept its last {kept} tokens" in msg
-    assert f"({100 * kept / total:.2g}%" in msg
+    assert msg.startswith("text encoder: 1 input(s) longer than") and f"kept the last {kept} tokens" in msg
+    assert f"the longest: {total:,} tokens, {100 * kept / total:.2g}% kept" in msg
     tail = enc.tokenizer.decode(enc.tokenize([long])["input_ids"][0][1:-1]).strip()
     assert tail.endswith("w399") and f"of its {len(long):,} characters" in msg
     assert f"the last {len(long) - long.index(tail.split()[0] + ' ' + tail.split()[1]):,} of" in msg
+
+
+def test_one_line_per_batch_and_never_the_text(tiny_roberta: Path, caplog) -> None:
+    """A service's log must not hold what people said, nor a line per long utterance."""
+    enc = _encoder(tiny_roberta, "plain")
+    texts = [" ".join(["secret"] * n) for n in (100, 300, 200)]
+    longest = len(enc.tokenizer(texts[1], add_special_tokens=False)["input_ids"])
+    with caplog.at_level(logging.WARNING, logger=LOGGER):
+        enc.tokenize(["short", *texts])
+    records = [r.getMessage() for r in caplog.records if r.name == LOGGER]
+    assert len(records) == 1, records
+    assert "3 input(s) longer" in records[0] and f"the longest: {longest:,} tokens" in records[0]
+    assert "secret" not in records[0] and f"of its {len(texts[1]):,} characters" in records[0]
 
 
 def test_exact_fit_is_not_reported(tiny_roberta: Path, caplog) -> None:
@@ -62,7 +75,7 @@ def test_context_history_dropped_is_by_design_but_a_long_current_turn_warns(tiny
     with caplog.at_level(logging.WARNING, logger=LOGGER):
         enc.tokenize(enc.build_inputs(huge))
     records = [r.getMessage() for r in caplog.records if r.name == LOGGER]
-    assert len(records) == 1 and "kept its last" in records[0], records
+    assert len(records) == 1 and "1 input(s) longer" in records[0], records
 
 
 def test_the_warning_reaches_stderr(tiny_roberta: Path) -> None:
@@ -77,7 +90,7 @@ def test_the_warning_reaches_stderr(tiny_roberta: Path) -> None:
     assert out.returncode == 0, out.stderr
     assert out.stdout == ""
     lines = [line for line in out.stderr.splitlines() if line.startswith("text encoder:")]
-    assert len(lines) == 1 and "kept its last 30 tokens" in lines[0] and "of its 300,000 characters" in lines[0], out.stderr
+    assert len(lines) == 1 and "kept the last 30 tokens" in lines[0] and "of its 300,000 characters" in lines[0], out.stderr
 
 
 @pytest.mark.parametrize("mode", ["plain", "context"])

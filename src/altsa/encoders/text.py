@@ -325,10 +325,13 @@ class HFTextEncoder(LazyModule):
         return batch.to(self.device)
 
     def _warn_truncated(self, texts: list[str], batch: Any) -> None:
-        """Say on stderr (logging) how much of an over-long input was kept: nothing is cut
-        silently. In context mode with speaker tokens, dropping earlier turns is the design
-        (the end is kept); only a current turn that does not fit itself is reported."""
+        """Say on stderr (logging) how much of over-long inputs was kept: nothing is cut
+        silently. One line per batch, and never the text itself (a service's log must not
+        hold what people said). In context mode with speaker tokens, dropping earlier turns is
+        the design (the end is kept); only a current turn that does not fit itself is reported."""
         mask = batch["attention_mask"]
+        content = self.max_length - self.tokenizer.num_special_tokens_to_add()
+        cut: list[tuple[int, str]] = []  # (tokens, where the kept part starts) per over-long input
         for i in (mask.sum(1) >= self.max_length).nonzero().flatten().tolist():  # rows that hit the limit
             if self.speaker_tokens:
                 ids = batch["input_ids"][i][mask[i].bool()]
@@ -337,7 +340,6 @@ class HFTextEncoder(LazyModule):
                     continue  # the current turn's speaker token (and all after it) survived
             full = self.tokenizer(texts[i], add_special_tokens=False, verbose=False,
                                   return_offsets_mapping=bool(getattr(self.tokenizer, "is_fast", False)))  # fmt: skip
-            content = self.max_length - self.tokenizer.num_special_tokens_to_add()
             total = len(full["input_ids"])
             if total <= content:
                 continue
@@ -345,10 +347,13 @@ class HFTextEncoder(LazyModule):
             if "offset_mapping" in full:
                 kept_chars = len(texts[i]) - full["offset_mapping"][total - content][0]
                 where = f", the last {kept_chars:,} of its {len(texts[i]):,} characters"
+            cut.append((total, where))
+        if cut:
+            total, where = max(cut)
             log.warning(
-                "text encoder: an input of %s tokens (%r...) is longer than the %d that max_length %d leaves beside "
-                "the special tokens: kept its last %d tokens (%.2g%%%s)", f"{total:,}", texts[i][:24], content,
-                self.max_length, content, 100 * content / total, where,
+                "text encoder: %d input(s) longer than the %d tokens that max_length %d leaves beside the special "
+                "tokens: kept the last %d tokens of each (the longest: %s tokens, %.2g%% kept%s)", len(cut), content,
+                self.max_length, content, f"{total:,}", 100 * content / total, where,
             )  # fmt: skip
 
     def forward(self, batch: Any) -> torch.Tensor:
