@@ -141,3 +141,40 @@ def test_past_the_cap_with_nothing_to_evict_a_new_socket_is_refused(guarded):
         with httpx.Client(base_url=server.url, timeout=10) as c:
             assert c.get("/healthz").status_code == 200  # room again once they went
     assert reply.startswith(b"HTTP/1.1 503") and b'"too_many_connections"' in reply, reply[:200]
+
+
+@pytest.mark.parametrize("case", ["slow", "over"])
+def test_a_refused_body_closes_its_connection(guarded, case):
+    """A body trickled past the request timeout (408) or streamed past the size cap (413): the
+    answer says ``connection: close`` and the server closes the socket, so the client cannot
+    keep it by sending more bytes."""
+    with guarded(request_timeout_s=1.0, max_upload_mb=0.01) as server, _connect(server.port) as s:
+        size = 5_000 if case == "slow" else 50_000
+        s.sendall(b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                  b"transfer-encoding: chunked\r\n\r\n" if case == "over" else
+                  b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                  b"content-length: %d\r\n\r\n" % size)  # fmt: skip
+        reply, closed = b"", False
+        s.settimeout(0.2)
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline and not closed:
+            try:
+                if case == "slow":
+                    s.sendall(b"x")
+                else:
+                    s.sendall(b"1000\r\n" + b"x" * 0x1000 + b"\r\n")
+            except OSError:
+                closed = True
+                break
+            try:
+                chunk = s.recv(65536)
+                closed = chunk == b""
+                reply += chunk
+            except TimeoutError:
+                pass
+            except ConnectionResetError:
+                closed = True
+    status = b"HTTP/1.1 408" if case == "slow" else b"HTTP/1.1 413"
+    assert reply.startswith(status), reply[:200]
+    assert b"connection: close" in reply.lower()
+    assert closed, "the server kept the connection open after refusing the body"

@@ -17,6 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from altsa.serving.errors import ApiError, error_response
 
 
+_CLOSE = {"Connection": "close"}  # uvicorn closes the connection after such an answer
+
+
 class BodyLimit:
     """Pure ASGI middleware: cap requests in flight, and body bytes and body-receive time of each."""
 
@@ -63,13 +66,13 @@ class BodyLimit:
                 with anyio.fail_after(max(remaining, 0.0)):
                     message = await receive()
             except TimeoutError:
-                raise ApiError(
-                    408, "upload_timeout", f"request body not received within {self.timeout_s:g} s"
+                raise ApiError(  # closed after the answer: the rest of the body is never read
+                    408, "upload_timeout", f"request body not received within {self.timeout_s:g} s", _CLOSE
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise ApiError(413, "too_large", _too_large_text(self.max_bytes, received, so_far=True))
+                    raise ApiError(413, "too_large", _too_large_text(self.max_bytes, received, so_far=True), _CLOSE)
             return message
 
         await self.app(scope, limited, send)
@@ -91,4 +94,4 @@ def _too_large_text(limit: int, size: int, *, so_far: bool = False) -> str:
 
 
 def _too_large(limit: int, size: int):
-    return error_response(413, "too_large", _too_large_text(limit, size), {"Connection": "close"})
+    return error_response(413, "too_large", _too_large_text(limit, size), _CLOSE)
