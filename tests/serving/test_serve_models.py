@@ -51,3 +51,18 @@ def test_serve_takes_the_model_as_option_or_argument_not_two(capsys):
     assert main(["serve", "--model", "no-such-model-or-dir"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no-such-model-or-dir" in err and len(err.splitlines()) == 1
+
+
+def test_an_offered_model_sweeps_its_idle_sessions_by_itself(recognizer):
+    """A model loaded on demand runs its own lifespan: its background sweep drops idle
+    sessions without a request to that model (a mounted app gets no lifespan events)."""
+    import time
+
+    from altsa.serving.config import ServeSettings
+
+    app = create_app(recognizer, ServeSettings(session_idle_s=0.4), offer={"second": recognizer})
+    with TestClient(base_url="http://localhost", app=app) as client:
+        assert client.post("/models/second/v1/sessions").status_code == 201
+        assert client.get("/models/second/healthz").json()["sessions"] == 1  # /healthz does not sweep
+        time.sleep(1.2)  # the sweep runs every idle/2 = 0.2 s
+        assert client.get("/models/second/healthz").json()["sessions"] == 0

@@ -260,6 +260,8 @@ def create_app(
             yield
         finally:
             task.cancel()
+            for sub in getattr(app.state, "offered", []):  # models loaded on demand
+                await sub.close()
             service.runner.shutdown()
 
     app = FastAPI(

@@ -33,6 +33,13 @@ class LazyApp:
         self.factory = factory
         self.app: Any = None
         self._lock = asyncio.Lock()
+        self._lifespan: Any = None  # the built app's lifespan (its session sweeper), entered here
+
+    async def close(self) -> None:
+        """End the built app's lifespan (the server's own lifespan calls this on shutdown)."""
+        if self._lifespan is not None:
+            ctx, self._lifespan = self._lifespan, None
+            await ctx.__aexit__(None, None, None)
 
     async def __call__(self, scope, receive, send) -> None:  # noqa: ANN001
         if scope["type"] == "lifespan":
@@ -41,7 +48,12 @@ class LazyApp:
             async with self._lock:
                 if self.app is None:
                     try:
-                        self.app = await asyncio.to_thread(self.factory)
+                        app = await asyncio.to_thread(self.factory)
+                        # a mounted app gets no lifespan events of its own: start it here, so its
+                        # idle sessions are swept without waiting for a request to that model
+                        ctx = app.router.lifespan_context(app)
+                        await ctx.__aenter__()
+                        self.app, self._lifespan = app, ctx
                     except Exception as err:  # noqa: BLE001 - any load failure becomes one 503 line
                         from fastapi.responses import JSONResponse
 
@@ -55,6 +67,7 @@ class LazyApp:
 def offer_models(app: FastAPI, default: str, others: dict[str, Callable[[], Any]]) -> None:
     """Mount each of ``others`` (name -> app factory) at ``/models/<name>/`` and add ``/v1/models``."""
     lazy = {name: LazyApp(factory) for name, factory in others.items() if name != default}
+    app.state.offered = list(lazy.values())  # closed by the server's lifespan
     for name, sub in lazy.items():
         app.mount(f"{MOUNT}/{name}", sub, name=f"model-{name}")
 
