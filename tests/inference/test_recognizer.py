@@ -138,6 +138,7 @@ def test_info(text_rec, text_run):
     [
         ([{"speaker": "A", "text": ""}], "no text and no audio or video"),
         ([{"speaker": "A", "text": "   "}], "no text and no audio or video"),
+        ([{"speaker": "A", "text": "\u200b\ufeff\u0000"}], "no text and no audio or video"),
         ([{"speaker": "A"}], "no text and no audio or video"),
         ([{"speaker": "A", "text": 3}], "'text' must be a string"),
         ([{"speaker": ["A"], "text": "hi"}], "'speaker' must be a string"),

@@ -40,6 +40,8 @@ JSON_CASES = [
     ("unknown field", b'{"utterances": [{"text": "hi", "emotion": "joy"}]}', 422, "invalid_request"),
     ("empty text", b'{"utterances": [{"text": ""}]}', 422, "empty_text"),
     ("blank text", b'{"utterances": [{"text": "hi"}, {"text": " \\n\\t "}]}', 422, "empty_text"),
+    ("zero-width text", b'{"utterances": [{"text": "\\u200b\\u200d"}]}', 422, "empty_text"),
+    ("BOM and NUL text", b'{"utterances": [{"text": "\\ufeff\\u0000\\u0007"}]}', 422, "empty_text"),
     ("media path", b'{"utterances": [{"text": "hi", "media": "/etc/passwd"}]}', 422, "path_not_allowed"),
     ("audio path", b'{"utterances": [{"text": "hi", "audio": "../../secret.wav"}]}', 422, "path_not_allowed"),
     ("video path", b'{"utterances": [{"text": "hi", "video": "/dev/zero"}]}', 422, "path_not_allowed"),

@@ -8,11 +8,20 @@ and optional labels per task (``{"emotion": "joy", "sentiment": "positive"}``).
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from altsa.errors import DataError
+
+_INVISIBLE = {"Cc", "Cf", "Zs", "Zl", "Zp"}  # controls, format characters (zero-width, BOM), separators
+
+
+def is_blank(text: str) -> bool:
+    """Whether ``text`` says nothing: only whitespace, control and format characters (a
+    zero-width space, a joiner, a byte-order mark, NUL). Such a turn has no text, like "". """
+    return all(ch.isspace() or unicodedata.category(ch) in _INVISIBLE for ch in text)
 
 
 @dataclass(frozen=True)
@@ -162,7 +171,7 @@ class Utterance:
 
     @property
     def has_text(self) -> bool:
-        return bool(self.text.strip())
+        return not is_blank(self.text)
 
     @property
     def span(self) -> tuple[float | None, float | None] | None:

@@ -29,7 +29,7 @@ from typing import Any
 
 import torch
 
-from altsa.data.schema import Conversation, Utterance
+from altsa.data.schema import Conversation, Utterance, is_blank
 from altsa.encoders.base import ENCODERS, EncoderConfig
 from altsa.encoders.hf import (
     LazyModule,
@@ -118,7 +118,7 @@ def text_inputs(
     turns: list[str] = []
     for u in conversation:
         who = speaker_label(u, speaker_format, num_speakers)
-        if u.text.strip():  # a turn without transcript (audio/video only) adds no words to the context
+        if not is_blank(u.text):  # a turn without transcript (audio/video only) adds no words to the context
             turns.append(template.format(speaker=who, text=u.text.strip()))
         text = " ".join(turns) + " " + prompt.format(speaker=who)
         if max_chars is not None and len(text) > max_chars:

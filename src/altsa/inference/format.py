@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from altsa.data.schema import is_blank
 from altsa.inference.predictions import MODALITIES, NOT_PROVIDED, UtterancePrediction
 
 # One colour per label; unknown labels (a custom label set) render in the default colour.
@@ -98,7 +99,7 @@ def prediction_table(
             table.add_section()
         row = [pred.dialogue_id] if several and pred.dialogue_id != last_dialogue else [""] if several else []
         last_dialogue = pred.dialogue_id
-        text = pred.text if pred.text.strip() else Text("(no text)", style="dim")
+        text = Text("(no text)", style="dim") if is_blank(pred.text) else pred.text
         row.append(str(pred.position))
         if timed:
             row.append(_span(pred))

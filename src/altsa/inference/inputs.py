@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from altsa.data.schema import Conversation, Utterance
+from altsa.data.schema import Conversation, Utterance, is_blank
 from altsa.errors import DataError
 
 MEDIA_KEYS = ("media", "audio", "video")
@@ -74,7 +74,7 @@ def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogu
     if not isinstance(text, str):
         raise DataError(f"{_where(index)}'text' must be a string, not {type(text).__name__}")
     sources = {k: _media(item.get(k), k, index) for k in MEDIA_KEYS}
-    if not text.strip() and all(v is None for v in sources.values()):
+    if is_blank(text) and all(v is None for v in sources.values()):
         raise DataError(f"{_where(index)}no text and no audio or video: give 'text', or 'media' / 'audio' / 'video'")
     start, end = _span(item.get("start"), item.get("end"), _where(index))
     if (start is not None or end is not None) and isinstance(sources["video"], np.ndarray):
@@ -116,7 +116,7 @@ def _span(start: Any, end: Any, where: str) -> tuple[float | None, float | None]
 def turn_from_utterance(utt: Utterance) -> Turn:
     if not isinstance(utt.text, str):
         raise DataError(f"utterance {utt.key}: 'text' must be a string, not {type(utt.text).__name__}")
-    if not utt.text.strip() and not (utt.audio_source() or utt.video_source()):
+    if is_blank(utt.text) and not (utt.audio_source() or utt.video_source()):
         raise DataError(f"utterance {utt.key}: no text and no audio or video")
     if utt.span is not None:
         _span(utt.start, utt.end, f"utterance {utt.key}: ")

@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from altsa.data.schema import LabelSet
+from altsa.data.schema import LabelSet, is_blank
 from altsa.errors import DataError, ModelError
 from altsa.inference.inputs import Turn, as_turns
 from altsa.inference.predictions import MODALITIES, NOT_PROVIDED, UtterancePrediction, model_lacks
@@ -236,7 +236,7 @@ class Recognizer:
             from altsa.encoders import text_inputs
 
             items = text_inputs(utterances, mode=self.encoder_configs["text"].text_mode)  # type: ignore[arg-type]
-        return [item if t.utterance.text.strip() else None for item, t in zip(items, turns)]
+        return [None if is_blank(t.utterance.text) else item for item, t in zip(items, turns)]
 
     def context_chars(self) -> int:
         """Characters of history a context-mode text input can use: ``max_chars`` when set,
@@ -262,7 +262,7 @@ class Recognizer:
             for k, m in enumerate(MODALITIES):
                 src = sources[m]
                 if m not in self._modalities:
-                    given = src is not None if m != "text" else bool(turn.utterance.text.strip())
+                    given = src is not None if m != "text" else not is_blank(turn.utterance.text)
                     absent[i][m] = model_lacks(m) if given else NOT_PROVIDED
                     continue
                 if src is None:  # no transcript / no clip: the same reason the feature cache stores

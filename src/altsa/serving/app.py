@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 from altsa import __version__
 from altsa.data import media
 from altsa.data.media import media_limits
+from altsa.data.schema import is_blank
 from altsa.serving.config import ServeSettings
 from altsa.serving.errors import ApiError, install_handlers, small_int
 from altsa.serving.limits import BodyLimit
@@ -196,8 +197,8 @@ async def _read_form(request: Request, settings: ServeSettings, allowed_fields: 
 
 
 def _check_text(utt: UtteranceIn, settings: ServeSettings, where: str = "") -> None:
-    if not utt.text.strip():
-        raise ApiError(422, "empty_text", f"{where}text is empty; every turn needs what was said")
+    if is_blank(utt.text):
+        raise ApiError(422, "empty_text", f"{where}text is empty (or invisible characters only); every turn needs what was said")
     if len(utt.text) > settings.max_text_chars:
         raise ApiError(
             413, "text_too_long", f"{where}text has {len(utt.text)} characters, over max_text_chars {settings.max_text_chars}"

@@ -29,7 +29,7 @@ from altsa.data.readers._base import (
     parse_position,
     read_text,
 )
-from altsa.data.schema import Corpus, LabelSet, Utterance
+from altsa.data.schema import Corpus, LabelSet, Utterance, is_blank
 from altsa.errors import DataError
 
 _MAX_LITERAL = 2000  # longer "speaker lists" are kept verbatim rather than parsed
@@ -103,7 +103,7 @@ class CsvReader(CorpusReader):
             except ValueError as err:
                 log.report(line, f"span: {err}", "bad_span")
                 continue
-            if not text and not any(paths.values()):
+            if is_blank(text) and not any(paths.values()):
                 what = f"empty text (column {names['text']})" if "text" in single else "no text column"
                 log.report(line, f"{what} and no media path", "empty_text")
                 continue

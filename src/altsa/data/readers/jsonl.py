@@ -28,7 +28,7 @@ from altsa.data.readers._base import (
     parse_span,
     read_text,
 )
-from altsa.data.schema import Conversation, Corpus, LabelSet, Utterance
+from altsa.data.schema import Conversation, Corpus, LabelSet, Utterance, is_blank
 from altsa.errors import DataError
 from altsa.io import atomic_write_text
 
@@ -103,7 +103,7 @@ def _utterance(
         if value is not None and not isinstance(value, str):
             raise bad(f"{key!r} must be a path string")
         paths[key] = media_path(value, base) if value else None
-    if not text and not any(paths.values()):
+    if is_blank(text) and not any(paths.values()):
         raise bad("empty text and no media (give 'text', or 'media' / 'audio' / 'video')", "empty_text")
     try:
         start, end = parse_span(obj.get("start"), obj.get("end"))
