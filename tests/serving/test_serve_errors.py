@@ -190,6 +190,21 @@ def test_utterances_are_counted_before_they_are_validated(make_client):
     _err(client.post("/v1/predict", json={"utterances": [1] * 3}), 422, "invalid_request")
 
 
+def test_a_form_text_field_over_the_part_cap_is_413(make_client):
+    client = make_client(max_utterances=1, max_text_chars=10)  # part cap: 1 MiB
+    r = client.post("/v1/predict", files={"conversation": (None, "x" * (1 << 20) + "x")})
+    _err(r, 413, "too_large")
+
+
+@pytest.mark.parametrize("body, status", [(b"", 201), (b"{}", 201), (b' {} ', 201), (b'{"id": "mine"}', 422),
+                                          (b"hello", 422)])
+def test_opening_a_session_takes_no_body(client, body, status):
+    r = client.post("/v1/sessions", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status, r.text
+    if status == 422:
+        _err(r, 422, "invalid_request")
+
+
 def test_session_turn_and_session_caps(make_client, clock):
     client = make_client(max_turns=2, max_sessions=2, session_idle_s=60)
     a = client.post("/v1/sessions").json()["id"]

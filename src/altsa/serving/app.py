@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
@@ -172,27 +173,34 @@ def _is_multipart(request: Request) -> bool:
 async def _read_form(request: Request, settings: ServeSettings, allowed_fields: set[str]) -> tuple[dict[str, str], dict[str, Upload]]:
     """Multipart body -> (text fields, uploads by field name). Files are read into bytes the
     server owns; any field not in ``allowed_fields`` (text) or not an upload name is refused."""
-    async with request.form(
-        max_files=2 * settings.max_utterances + 3, max_fields=len(allowed_fields) + 1,
-        max_part_size=max(1 << 20, settings.max_text_chars * 4 * settings.max_utterances + 65536),
-    ) as form:  # fmt: skip
-        fields: dict[str, str] = {}
-        uploads: dict[str, Upload] = {}
+    part_cap = max(1 << 20, settings.max_text_chars * 4 * settings.max_utterances + 65536)
+    try:
+        form = await request.form(max_files=2 * settings.max_utterances + 3, max_fields=len(allowed_fields) + 1,
+                                  max_part_size=part_cap)  # fmt: skip
+    except StarletteHTTPException as err:
+        if "maximum size" in str(err.detail):  # a text field over the part cap (files have no cap of their own)
+            raise ApiError(413, "too_large", f"a form field is over {part_cap} bytes; clips go in file fields") from None
+        raise
+    fields: dict[str, str] = {}
+    uploads: dict[str, Upload] = {}
+    try:
         for name, value in form.multi_items():
             if name in fields or name in uploads:
-                raise ApiError(422, "invalid_request", f"form field {name!r} given twice")
+                raise ApiError(422, "invalid_request", f"form field {name[:64]!r} given twice")
             if isinstance(value, UploadFile):
                 kind = name.split("_", 1)[0]
                 if kind not in UPLOAD_KINDS:
                     raise ApiError(
                         422, "invalid_request",
-                        f"unexpected file field {name!r}; clips go in fields named audio, video or media",
+                        f"unexpected file field {name[:64]!r}; clips go in fields named audio, video or media",
                     )  # fmt: skip
                 uploads[name] = Upload(kind=kind, filename=value.filename or "", data=await value.read())
             elif name in allowed_fields:
                 fields[name] = value
             else:
-                raise ApiError(422, "invalid_request", f"unexpected form field {name!r}")
+                raise ApiError(422, "invalid_request", f"unexpected form field {name[:64]!r}")
+    finally:
+        await form.close()
     return fields, uploads
 
 
@@ -389,9 +397,12 @@ def create_app(
         return SessionOut(id=session.id, turns=session.turns, idle_expiry_s=settings.session_idle_s, max_turns=settings.max_turns)
 
     @app.post("/v1/sessions", response_model=SessionOut, status_code=201, tags=["sessions"])
-    async def open_session() -> SessionOut:
-        """Start a live conversation; its id names it in the other session routes."""
+    async def open_session(request: Request) -> SessionOut:
+        """Start a live conversation; its id names it in the other session routes. No body (or ``{}``)."""
         _sessions_on()
+        body = await request.body()
+        if body.strip() not in (b"", b"{}"):
+            raise ApiError(422, "invalid_request", "POST /v1/sessions takes no body (or {}); the server names the session")
         return _session_out(service.sessions.create())
 
     @app.post(
