@@ -83,6 +83,19 @@ def test_a_closed_session_is_no_longer_expected_to_send_turns(recognizer):
         assert batcher._expected() == 1  # only the live session itself
 
 
+def test_a_session_deleted_while_its_turn_runs_is_not_expected_afterwards(stalling):
+    app = create_app(stalling, ServeSettings(batch_wait_ms=50))
+    batcher = app.state.service.batcher
+    with TestClient(base_url="http://localhost", app=app) as c, ThreadPoolExecutor(1) as pool:
+        sid = c.post("/v1/sessions").json()["id"]
+        turn = pool.submit(c.post, f"/v1/sessions/{sid}/utterances", json={"text": TEXTS[0]})
+        assert stalling.entered.wait(10)  # its turn is in the model
+        assert c.delete(f"/v1/sessions/{sid}").status_code == 204
+        stalling.gate.set()
+        assert turn.result(timeout=20).status_code == 200  # a started turn finishes
+        assert len(batcher._answered) == 0 and not batcher._closed  # and its session is not waited for
+
+
 def test_a_batch_takes_a_fair_share_of_the_active_sessions(recognizer):
     """With 2 inference threads and 8 sessions, a batch takes at most 4 turns (two batches run
     side by side) even though 8 are waiting and batch_max_turns allows 8."""

@@ -178,3 +178,42 @@ def test_a_refused_body_closes_its_connection(guarded, case):
     assert reply.startswith(status), reply[:200]
     assert b"connection: close" in reply.lower()
     assert closed, "the server kept the connection open after refusing the body"
+
+
+@pytest.mark.parametrize("path", ["/nope", "/v1/sessions/nope/utterances", "/healthz"])
+def test_an_answer_before_the_body_is_read_closes_the_connection(guarded, path):
+    """An unknown route or session answered before its body was read: the connection closes,
+    so the client cannot go on sending a body nobody reads (outside every time and size limit)."""
+    with guarded(request_timeout_s=30) as server, _connect(server.port) as s:
+        s.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+                  b"content-length: 50000\r\n\r\n{" % path.encode())
+        reply, closed = b"", False
+        s.settimeout(0.2)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not closed:
+            try:
+                s.sendall(b" ")
+                chunk = s.recv(65536)
+                closed = chunk == b""
+                reply += chunk
+            except TimeoutError:
+                pass
+            except OSError:
+                closed = True
+    assert reply.startswith(b"HTTP/1.1 "), reply[:200]
+    assert b"connection: close" in reply.lower()
+    assert closed, "the server kept reading a body it had already answered"
+
+
+def test_a_body_read_in_full_keeps_the_connection_alive(guarded):
+    body = b'{"utterances": [{"speaker": "A", "text": "hello there"}]}'
+    request = (b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+               b"content-length: %d\r\n\r\n" % len(body)) + body
+    with guarded() as server, _connect(server.port) as s:
+        s.sendall(request)
+        s.settimeout(30)
+        first = s.recv(65536)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        second = s.recv(65536)
+    assert first.startswith(b"HTTP/1.1 200") and b"connection: close" not in first.lower(), first[:300]
+    assert second.startswith(b"HTTP/1.1 200"), second[:200]

@@ -85,6 +85,7 @@ class TurnBatcher:
         self._answered: dict[int, float] = {}  # id(stream) -> when its last turn was answered
         self._gap: dict[int, float] = {}  # id(stream) -> seconds from its last answer to its next turn
         self._in_batch: set[int] = set()  # id(stream) of turns in running batches
+        self._closed: set[int] = set()  # of those, sessions deleted meanwhile (forget)
         self.batches = 0  # counters, for tests and /metrics-style inspection
         self.turns = 0
 
@@ -145,6 +146,8 @@ class TurnBatcher:
         would wait ``batch_wait_ms`` for a session that has gone)."""
         self._answered.pop(id(stream), None)
         self._gap.pop(id(stream), None)
+        if id(stream) in self._in_batch:  # its running turn must not mark it answered when it ends
+            self._closed.add(id(stream))
 
     def _expected(self) -> int:
         """Turns worth waiting for: sessions answered in the last ``_ACTIVE_S`` seconds with no
@@ -191,8 +194,12 @@ class TurnBatcher:
         finally:
             now = loop.time()
             for t in batch:
-                self._in_batch.discard(id(t.stream))
-                self._answered[id(t.stream)] = now
+                key = id(t.stream)
+                self._in_batch.discard(key)
+                if key in self._closed:  # deleted while its turn ran
+                    self._closed.discard(key)
+                else:
+                    self._answered[key] = now
             self._running -= 1
             self._kick()
 

@@ -31,8 +31,11 @@ class BodyLimit:
         self.in_flight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("path") == "/healthz":  # health answers under load
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if scope.get("path") == "/healthz":  # health answers under load: not counted in max_requests
+            await self._limited(scope, receive, send)
             return
         if self.in_flight >= self.max_requests:
             busy = error_response(
@@ -56,11 +59,11 @@ class BodyLimit:
             await _too_large(self.max_bytes, declared)(scope, receive, send)
             return
 
-        received = 0
+        received, finished = 0, not _has_body(scope, declared)
         deadline = time.monotonic() + self.timeout_s
 
         async def limited() -> Message:
-            nonlocal received
+            nonlocal received, finished
             remaining = deadline - time.monotonic()
             try:
                 with anyio.fail_after(max(remaining, 0.0)):
@@ -73,9 +76,26 @@ class BodyLimit:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise ApiError(413, "too_large", _too_large_text(self.max_bytes, received, so_far=True), _CLOSE)
+                finished = not message.get("more_body", False)
             return message
 
-        await self.app(scope, limited, send)
+        async def closing(message: Message) -> None:
+            # an answer given before the body was read in full (an unknown route or session, a
+            # refused form, ...) closes the connection: uvicorn would otherwise read and discard
+            # the rest of the body, however long and slow, outside every limit
+            if message["type"] == "http.response.start" and not finished:
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, limited, closing)
+
+
+def _has_body(scope: Scope, declared: int | None) -> bool:
+    """Whether the request says a body follows (a length over 0, or a transfer encoding)."""
+    if declared:
+        return True
+    return any(name == b"transfer-encoding" for name, _ in scope.get("headers", []))
 
 
 def _content_length(scope: Scope) -> int | None:
