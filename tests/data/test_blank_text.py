@@ -7,13 +7,15 @@ import pytest
 from altsa.data.schema import Utterance, is_blank
 
 
-@pytest.mark.parametrize("text", ["", " \n\t", "\u00a0", "\u200b", "\u200d\u200c", "\ufeff", "\x00\x07", "\u2028\u3000"])
+@pytest.mark.parametrize("text", ["", " \n\t", "\u00a0", "\u200b", "\u200d\u200c", "\ufeff", "\x00\x07", "\u2028\u3000",
+                                  "\ufe0f", "\u0300\u0301", "\ue000", "\U000f0000"])
 def test_blank(text):
     assert is_blank(text)
     assert not Utterance("d", 0, "A", text).has_text
 
 
-@pytest.mark.parametrize("text", ["a", " ok ", "\u200bhi", "\U0001f600", "\u05e9\u05dc\u05d5\u05dd", "?", "\u0301"])
+@pytest.mark.parametrize("text", ["a", " ok ", "\u200bhi", "\U0001f600", "\u05e9\u05dc\u05d5\u05dd", "?", "e\u0301",
+                                  "\u2764\ufe0f"])
 def test_not_blank(text):
     assert not is_blank(text)
     assert Utterance("d", 0, "A", text).has_text

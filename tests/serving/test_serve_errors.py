@@ -157,7 +157,7 @@ def test_bad_multipart(client, media):
 
 
 @pytest.mark.parametrize("fields", [{"audio_\u00b2": 0}, {"audio_" + "9" * 40: 0}, {"audio_0": 0, "audio_00": 0},
-                                    {"audio_-1": 0}, {"audio_": 0}])
+                                    {"audio_-1": 0}, {"audio_": 0}, {"audio_ 0": 0}])
 def test_clip_fields_that_name_no_single_utterance(client, media, fields):
     """Superscript digits (``str.isdigit`` is True, ``int`` refuses them), a 40-digit index,
     two names for one utterance's clip: 422, never a 500 or a clip silently replaced."""
@@ -168,26 +168,50 @@ def test_clip_fields_that_name_no_single_utterance(client, media, fields):
 
 def test_utterances_are_counted_before_they_are_validated(make_client):
     """Over max_utterances is 413 at once, even when every item is invalid (validating a
-    million bad items first cost gigabytes and blocked the server), and a JSON body larger
-    than the limits allow is 413 before it is parsed."""
+    million bad items first cost gigabytes and blocked the server)."""
     client = make_client(max_utterances=3, max_text_chars=10)
     r = client.post("/v1/predict", json={"utterances": [1] * 4})
     assert _err(r, 413, "too_many_utterances")["message"].startswith("4 utterances")
     multipart = {"conversation": (None, json.dumps({"utterances": [{}] * 4}))}
     _err(client.post("/v1/predict", files=multipart), 413, "too_many_utterances")
+    # within the limits, the count and every field are still checked as before
+    _err(client.post("/v1/predict", json={"utterances": [1] * 3}), 422, "invalid_request")
+
+
+def test_a_json_body_is_bounded_before_it_is_parsed(make_client):
+    """Bytes over what the limits can hold, or more JSON values than such turns can have
+    (a million keys or empty lists), are 413 before any parsing: they cost seconds and
+    hundreds of MB of the event loop otherwise."""
+    client = make_client(max_utterances=3, max_text_chars=10)
     limit = 3 * (12 * 210 + 3072) + 65536  # ServeSettings.max_json_bytes(3), written out
-    body = b'{"utterances": [' + b"1," * ((limit - 20) // 2) + b"1]}"
-    assert limit - 10 < len(body) <= limit  # just under: parsed, then counted
-    _err(client.post("/v1/predict", content=body, headers={"content-type": "application/json"}), 413, "too_many_utterances")
-    big = body[:-2] + b",1]}"
-    assert len(big) > limit
-    _err(client.post("/v1/predict", content=big, headers={"content-type": "application/json"}), 413, "too_large")
+    values = 3 * (10 + 216) + 64  # structural characters a 3-turn conversation may have
+    post = lambda body: client.post("/v1/predict", content=body, headers={"content-type": "application/json"})  # noqa: E731
+    big = b'{"utterances": [{"text": "' + b"a" * limit + b'"}]}'
+    assert "bytes is over" in _err(post(big), 413, "too_large")["message"]
+    keys = b"{" + b",".join(b'"k%d":1' % i for i in range(values)) + b"}"
+    assert len(keys) < limit
+    assert "values or more is over" in _err(post(keys), 413, "too_large")["message"]
+    _err(post(b'{"x": [' + b"[]," * values + b'[]], "utterances": [{"text": "hi"}]}'), 413, "too_large")
+    # just under the value budget: parsed, then pydantic names the first unknown key only
+    few = b'{"utterances": [{"text": "hi", "a": 1, "b": [1, 2], "c": {}}]}'
+    assert "utterances.0.a" in _err(post(few), 422, "invalid_request")["message"]
     sid = client.post("/v1/sessions").json()["id"]
     turn = json.dumps({"text": "hi", "speaker": "A" * (1 * (12 * 210 + 3072) + 65536)})
     _err(client.post(f"/v1/sessions/{sid}/utterances", content=turn, headers={"content-type": "application/json"}),
          413, "too_large")
-    # within the limits, the count and every field are still checked as before
-    _err(client.post("/v1/predict", json={"utterances": [1] * 3}), 422, "invalid_request")
+
+
+@pytest.mark.parametrize("body", [
+    b'{"utterances": [{"text": "\\ud800 hi"}]}',  # a lone surrogate: no text can hold it
+    '{"utterances": [{"text": "hi"}]}'.encode("utf-16"),  # not UTF-8
+    b'\xef\xbb\xbf{"utterances": [{"text": "hi"}]}',  # a byte-order mark
+    b'{"utterances": [{"text": "hi"}]} trailing',
+    b"[" * 5000 + b"]" * 5000,  # deeper than the parser goes
+    b'{"utterances": [{"text": "hi", "n": ' + b"9" * 5000 + b"}]}",  # an integer of 5,000 digits
+])
+def test_bodies_that_are_no_json_text_are_400(client, body):
+    r = client.post("/v1/predict", content=body, headers={"content-type": "application/json"})
+    _err(r, 400, "malformed_json")
 
 
 def test_a_form_text_field_over_the_part_cap_is_413(make_client):
@@ -196,8 +220,8 @@ def test_a_form_text_field_over_the_part_cap_is_413(make_client):
     _err(r, 413, "too_large")
 
 
-@pytest.mark.parametrize("body, status", [(b"", 201), (b"{}", 201), (b' {} ', 201), (b'{"id": "mine"}', 422),
-                                          (b"hello", 422)])
+@pytest.mark.parametrize("body, status", [(b"", 201), (b"{}", 201), (b' { } ', 201), (b'{"id": "mine"}', 422),
+                                          (b"hello", 422), (b"[]", 422)])
 def test_opening_a_session_takes_no_body(client, body, status):
     r = client.post("/v1/sessions", content=body, headers={"content-type": "application/json"})
     assert r.status_code == status, r.text

@@ -127,3 +127,9 @@ def test_too_many_utterances_and_limits_listed(make_client, speech_wav):
 def test_a_speaker_count_that_is_no_small_number_is_422(client, speakers):
     r = client.post("/v1/recordings", files={"recording": ("a.wav", b"RIFF....", "audio/wav")}, data={"speakers": speakers})
     _error(r, 422, "invalid_request", "speakers must be a whole number from 1 to 64")
+
+
+def test_speakers_given_twice_is_422(client):
+    r = client.post("/v1/recordings?speakers=2", files={"recording": ("a.wav", b"RIFF....", "audio/wav")},
+                    data={"speakers": "3"})
+    _error(r, 422, "invalid_request", "speakers given twice")

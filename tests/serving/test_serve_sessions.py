@@ -101,3 +101,26 @@ def test_turns_queued_behind_a_delete_are_not_run(stalling):
     assert deleted == 204
     assert codes == [200, 404, 404]
     assert after == 404
+
+
+def test_a_running_turn_is_counted_once_answered(stalling):
+    """A timeline read while a turn runs: ``turns`` equals the turns it holds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    with TestClient(base_url="http://localhost", app=create_app(stalling, ServeSettings())) as c, \
+            ThreadPoolExecutor(1) as pool:  # fmt: skip
+        sid = c.post("/v1/sessions").json()["id"]
+        stalling.gate.set()
+        assert c.post(f"/v1/sessions/{sid}/utterances", json={"text": "Hi there!"}).status_code == 200
+        stalling.gate.clear()
+        stalling.entered.clear()
+        turn = pool.submit(c.post, f"/v1/sessions/{sid}/utterances", json={"text": "Oh no."})
+        assert stalling.entered.wait(10)
+        during = c.get(f"/v1/sessions/{sid}").json()
+        stalling.gate.set()
+        assert turn.result(timeout=20).status_code == 200
+        after = c.get(f"/v1/sessions/{sid}").json()
+    assert during["turns"] == len(during["timeline"]) == 1
+    assert after["turns"] == len(after["timeline"]) == 2

@@ -15,13 +15,12 @@ from dataclasses import dataclass, field
 
 from altsa.errors import DataError
 
-_INVISIBLE = {"Cc", "Cf", "Zs", "Zl", "Zp"}  # controls, format characters (zero-width, BOM), separators
-
-
 def is_blank(text: str) -> bool:
-    """Whether ``text`` says nothing: only whitespace, control and format characters (a
-    zero-width space, a joiner, a byte-order mark, NUL). Such a turn has no text, like "". """
-    return all(ch.isspace() or unicodedata.category(ch) in _INVISIBLE for ch in text)
+    """Whether ``text`` says nothing: only whitespace, separators, "other" characters (controls,
+    format characters such as a zero-width space, a joiner or a byte-order mark; private-use
+    and unassigned code points) and marks with no base character to sit on (a lone combining
+    accent, a variation selector). Such a turn has no text, like "": a tokenizer finds no word."""
+    return all(ch.isspace() or unicodedata.category(ch)[0] in "CZM" for ch in text)
 
 
 @dataclass(frozen=True)

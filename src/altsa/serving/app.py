@@ -19,12 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from starlette.datastructures import UploadFile
 
 from altsa import __version__
@@ -36,6 +35,7 @@ from altsa.serving.errors import ApiError, install_handlers, small_int
 from altsa.serving.limits import BodyLimit
 from altsa.serving.media import UPLOAD_KINDS, Upload, check_upload
 from altsa.serving.batcher import TurnBatcher, sequential_add_many
+from altsa.serving.bodies import parse_json, validate
 from altsa.serving.runner import InferenceRunner
 from altsa.serving.metrics import Observe, ServiceMetrics, note
 from altsa.serving.security import RequestGate
@@ -129,36 +129,11 @@ def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
-def _validate(model: type[BaseModel], data: str | bytes, *, loc: str | None = None) -> Any:
+def _json_or_none(body: bytes) -> Any:
     try:
-        return model.model_validate_json(data)
-    except ValidationError as err:
-        errors = err.errors(include_url=False)
-        if loc is not None:
-            errors = [{**e, "loc": (loc, *e["loc"])} for e in errors]
-        raise RequestValidationError(errors) from None
-
-
-def _conversation(data: str | bytes, settings: ServeSettings, *, loc: str | None = None) -> ConversationIn:
-    """A ``ConversationIn`` from JSON text, its size and its number of utterances checked
-    before each utterance is validated: a body of a million bad items would otherwise cost
-    gigabytes of error records and seconds of the event loop."""
-    _check_json_size(data, settings, settings.max_utterances)
-    try:
-        raw = json.loads(data)
-    except (ValueError, RecursionError):
-        raw = None  # _validate says what is wrong with it
-    items = raw.get("utterances") if isinstance(raw, dict) else None
-    if isinstance(items, list) and len(items) > settings.max_utterances:
-        raise ApiError(413, "too_many_utterances", f"{len(items)} utterances, over max_utterances {settings.max_utterances}")
-    return _validate(ConversationIn, data, loc=loc)
-
-
-def _check_json_size(data: str | bytes, settings: ServeSettings, utterances: int) -> None:
-    limit = settings.max_json_bytes(utterances)
-    if len(data) > limit:
-        raise ApiError(413, "too_large", f"a JSON body of {len(data)} bytes is over the {limit} bytes that "
-                       f"{utterances} utterance(s) of at most max_text_chars {settings.max_text_chars} need")
+        return json.loads(body)
+    except ValueError:
+        return None
 
 
 def _is_multipart(request: Request) -> bool:
@@ -173,7 +148,7 @@ def _is_multipart(request: Request) -> bool:
 async def _read_form(request: Request, settings: ServeSettings, allowed_fields: set[str]) -> tuple[dict[str, str], dict[str, Upload]]:
     """Multipart body -> (text fields, uploads by field name). Files are read into bytes the
     server owns; any field not in ``allowed_fields`` (text) or not an upload name is refused."""
-    part_cap = max(1 << 20, settings.max_text_chars * 4 * settings.max_utterances + 65536)
+    part_cap = settings.max_json_bytes(settings.max_utterances)  # the conversation field: as large as a JSON body
     try:
         form = await request.form(max_files=2 * settings.max_utterances + 3, max_fields=len(allowed_fields) + 1,
                                   max_part_size=part_cap)  # fmt: skip
@@ -355,15 +330,16 @@ def create_app(
             fields, uploads = await _read_form(request, settings, {"conversation"})
             if "conversation" not in fields:
                 raise ApiError(422, "invalid_request", "multipart body needs a 'conversation' field (JSON)")
-            conv = _conversation(fields["conversation"], settings, loc="conversation")
+            conv = parse_json(ConversationIn, fields["conversation"], settings, utterances=settings.max_utterances,
+                              loc="conversation")
         else:
-            conv = _conversation(await request.body(), settings)
+            conv = parse_json(ConversationIn, await request.body(), settings, utterances=settings.max_utterances)
         n = len(conv.utterances)
         if n > settings.max_utterances:
             raise ApiError(413, "too_many_utterances", f"{n} utterances, over max_utterances {settings.max_utterances}")
         per_turn: list[dict[str, Upload]] = [{} for _ in range(n)]
         for field, up in uploads.items():
-            index = small_int(field.split("_", 1)[1]) if "_" in field else None
+            index = small_int(field.split("_", 1)[1], strip=False) if "_" in field else None
             if index is None or index >= n:
                 raise ApiError(422, "invalid_request", f"file field {field[:64]!r} names no utterance (use {up.kind}_0 .. {up.kind}_{n - 1})")
             if up.kind in per_turn[index]:
@@ -401,7 +377,7 @@ def create_app(
         """Start a live conversation; its id names it in the other session routes. No body (or ``{}``)."""
         _sessions_on()
         body = await request.body()
-        if body.strip() not in (b"", b"{}"):
+        if body.strip() and (len(body) > 1024 or _json_or_none(body) != {}):
             raise ApiError(422, "invalid_request", "POST /v1/sessions takes no body (or {}); the server names the session")
         return _session_out(service.sessions.create())
 
@@ -429,11 +405,9 @@ def create_app(
             bad = [f for f in uploads if f not in UPLOAD_KINDS]
             if bad:
                 raise ApiError(422, "invalid_request", f"unexpected file field {bad[0]!r}; use audio, video or media")
-            utt = _validate(UtteranceIn, json.dumps(fields), loc="form")
+            utt = validate(UtteranceIn, fields, loc="form")
         else:
-            body = await request.body()
-            _check_json_size(body, settings, 1)
-            utt = _validate(UtteranceIn, body)
+            utt = parse_json(UtteranceIn, await request.body(), settings, utterances=1)
         _check_text(utt, settings)
         item = _turn_dict(utt, uploads)
         try:
@@ -445,17 +419,14 @@ def create_app(
             service.sessions.check_open(session)
             if session.turns >= settings.max_turns:
                 raise ApiError(409, "session_full", f"session has {session.turns} turns, the limit (max_turns); open a new one")
-            session.turns += 1
 
             def prepare() -> None:  # runs in the batch's job, under its media_limits (Service.job_limits)
                 for up in uploads.values():
                     check_upload(up, settings.max_clip_seconds, media.current_limits())
 
-            try:  # batched with other sessions' turns (serving/batcher.py); this session's lock is held
-                prediction = await service.batcher.submit(session.stream, item, prepare, timeout_s=service.remaining(request))
-            except BaseException:
-                session.turns -= 1
-                raise
+            # batched with other sessions' turns (serving/batcher.py); this session's lock is held
+            prediction = await service.batcher.submit(session.stream, item, prepare, timeout_s=service.remaining(request))
+            session.turns += 1  # counted once answered: a timeline read meanwhile shows the turns it holds
         finally:
             session.lock.release()
         session.last_used = service.sessions.clock()

@@ -105,10 +105,11 @@ def install_handlers(app: FastAPI) -> None:
         return error_response(500, "internal", "internal error (a bug in altsa; it was logged on the server)")
 
 
-def small_int(text: str, digits: int = 6) -> int | None:
+def small_int(text: str, digits: int = 6, *, strip: bool = True) -> int | None:
     """``text`` as a non-negative integer of at most ``digits`` ASCII digits, else None: what a
-    client writes as an index or a count (``str.isdigit`` also accepts "²", which ``int`` refuses)."""
-    text = text.strip()
+    client writes as an index or a count (``str.isdigit`` also accepts "²", which ``int`` refuses).
+    ``strip``: spaces around it are allowed (a form value, not a field name)."""
+    text = text.strip() if strip else text
     if not (0 < len(text) <= digits and text.isascii() and text.isdigit()):
         return None
     return int(text)

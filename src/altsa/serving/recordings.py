@@ -75,6 +75,8 @@ async def _read(request: Request, max_files: int = 1) -> tuple[bytes, str, str |
 def _speakers(query: int | None, form: str | None) -> int | None:
     if form is None:
         return query
+    if query is not None:
+        raise ApiError(422, "invalid_request", "speakers given twice (query and form); give it once")
     n = small_int(form)
     if n is None or not 1 <= n <= 64:
         raise ApiError(422, "invalid_request", f"speakers must be a whole number from 1 to 64, not {form[:64]!r}")

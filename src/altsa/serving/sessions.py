@@ -26,7 +26,7 @@ class LiveSession:
     created: float
     last_used: float
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # orders the turns (FIFO)
-    turns: int = 0  # turns accepted (counted before they run, so the cap cannot be raced past)
+    turns: int = 0  # turns answered (checked against max_turns and counted under the lock: no race)
 
     def timeline(self) -> list[Any]:
         return list(self.stream.timeline)
