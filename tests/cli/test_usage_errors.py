@@ -17,6 +17,10 @@ MISTAKES = [
     ["data", "inspect"],                           # missing argument of a sub-command
     ["evaluate", "run"],                           # missing required option --data
     ["serve", "--port", "abc"],                    # not an integer (serve alone serves the default model)
+    ["predict", "m", "in.jsonl", "--batch-size", "0"],  # below the range
+    ["predict", "m", "in.jsonl", "--threads", "0"],
+    ["evaluate", "meld-text-minilm", "--data", "in.jsonl", "--split", "dev"],  # --split needs a folder
+    ["predict", "meld-text-minilm", "talk.jsonl", "call.wav"],  # a recording mixed with a corpus file
 ]
 
 
@@ -48,3 +52,25 @@ def test_help_and_version_exit_0(altsa_script: str) -> None:
         proc = subprocess.run([altsa_script, *argv], capture_output=True, text=True, timeout=120)
         assert proc.returncode == 0, (argv, proc.stderr)
         assert proc.stdout
+
+
+def test_a_path_the_system_refuses_is_one_line_exit_2(tmp_path, capsys) -> None:
+    """An OSError (an output folder under a file, no permission, ...) is a message, not a traceback."""
+    from altsa.cli.main import main
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    code = main(["train", "embedded-frozen", "--data", str(tmp_path), "--out", str(blocker / "run")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip().splitlines()[-1] == f"error: {blocker / 'run'}: Not a directory", err
+
+
+def test_demo_on_an_empty_file_is_one_line_exit_2(tmp_path, capsys) -> None:
+    from altsa.cli.main import main
+
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["demo", "--input", str(empty)]) == 2
+    out = capsys.readouterr()
+    assert out.out == "" and "no utterances" in out.err.strip().splitlines()[-1]

@@ -73,8 +73,10 @@ def test_a_bad_contrastive_setting_is_a_config_error(override):
     ("train.teacher.layer_decay=0", "train.teacher.layer_decay must be in"),
     ("train.students.layer_decay=1.5", "train.students.layer_decay must be in"),
     ("train.fusion.layer_decay=0.8", "the fusion stage fine-tunes no encoder"),
+    ("train.teacher.epochs=0", "train.teacher.epochs must be at least 1"),
+    ("train.fusion.epochs=-1", "train.fusion.epochs must be at least 1"),
 ])
-def test_a_bad_layer_decay_is_a_config_error(override, match):
+def test_a_bad_stage_setting_is_a_config_error_at_set_up(override, match):
     from altsa.errors import ConfigError
 
     cfg = load_config(ExperimentConfig, "embedded-finetune", [override])

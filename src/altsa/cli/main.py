@@ -1,8 +1,8 @@
 """Entry point of the ``altsa`` command.
 
 Each task owns one module under ``altsa.cli`` that registers its commands on ``app``.
-``main`` turns every ``AltsaError`` into a one-line message and exit status 2, so users
-never see a stack trace for their own mistakes.
+``main`` turns every ``AltsaError`` (and every ``OSError``: a path the system refuses) into a
+one-line message and exit status 2, so users never see a stack trace for their own mistakes.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     except AltsaError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a path the system refuses (an output folder that is a file, no permission, ...)
+        print(f"error: {_os_error(err)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -67,6 +70,14 @@ def main(argv: list[str] | None = None) -> int:
         print(code, file=sys.stderr)
         return 1
     return 0
+
+
+def _os_error(err: OSError) -> str:
+    """``PATH: reason`` (``[Errno 17] File exists: 'x'`` reads as ``x: File exists``)."""
+    if err.filename is None:
+        return str(err.strerror or err)
+    names = f"{err.filename}" + (f" -> {err.filename2}" if err.filename2 is not None else "")
+    return f"{names}: {err.strerror or type(err).__name__}"
 
 
 if __name__ == "__main__":

@@ -46,7 +46,7 @@ def read_input(source: str, *, fmt: str | None = None, clips: str | None = None,
         return read_file(source, data, strict=True)
     raw = sys.stdin.buffer.read()
     if not raw.strip():
-        raise DataError("<stdin>: no input (expected JSONL, one utterance per line)")
+        raise DataError("<stdin>: no input (expected JSONL, one conversation per line)")
     with tempfile.TemporaryDirectory(prefix="altsa-stdin-") as tmp:
         path = Path(tmp) / "stdin.jsonl"
         path.write_bytes(raw)
@@ -88,8 +88,8 @@ def predict_cmd(
     json_out: bool = typer.Option(False, "--json", help="JSON lines: one object per utterance"),
     table: bool = typer.Option(False, "--table", help="a readable table (the default)"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
-    batch_size: int = typer.Option(32, "--batch-size", help="utterances per encoder call, dialogues per model call"),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)"),
+    batch_size: int = typer.Option(32, "--batch-size", min=1, help="utterances per encoder call, dialogues per model call"),
+    threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)"),
     media_as: str = recordings.MEDIA_AS,
     speakers: int = recordings.SPEAKERS,
     max_minutes: float = recordings.MAX_MINUTES,
@@ -142,7 +142,7 @@ def predict_cmd(
 
 @app.command("demo")
 def demo_cmd(
-    model: str = typer.Option(DEMO_MODEL, help="run directory or bundled model name (meld-text-accurate: the accurate one; pip install 'altsa[accurate]')"),
+    model: str = typer.Option(DEMO_MODEL, help="run directory or bundled model name (meld-text-accurate: the accurate one; pip install 'altsa\\[accurate]')"),
     input: str = typer.Option(None, "--input", help="a conversation file instead of the shipped example"),
     json_out: bool = typer.Option(False, "--json", help="JSON lines instead of the timeline"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
@@ -154,6 +154,8 @@ def demo_cmd(
 
     source = input or str(example_path())
     corpus = read_input(source)
+    if not corpus.conversations:
+        raise DataError(f"{source}: no utterances to predict")
     t0 = time.perf_counter()
     rec = Recognizer.from_pretrained(model, device=device)
     t1 = time.perf_counter()

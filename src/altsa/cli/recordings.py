@@ -80,7 +80,7 @@ def transcribe_cmd(
     asr_model: str = ASR_MODEL,
     language: str = LANGUAGE,
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads (default: the libraries' choice)"),
-    json_out: bool = typer.Option(False, "--json", help="the conversation as one JSONL line on stdout"),
+    json_out: bool = typer.Option(False, "--json", help="the conversation as one JSONL line on stdout (nothing when no speech is found: a notice on stderr says so)"),
     output: Path = typer.Option(None, "--output", "-o", help="write the conversation as JSONL to this file"),
 ) -> None:
     """Transcribe RECORDING into utterances with times and speakers (JSONL, docs/data.md)."""
@@ -132,6 +132,9 @@ def as_recordings(model: str, inputs: list[str], media_as: str) -> bool:
     if not all(media):
         if media_as == "recording":
             raise typer.BadParameter("--media-as recording: every INPUT must be a media file")
+        if media_as == "auto" and model_reads_text(model):  # the media would be recordings: not with corpus files
+            raise typer.BadParameter("recordings (media files, for a model that reads text) cannot be mixed with "
+                                     "corpus files or folders in one command; run them apart, or pass --media-as clip")
         return False
     return media_as == "recording" or model_reads_text(model)
 

@@ -96,6 +96,9 @@ def evaluate(
     from altsa.evaluation.evaluate import aggregate_evaluations, default_out, evaluate_run, write_evaluation
     from altsa.training.run import load_run
 
+    if split is not None and not Path(data).is_dir():
+        raise typer.BadParameter(f"--split picks a split file of a folder; {data} is a file (drop --split)",
+                                 param_hint="--split")
     names = _runs(runs, seeds)
     evs = []
     for name in names:

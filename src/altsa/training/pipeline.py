@@ -307,6 +307,9 @@ def validate(cfg: ExperimentConfig) -> None:
     if cc.weight < 0 or cc.tau <= 0 or cc.queue < 1:
         raise ConfigError(f"train.contrastive needs weight >= 0, tau > 0 and queue >= 1 (got weight={cc.weight}, "
                           f"tau={cc.tau}, queue={cc.queue})")
+    for name in cfg.train.stages:
+        if getattr(cfg.train, name).epochs < 1:
+            raise ConfigError(f"train.{name}.epochs must be at least 1, got {getattr(cfg.train, name).epochs}")
     for name in ("teacher", "students"):
         decay = getattr(cfg.train, name).layer_decay
         if not 0 < decay <= 1:
