@@ -35,6 +35,7 @@ def test_rebinding_hosts_are_refused_on_a_loopback_server(recognizer, host):
     assert "--allowed-hosts" in r.json()["error"]["message"]
     r = client.post("/v1/sessions", headers={"host": host})
     assert r.status_code == 400 and client.get("/healthz").json()["sessions"] == 0
+    assert r.headers["connection"] == "close"
 
 
 @pytest.mark.parametrize("host", ["localhost", "localhost:8000", "127.0.0.1:8000", "[::1]:8000", "LOCALHOST"])
@@ -71,6 +72,7 @@ def test_cross_site_simple_requests_are_refused(recognizer, origin):
     assert r.status_code == 403
     r = client.post("/v1/predict", content=b'{"utterances": [{"text": "hi"}]}', headers={"origin": origin, "content-type": "text/plain"})
     assert r.status_code == 403
+    assert r.headers["connection"] == "close"  # refused unread: the body is never read, the connection closes
     assert client.get("/healthz").json()["sessions"] == 0
 
 

@@ -438,7 +438,8 @@ def create_app(
         """The session's turns so far with their predictions, oldest first."""
         _sessions_on()
         session = service.sessions.get(session_id)
-        return TimelineOut(**_session_out(session).model_dump(), timeline=[_out(p) for p in session.timeline()])
+        turns = session.timeline()  # one snapshot: a turn answered meanwhile is in both or neither
+        return TimelineOut(**{**_session_out(session).model_dump(), "turns": len(turns)}, timeline=[_out(p) for p in turns])
 
     @app.delete("/v1/sessions/{session_id}", status_code=204, tags=["sessions"])
     async def close_session(session_id: str) -> Response:

@@ -102,7 +102,8 @@ class RequestGate:
         problem = self._check(host, origin, scope.get("scheme", "http"))
         if problem is not None:
             status, code, message = problem
-            await error_response(status, code, message, {"Vary": "Origin"})(scope, receive, send)
+            # refused before its body is read: closed after the answer, so the body is never read
+            await error_response(status, code, message, {"Vary": "Origin", "Connection": "close"})(scope, receive, send)
             return
         await self.app(scope, receive, send)
 
