@@ -95,6 +95,8 @@ def _print_summary(s: dict[str, Any], *, show: int = 10) -> None:
     for key in ("dialogues", "utterances", "speakers", "max_turns", "repaired_rows", "with_media", "with_span"):
         overview.add_row(key.replace("_", " "), f"{s[key]:,}")
     overview.add_row("missing media", f"{len(s['missing_media']):,}")
+    for key, n in rows.get("ignored_keys", {}).items():
+        overview.add_row(f"key {key!r} ignored (not in the format)", f"{n:,}")
     if s.get("ignored_files"):
         overview.add_row("files ignored (not media)", f"{s['ignored_files']:,}")
     overview.add_row("problems", f"{len(s['problems']):,}")

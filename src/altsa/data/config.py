@@ -17,6 +17,7 @@ corpus exactly as ``inspect`` showed it. A new corpus is a few lines of YAML::
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -237,6 +238,7 @@ def concat(parts: list[Corpus], name: str, files: list[Path]) -> Corpus:
         repaired_rows=sum(c.repaired_rows for c in parts),
         repairs={k: sum(c.repairs.get(k, 0) for c in parts) for k in sorted({k for c in parts for k in c.repairs})},
         missing_media=[k for c in parts for k in c.missing_media],
+        ignored_keys=dict(sum((Counter(c.ignored_keys) for c in parts), Counter())),
         rows_read=sum(c.counts()["read"] for c in parts),
         columns=parts[0].columns,
     )

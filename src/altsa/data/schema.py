@@ -255,6 +255,7 @@ class Corpus:
     rows_read: int | None = None  # input rows seen (CSV data rows, JSONL utterances); None: not counted
     columns: dict[str, str] = field(default_factory=dict)  # CSV formats: role -> the column(s) read
     ignored_files: int = 0  # a folder of clips: files that are not media (not utterances, not rows)
+    ignored_keys: dict[str, int] = field(default_factory=dict)  # JSONL keys outside the format -> objects with it
 
     def utterances(self) -> Iterator[Utterance]:
         for conv in self.conversations:
@@ -273,9 +274,12 @@ class Corpus:
         kept = self.num_utterances
         skipped = sum(by_reason.values())
         read = self.rows_read if self.rows_read is not None else kept + skipped
-        return {
+        out: dict[str, object] = {
             "read": read,
             "kept": kept,
             "skipped": skipped,
             "skipped_by_reason": dict(by_reason.most_common()),
         }
+        if self.ignored_keys:  # read but not understood (a typo such as "label" for "labels")
+            out["ignored_keys"] = dict(self.ignored_keys)
+        return out

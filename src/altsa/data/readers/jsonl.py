@@ -11,6 +11,7 @@ reads back (round trip: equal conversations).
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,9 @@ from altsa.io import atomic_write_text
 
 LABEL_SHORTHANDS = ("emotion", "sentiment")  # "emotion": "joy" is short for "labels": {"emotion": "joy"}
 MEDIA_KEYS = ("media", "audio", "video")
+UTTERANCE_KEYS = frozenset({"text", "speaker", "position", "start", "end", "labels", "meta", *MEDIA_KEYS,
+                            *LABEL_SHORTHANDS})
+CONVERSATION_KEYS = frozenset({"dialogue_id", "utterances"})
 SPAN_KEYS = ("start", "end")  # seconds into the media files: the utterance's span of one long recording
 
 
@@ -76,6 +80,7 @@ def _utterance(
     label_sets: Mapping[str, LabelSet],
     base: Path,
     report: Callable[[str, str], None],
+    ignored: Counter[str] | None = None,
 ) -> tuple[Utterance, frozenset[str]]:
     def bad(msg: str, reason: str = "invalid_field") -> _Skip:
         report(f"utterance {i}: {msg}", reason)
@@ -83,6 +88,8 @@ def _utterance(
 
     if not isinstance(obj, dict):
         raise bad("expected a JSON object")
+    if ignored is not None:
+        ignored.update(str(k) for k in obj if k not in UTTERANCE_KEYS)
     text = obj.get("text")
     if text is None:
         text = ""  # no transcript: an audio/video-only utterance (checked below)
@@ -154,6 +161,7 @@ def _conversation(
     dialogues: Dialogues,
     line: int | None,
     repairs: Repairs,
+    ignored: Counter[str] | None = None,
 ) -> None:
     """Add one conversation's utterances to ``dialogues``. ``report(message, reason, rows)``
     is told what was skipped (a conversation skipped whole costs all its utterances)."""
@@ -173,11 +181,13 @@ def _conversation(
     if not isinstance(utts, list) or not utts:
         report("'utterances' must be a non-empty list", "invalid_conversation", rows)
         raise _Skip()
+    if ignored is not None:
+        ignored.update(f"conversation.{k}" for k in obj if k not in CONVERSATION_KEYS)
     dialogues.open(did)
     for i, u in enumerate(utts):
         try:
             utt, kinds = _utterance(u, i, did, dialogues.next_position(did), label_sets, base,
-                                    lambda msg, reason: report(msg, reason, 1))
+                                    lambda msg, reason: report(msg, reason, 1), ignored)
         except _Skip:
             continue
         if dialogues.add(utt, line):
@@ -219,6 +229,7 @@ class JsonlReader(CorpusReader):
         base = (opts.clips if opts.clips is not None else path.parent).resolve()
         dialogues = Dialogues(log)
         repairs = Repairs()
+        ignored: Counter[str] = Counter()  # keys outside the format, reported with the counts
         for n, raw in enumerate(text.split("\n"), start=1):
             if not raw.strip():
                 continue
@@ -236,7 +247,7 @@ class JsonlReader(CorpusReader):
             log.rows_read += len(utts) if isinstance(utts, list) and utts else 1
             try:
                 _conversation(obj, str(n), given, base, lambda msg, reason, rows, n=n: log.report(n, msg, reason, rows),
-                              dialogues, n, repairs)
+                              dialogues, n, repairs, ignored)
             except _Skip:
                 continue
 
@@ -249,7 +260,9 @@ class JsonlReader(CorpusReader):
                 label_sets[task] = choose_label_set(task, seen, path.stem)
         for u in utts:
             u.labels = {t: label_sets[t].canonical(lab) for t, lab in u.labels.items()}
-        return finish(path.stem, dialogues, log, repairs, label_sets)
+        corpus = finish(path.stem, dialogues, log, repairs, label_sets)
+        corpus.ignored_keys = dict(ignored.most_common())
+        return corpus
 
 
 def conversation_to_dict(conv: Conversation) -> dict[str, Any]:

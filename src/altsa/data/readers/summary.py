@@ -61,6 +61,8 @@ def describe_counts(counts: dict[str, Any]) -> str:
     text = f"read {counts['read']:,} rows, kept {counts['kept']:,}, skipped {counts['skipped']:,}"
     if counts["skipped_by_reason"]:
         text += " (" + ", ".join(f"{r} {n:,}" for r, n in counts["skipped_by_reason"].items()) + ")"
+    if counts.get("ignored_keys"):
+        text += "; keys outside the format, ignored: " + ", ".join(f"{k!r} {n:,}" for k, n in counts["ignored_keys"].items())
     return text
 
 
