@@ -118,10 +118,10 @@ def test_too_long_is_refused_from_the_header(tmp_path):
     data[at + 4 : at + 8] = struct.pack("<I", 2 * 3600 * RATE * 2)
     path = tmp_path / "long.wav"
     path.write_bytes(bytes(data))
-    with pytest.raises(MediaError, match=r"lasts 120\.0 min, longer than --max-minutes 60"):
+    with pytest.raises(MediaError, match=r"lasts 120 min \(7200\.0 s\), longer than --max-minutes 60"):
         probe(path, max_minutes=60)
     with pytest.raises(MediaError, match="longer than --max-minutes 60"):
         load_audio(path, max_minutes=60)
     ok = write(tmp_path / "ok.wav", tone(3.0))
-    with pytest.raises(MediaError, match=r"lasts 0\.1 min, longer than --max-minutes 0\.02"):
+    with pytest.raises(MediaError, match=r"lasts 0\.05 min \(3\.0 s\), longer than --max-minutes 0\.02"):
         probe(ok, max_minutes=0.02)

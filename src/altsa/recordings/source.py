@@ -109,7 +109,7 @@ def _check_header(container: Any, name: str, source: Source, max_minutes: float)
         duration = max(duration or 0.0, promised)
     if duration is not None and duration > max_minutes * 60:
         raise RecordingTooLong(
-            f"the recording lasts {duration / 60:.1f} min, longer than --max-minutes {max_minutes:g}", path=where
+            f"the recording lasts {duration / 60:.3g} min ({duration:.1f} s), longer than --max-minutes {max_minutes:g}", path=where
         )
     too_large = _audio_header(stream, current_limits())  # the service's caps on channels and rate
     if too_large is not None:
