@@ -143,6 +143,26 @@ def test_past_the_cap_with_nothing_to_evict_a_new_socket_is_refused(guarded):
     assert reply.startswith(b"HTTP/1.1 503") and b'"too_many_connections"' in reply, reply[:200]
 
 
+def _send_until_closed(sock: socket.socket, more: bytes, seconds: float) -> tuple[bytes, bool]:
+    """Keep sending ``more`` (a body the server may have stopped reading) and collect the
+    reply, until the server closes the connection or ``seconds`` pass: (reply, closed)."""
+    reply = b""
+    sock.settimeout(0.2)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(more)
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except OSError:  # reset or broken pipe: closed
+            return reply, True
+        if chunk == b"":
+            return reply, True
+        reply += chunk
+    return reply, False
+
+
 @pytest.mark.parametrize("case", ["slow", "over"])
 def test_a_refused_body_closes_its_connection(guarded, case):
     """A body trickled past the request timeout (408) or streamed past the size cap (413): the
@@ -154,26 +174,8 @@ def test_a_refused_body_closes_its_connection(guarded, case):
                   b"transfer-encoding: chunked\r\n\r\n" if case == "over" else
                   b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                   b"content-length: %d\r\n\r\n" % size)  # fmt: skip
-        reply, closed = b"", False
-        s.settimeout(0.2)
-        deadline = time.monotonic() + 6
-        while time.monotonic() < deadline and not closed:
-            try:
-                if case == "slow":
-                    s.sendall(b"x")
-                else:
-                    s.sendall(b"1000\r\n" + b"x" * 0x1000 + b"\r\n")
-            except OSError:
-                closed = True
-                break
-            try:
-                chunk = s.recv(65536)
-                closed = chunk == b""
-                reply += chunk
-            except TimeoutError:
-                pass
-            except ConnectionResetError:
-                closed = True
+        more = b"x" if case == "slow" else b"1000\r\n" + b"x" * 0x1000 + b"\r\n"
+        reply, closed = _send_until_closed(s, more, seconds=6)
     status = b"HTTP/1.1 408" if case == "slow" else b"HTTP/1.1 413"
     assert reply.startswith(status), reply[:200]
     assert b"connection: close" in reply.lower()
@@ -187,19 +189,7 @@ def test_an_answer_before_the_body_is_read_closes_the_connection(guarded, path):
     with guarded(request_timeout_s=30) as server, _connect(server.port) as s:
         s.sendall(b"POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                   b"content-length: 50000\r\n\r\n{" % path.encode())
-        reply, closed = b"", False
-        s.settimeout(0.2)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and not closed:
-            try:
-                s.sendall(b" ")
-                chunk = s.recv(65536)
-                closed = chunk == b""
-                reply += chunk
-            except TimeoutError:
-                pass
-            except OSError:
-                closed = True
+        reply, closed = _send_until_closed(s, b" ", seconds=5)
     assert reply.startswith(b"HTTP/1.1 "), reply[:200]
     assert b"connection: close" in reply.lower()
     assert closed, "the server kept reading a body it had already answered"
