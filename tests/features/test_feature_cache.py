@@ -147,6 +147,44 @@ def test_shards_carry_their_ids_so_a_lost_index_loses_nothing(
     assert again.calls == 0 and (folder / "index.json").is_file()
 
 
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "empty"])
+def test_a_damaged_shard_is_computed_again_never_used(tiny_roberta: Path, tmp_path: Path, corpus_factory, damage) -> None:
+    corpus = corpus_factory(4, 4)  # 16 utterances, 4 shards of 4
+    enc = text_encoder(tiny_roberta)
+    table = extract(corpus, enc, tmp_path, batch_size=4, shard_size=4, progress=False)
+    folder = FeatureCache(tmp_path, "text", enc.fingerprint).path
+    shard = sorted(folder.glob("shard-*.safetensors"))[0]
+    data = shard.read_bytes()
+    shard.write_bytes({"truncate": data[: len(data) // 2], "garbage": b"\xff" * len(data), "empty": b""}[damage])
+    with pytest.raises(DataError, match="4 of 16 utterances .* have no cached text features"):
+        load_features(tmp_path, corpus, enc)  # its rows are missing, not read wrong
+    again = Counting(enc)
+    healed = extract(corpus, again, tmp_path, batch_size=4, shard_size=4, progress=False)
+    assert again.items == 4  # only the damaged shard's rows
+    assert torch.equal(healed.vectors, table.vectors)
+    assert torch.equal(load_features(tmp_path, corpus, enc).vectors, table.vectors)
+
+
+def test_shards_swapped_on_disk_still_give_each_row_its_own_vector(
+    tiny_roberta: Path, tmp_path: Path, corpus_factory
+) -> None:
+    """A shard's rows are named by its own metadata, not by the index: two shards exchanged
+    (or one copied over another) cannot hand one utterance another's vector."""
+    corpus = corpus_factory(4, 4)
+    enc = text_encoder(tiny_roberta)
+    table = extract(corpus, enc, tmp_path, batch_size=4, shard_size=4, progress=False)
+    folder = FeatureCache(tmp_path, "text", enc.fingerprint).path
+    a, b = sorted(folder.glob("shard-*.safetensors"))[:2]
+    da, db = a.read_bytes(), b.read_bytes()
+    a.write_bytes(db)
+    b.write_bytes(da)
+    assert torch.equal(load_features(tmp_path, corpus, enc).vectors, table.vectors)
+    c = sorted(folder.glob("shard-*.safetensors"))[2]
+    c.write_bytes(da)  # a copy over a third: its own rows are now missing, the copied ones duplicated
+    with pytest.raises(DataError, match="4 of 16 utterances .* have no cached text features"):
+        load_features(tmp_path, corpus, enc)
+
+
 def media_corpus(clips: dict[str, Path | None], name: str = "clips") -> Corpus:
     utts = [Utterance("0", i, "A", f"line {i}", media=str(path) if path is not None else None)
             for i, path in enumerate(clips.values())]

@@ -119,28 +119,28 @@ class FeatureCache:
         return sorted(self.path.glob("index*.json"))
 
     def shards(self) -> dict[str, list[str]]:
-        """shard name -> entry ids, from every index file plus any shard no index names yet."""
+        """shard name -> entry ids, as each shard's own metadata says (the index files only
+        speed nothing up here: a shard is the truth about its rows). A shard that cannot be
+        read, or whose tensors do not have one row per id, is left out, so its rows count as
+        not cached and are computed again: a damaged file is never used."""
         found: dict[str, list[str]] = {}
-        for file in self._index_files():
-            try:
-                data = json.loads(file.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue  # written atomically, so only a foreign file lands here; shards still count
-            found.update({k: v for k, v in data.get("shards", {}).items() if (self.path / k).is_file()})
-        for file in self.path.glob("shard-*.safetensors"):
-            if file.name not in found:
-                ids = self._shard_ids(file)
-                if ids is not None:
-                    found[file.name] = ids
-        return dict(sorted(found.items()))  # names sort by run start: later runs win
+        for file in sorted(self.path.glob("shard-*.safetensors")):  # names sort by run start: later runs win
+            ids = self._shard_ids(file)
+            if ids is not None:
+                found[file.name] = ids
+        return found
 
     @staticmethod
     def _shard_ids(file: Path) -> list[str] | None:
         try:
             with safe_open(str(file), framework="pt") as fh:
-                return json.loads((fh.metadata() or {})["ids"])
+                ids = json.loads((fh.metadata() or {})["ids"])
+                rows = {fh.get_slice(name).get_shape()[0] for name in ("vectors", "present")}
         except Exception:  # an unreadable shard is recomputed, never fatal
             return None
+        if not isinstance(ids, list) or rows != {len(ids)}:
+            return None
+        return [str(i) for i in ids]
 
     def entries(self) -> dict[str, tuple[str, int]]:
         """entry id -> (shard name, row) for everything cached."""
@@ -170,10 +170,14 @@ class FeatureCache:
             shard, row = entries[eid]
             wanted.setdefault(shard, []).append((pos, row))
         for shard, pairs in wanted.items():
-            with safe_open(str(self.path / shard), framework="pt") as fh:
-                shard_vectors = fh.get_tensor("vectors")  # [m, dim]
-                shard_present = fh.get_tensor("present")  # [m]
-                shard_reasons = json.loads((fh.metadata() or {}).get("reasons", "[]"))
+            try:
+                with safe_open(str(self.path / shard), framework="pt") as fh:
+                    shard_vectors = fh.get_tensor("vectors")  # [m, dim]
+                    shard_present = fh.get_tensor("present")  # [m]
+                    shard_reasons = json.loads((fh.metadata() or {}).get("reasons", "[]"))
+            except Exception as err:  # changed on disk since it was checked (another process?)
+                raise DataError(f"cache shard {shard} cannot be read ({str(err).splitlines()[0][:120]}); run "
+                                "`altsa extract CONFIG` to compute its rows again", path=self.path) from None
             if shard_vectors.shape[1] != dim:
                 raise DataError(f"shard {shard} has dim {shard_vectors.shape[1]}, expected {dim}", path=self.path)
             pos = torch.tensor([p for p, _ in pairs])
