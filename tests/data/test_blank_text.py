@@ -30,3 +30,16 @@ def test_a_corpus_row_with_invisible_text_and_no_media_is_skipped(tmp_path):
     corpus = read_corpus(path, mapping=ColumnMapping(dialogue="dialogue", speaker="speaker", label="emotion", text="text"))
     assert [u.text for u in corpus.utterances()] == ["hello", "why"]
     assert corpus.counts()["skipped_by_reason"] == {"empty_text": 1}
+
+
+def test_a_lone_surrogate_in_a_jsonl_file_is_repaired_and_counted(tmp_path):
+    """JSON may escape half a UTF-16 pair ("\\ud800"): no character, and no tokenizer can
+    encode it. The reader replaces it with U+FFFD and counts the repair."""
+    from altsa.data.readers import read_corpus
+
+    path = tmp_path / "talk.jsonl"
+    path.write_text('{"dialogue_id": "d", "utterances": [{"speaker": "A", "text": "bad \\ud800 one"}]}\n',
+                    encoding="utf-8")
+    corpus = read_corpus(path)
+    assert [u.text for u in corpus.utterances()] == ["bad \ufffd one"]
+    assert corpus.repairs == {"surrogate": 1}

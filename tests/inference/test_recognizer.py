@@ -139,6 +139,8 @@ def test_info(text_rec, text_run):
         ([{"speaker": "A", "text": ""}], "no text and no audio or video"),
         ([{"speaker": "A", "text": "   "}], "no text and no audio or video"),
         ([{"speaker": "A", "text": "\u200b\ufeff\u0000"}], "no text and no audio or video"),
+        ([{"speaker": "A", "text": "a\ud800b"}], "'text' is not valid Unicode: it holds a lone surrogate (U+D800)"),
+        ([{"speaker": "\udc00", "text": "hi"}], "'speaker' is not valid Unicode"),
         ([{"speaker": "A"}], "no text and no audio or video"),
         ([{"speaker": "A", "text": 3}], "'text' must be a string"),
         ([{"speaker": ["A"], "text": "hi"}], "'speaker' must be a string"),

@@ -108,6 +108,7 @@ _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 # Zero-width characters with no meaning inside an utterance. ZWJ/ZWNJ stay: they shape
 # emoji sequences and Persian/Indic text.
 _ZERO_WIDTH = re.compile("[\u200b\u2060\ufeff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair, alone: no character, not encodable
 _SPACES = re.compile(r"\s+")
 _CLEAN = re.compile(r"(?:[!-~]+ )*[!-~]+")  # printable ASCII words, single spaces: fast path
 
@@ -125,6 +126,10 @@ def _step(text: str, kinds: set[str]) -> str:
     out = _ZERO_WIDTH.sub("", fixed)
     if out != fixed:
         kinds.add("zero_width")
+    fixed = _SURROGATE.sub("\ufffd", out)
+    if fixed != out:
+        kinds.add("surrogate")
+    out = fixed
     fixed = _SPACES.sub(" ", out).strip(" ")
     if fixed != out:
         kinds.add("whitespace")
@@ -134,7 +139,8 @@ def _step(text: str, kinds: set[str]) -> str:
 def repair_text(text: str) -> tuple[str, frozenset[str]]:
     """``text`` repaired, and the kinds of repair applied (empty when unchanged).
 
-    Kinds: ``mojibake``, ``c1_control``, ``control``, ``zero_width``, ``whitespace``.
+    Kinds: ``mojibake``, ``c1_control``, ``control``, ``zero_width``, ``surrogate`` (a lone
+    UTF-16 surrogate, e.g. from a JSON ``"\\ud800"``, becomes U+FFFD), ``whitespace``.
     Every whitespace run (tabs, newlines, NBSP, ...) becomes one ASCII space.
     """
     if not isinstance(text, str):

@@ -54,6 +54,16 @@ def _media(value: Any, key: str, index: int | None) -> MediaSource | None:
     raise DataError(f"{_where(index)}{key!r} must be a file path, bytes or an array, not {type(value).__name__}")
 
 
+def _valid_unicode(text: str, key: str, where: str) -> str:
+    """``text`` unless it holds a lone UTF-16 surrogate (e.g. from a JSON ``"\\ud800"``): no
+    character, and no tokenizer can encode it."""
+    bad = next((ch for ch in text if "\ud800" <= ch <= "\udfff"), None)
+    if bad is not None:
+        raise DataError(f"{where}{key!r} is not valid Unicode: it holds a lone surrogate (U+{ord(bad):04X}); "
+                        "replace it, e.g. with U+FFFD")
+    return text
+
+
 def _string(value: Any, key: str, index: int | None, *, required: bool, default: str = "") -> str:
     if value is None:
         if required:
@@ -61,7 +71,7 @@ def _string(value: Any, key: str, index: int | None, *, required: bool, default:
         return default
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise DataError(f"{_where(index)}{key!r} must be a string, not {type(value).__name__}")
-    return str(value)
+    return _valid_unicode(str(value), key, _where(index))
 
 
 def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogue_id: str = "conversation") -> Turn:
@@ -73,6 +83,7 @@ def turn_from_dict(item: Mapping[str, Any], *, index: int | None = None, dialogu
         text = ""
     if not isinstance(text, str):
         raise DataError(f"{_where(index)}'text' must be a string, not {type(text).__name__}")
+    _valid_unicode(text, "text", _where(index))
     sources = {k: _media(item.get(k), k, index) for k in MEDIA_KEYS}
     if is_blank(text) and all(v is None for v in sources.values()):
         raise DataError(f"{_where(index)}no text and no audio or video: give 'text', or 'media' / 'audio' / 'video'")
@@ -116,6 +127,8 @@ def _span(start: Any, end: Any, where: str) -> tuple[float | None, float | None]
 def turn_from_utterance(utt: Utterance) -> Turn:
     if not isinstance(utt.text, str):
         raise DataError(f"utterance {utt.key}: 'text' must be a string, not {type(utt.text).__name__}")
+    for key in ("text", "speaker"):
+        _valid_unicode(str(getattr(utt, key)), key, f"utterance {utt.key}: ")
     if is_blank(utt.text) and not (utt.audio_source() or utt.video_source()):
         raise DataError(f"utterance {utt.key}: no text and no audio or video")
     if utt.span is not None:
