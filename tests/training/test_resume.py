@@ -93,3 +93,21 @@ def test_a_run_directory_is_not_overwritten(cfg, reference):
     other = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, d=32))
     with pytest.raises(ConfigError, match="model"):
         train(other, out=reference, stage="fusion", quiet=True)
+
+
+def test_a_run_folder_in_use_is_refused_at_once(cfg, reference, tmp_path):
+    """A second train (or --resume) into a folder another process is training stops with its
+    pid, before touching anything; the lock goes with the process that held it."""
+    import os
+
+    from altsa.errors import ModelError
+    from altsa.training.run import run_lock
+
+    with run_lock(tmp_path / "busy"):  # as another process would hold it (a separate open file)
+        with pytest.raises(ModelError, match=rf"in use by another altsa train \(pid {os.getpid()}\)"):
+            train(cfg, out=tmp_path / "busy", quiet=True)
+        assert sorted(p.name for p in (tmp_path / "busy").iterdir()) == [".lock"]
+        with run_lock(reference):
+            with pytest.raises(ModelError, match="in use by another altsa train"):
+                resume(reference, quiet=True)
+    assert train(cfg, out=tmp_path / "busy", quiet=True)["complete"]  # free again

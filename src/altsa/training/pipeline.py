@@ -28,7 +28,7 @@ from altsa.training.checkpoint import load_tensors, save_tensors, seed_everythin
 from altsa.training.data import FeatureSplit, build_split, collate
 from altsa.training.loop import Stage, encoder_lrs, run_stage
 from altsa.training.predict import predict_split, weighted_f1
-from altsa.training.run import RunDir, save_labels, save_model
+from altsa.training.run import RunDir, run_lock, save_labels, save_model
 
 STAGES = ("teacher", "students", "fusion")
 STUDENTS = ("audio", "video")
@@ -847,23 +847,24 @@ def train(
     # process writes into it (else one would find the others' run and stop, or pick runs/x-2)
     accelerator = make_accelerator(cfg, device)
     run_path = Path(out) if out is not None else default_run_dir(cfg)
-    if (run_path / "config.yaml").is_file():
-        if stage is None:
-            raise ConfigError(f"{run_path} already holds a run; continue it with `altsa train --resume {run_path}`")
-        check_reuse(run_path, cfg)
     created = not run_path.exists()
-    accelerator.wait_for_everyone()
-    try:
-        return Trainer(cfg, run_path, quiet=quiet, progress=progress, accelerator=accelerator).train(stage)
-    except BaseException:
-        # A start that failed before set-up finished (bad data, labels, encoders) leaves no
-        # half-made run folder behind; a run that started keeps its checkpoints for --resume.
-        if (accelerator.is_main_process and created and run_path.is_dir()
-                and not (run_path / "config.yaml").is_file()):
-            import shutil
+    with run_lock(run_path, accelerator.is_main_process):  # before the check: two starts cannot both pass it
+        try:
+            if (run_path / "config.yaml").is_file():
+                if stage is None:
+                    raise ConfigError(f"{run_path} already holds a run; continue it with `altsa train --resume {run_path}`")
+                check_reuse(run_path, cfg)
+            accelerator.wait_for_everyone()
+            return Trainer(cfg, run_path, quiet=quiet, progress=progress, accelerator=accelerator).train(stage)
+        except BaseException:
+            # A start that failed before set-up finished (bad data, labels, encoders) leaves no
+            # half-made run folder behind; a run that started keeps its checkpoints for --resume.
+            if (accelerator.is_main_process and created and run_path.is_dir()
+                    and not (run_path / "config.yaml").is_file()):
+                import shutil
 
-            shutil.rmtree(run_path, ignore_errors=True)
-        raise
+                shutil.rmtree(run_path, ignore_errors=True)
+            raise
 
 
 def resume(run_path: str | Path, *, stage: str | None = None, quiet: bool = False, progress: bool = True,
@@ -876,7 +877,9 @@ def resume(run_path: str | Path, *, stage: str | None = None, quiet: bool = Fals
     if not (run_path / "config.yaml").is_file():
         raise ModelError(f"{run_path} is not a run directory (no config.yaml)")
     cfg = load_config(ExperimentConfig, run_path / "config.yaml")
-    return Trainer(cfg, run_path, quiet=quiet, progress=progress, device=device).train(stage)
+    accelerator = make_accelerator(cfg, device)
+    with run_lock(run_path, accelerator.is_main_process):
+        return Trainer(cfg, run_path, quiet=quiet, progress=progress, accelerator=accelerator).train(stage)
 
 
 def dev_score(summary: dict[str, Any]) -> float:

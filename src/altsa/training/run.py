@@ -16,8 +16,11 @@ Layout (docs/architecture.md, "Runs")::
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,40 @@ class _Bar:
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
+
+
+LOCK = ".lock"  # in the run folder: held by the process training it (its pid inside)
+
+
+@contextlib.contextmanager
+def run_lock(path: str | Path, take: bool = True) -> Iterator[None]:
+    """Hold ``RUN/.lock`` while a run trains: a second ``altsa train`` (or ``--resume``) into
+    the same folder stops at once with the pid of the first, instead of both writing the same
+    checkpoints. ``take=False`` (the other processes of a multi-process run) holds nothing.
+    The lock dies with its process: a killed run never leaves a stale one."""
+    if not take:
+        yield
+        return
+    try:
+        import fcntl
+    except ImportError:  # no fcntl (Windows): no lock
+        yield
+        return
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+            raise ModelError(f"{folder} is in use by another altsa train (pid {holder}); wait for it to finish, "
+                             "or train into another --out") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 class RunDir:
