@@ -162,3 +162,25 @@ def test_bad_input_is_one_line_data_error(text_rec, bad, message):
 def test_unknown_model_is_model_error():
     with pytest.raises(ModelError, match="no run directory or bundled model"):
         Recognizer.from_pretrained("no-such-model-or-dir")
+
+
+@pytest.mark.parametrize("call", [
+    lambda r: r.predict_batch(None), lambda r: r.predict_corpus(None), lambda r: r.predict_corpus(3),
+    lambda r: r.add_many(None), lambda r: r.add_many(["hi"]), lambda r: r.add_many([(object(), "hi")]),
+    lambda r: r.add_many([(r.stream(), "a", 3)]),
+], ids=["batch-None", "corpus-None", "corpus-3", "add_many-None", "add_many-str", "add_many-object", "add_many-triple"])
+def test_wrong_containers_are_one_line_data_errors(text_rec, call):
+    with pytest.raises(DataError) as err:
+        call(text_rec)
+    assert "expects" in str(err.value) and "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("kwargs, error", [({"run_or_name": None}, "ModelError"), ({"run_or_name": 3}, "ModelError"),
+                                           ({"run_or_name": "meld-text-minilm", "threads": "x"}, "ConfigError"),
+                                           ({"run_or_name": "meld-text-minilm", "threads": 0}, "ConfigError")])
+def test_from_pretrained_with_wrong_types_is_a_clear_error(kwargs, error):
+    from altsa import errors
+    from altsa.inference import Recognizer
+
+    with pytest.raises(getattr(errors, error)):
+        Recognizer.from_pretrained(**kwargs)

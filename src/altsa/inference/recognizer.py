@@ -13,8 +13,9 @@ answers with any subset of its modalities).
 
 from __future__ import annotations
 
+import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 
 from altsa.data.schema import LabelSet, is_blank
-from altsa.errors import DataError, ModelError
+from altsa.errors import ConfigError, DataError, ModelError
 from altsa.inference.inputs import Turn, as_turns
 from altsa.inference.predictions import MODALITIES, NOT_PROVIDED, UtterancePrediction, model_lacks
 
@@ -83,6 +84,12 @@ class Recognizer:
         from altsa.training.run import load_run
 
         from altsa.devices import resolve_device
+
+        if not isinstance(run_or_name, (str, os.PathLike)):
+            raise ModelError(f"from_pretrained expects a bundled model name or a run directory, not "
+                             f"{type(run_or_name).__name__}")
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
+            raise ConfigError(f"threads must be a whole number of at least 1, not {threads!r}")
 
         device = resolve_device(device)  # before loading: a wrong device costs no load time
         if threads is not None:
@@ -145,7 +152,7 @@ class Recognizer:
     def predict_batch(self, conversations: Sequence[Any]) -> list[list[UtterancePrediction]]:
         """Several conversations, batched: encoders see up to ``batch_size`` utterances per
         call, the model up to ``batch_size`` dialogues per call."""
-        dialogues = [as_turns(c) for c in conversations]
+        dialogues = [as_turns(c) for c in _sequence(conversations, "predict_batch", "a list of conversations")]
         results: list[list[UtterancePrediction]] = []
         for start in range(0, len(dialogues), self.batch_size):
             chunk = dialogues[start : start + self.batch_size]
@@ -155,7 +162,8 @@ class Recognizer:
     def predict_corpus(self, corpus_or_conversations: Any) -> list[UtterancePrediction]:
         """Every utterance of a ``Corpus`` (or list of conversations), flattened in order."""
         convs = getattr(corpus_or_conversations, "conversations", corpus_or_conversations)
-        return [p for preds in self.predict_batch(list(convs)) for p in preds]
+        convs = _sequence(convs, "predict_corpus", "a Corpus or a list of conversations")
+        return [p for preds in self.predict_batch(convs) for p in preds]
 
     def predict_recording(
         self, source: Any, config: Any = None, *, return_transcript: bool = False
@@ -199,6 +207,9 @@ class Recognizer:
         causal sessions (see ``StreamSession.add_many``)."""
         from altsa.inference.stream import StreamSession
 
+        items = _sequence(items, "add_many", "a list of (session, utterance) pairs")
+        if not all(isinstance(it, (tuple, list)) and len(it) == 2 and isinstance(it[0], StreamSession) for it in items):
+            raise DataError("add_many expects a list of (session, utterance) pairs, sessions from stream()")
         if any(s.rec is not self for s, _ in items):
             raise ModelError("add_many: every session must come from this recognizer's stream()")
         return StreamSession.add_many(items, return_exceptions=return_exceptions)
@@ -437,3 +448,11 @@ def _encode_length_groups(encoder: Any, batch: Any) -> torch.Tensor:
         sub = {k: v[rows][:, cols] for k, v in batch.items() if torch.is_tensor(v) and v.dim() == 2}  # [g, longest]
         out[rows] = encoder.forward(sub).float().cpu()
     return out
+
+
+def _sequence(value: Any, where: str, what: str) -> list[Any]:
+    """``value`` as a list, or a ``DataError`` saying what ``where`` takes (strings and
+    mappings are one item, not a sequence of them)."""
+    if isinstance(value, (str, bytes, dict)) or not isinstance(value, Iterable):
+        raise DataError(f"{where} expects {what}, not {type(value).__name__}")
+    return list(value)
