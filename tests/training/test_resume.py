@@ -111,3 +111,25 @@ def test_a_run_folder_in_use_is_refused_at_once(cfg, reference, tmp_path):
             with pytest.raises(ModelError, match="in use by another altsa train"):
                 resume(reference, quiet=True)
     assert train(cfg, out=tmp_path / "busy", quiet=True)["complete"]  # free again
+
+
+def test_a_hand_damaged_run_file_is_a_one_line_error(cfg, reference, tmp_path):
+    """Run files are written whole (atomically); one changed by hand is a ModelError saying so."""
+    import shutil
+
+    from altsa.errors import ModelError
+    from altsa.training.run import RunDir
+
+    run = tmp_path / "run"
+    shutil.copytree(reference, run)
+    for name in ("metrics.json", "checkpoints/fusion/last/state.json"):
+        target = run / name
+        target.write_text(target.read_text(encoding="utf-8")[:20], encoding="utf-8")
+    with pytest.raises(ModelError, match="metrics.json is damaged"):
+        RunDir(run, quiet=True).metrics()
+    with pytest.raises(ModelError, match="metrics.json is damaged"):
+        resume(run, stage="fusion", quiet=True)
+    from altsa.training.checkpoint import load_checkpoint
+
+    with pytest.raises(ModelError, match="state.json is damaged"):  # what a resume inside the stage reads
+        load_checkpoint(run / "checkpoints" / "fusion" / "last")

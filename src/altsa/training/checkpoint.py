@@ -142,12 +142,21 @@ def load_checkpoint(folder: str | Path) -> dict[str, Any]:
     folder = Path(folder)
     out: dict[str, Any] = {
         "model": load_tensors(folder / "model.safetensors"),
-        "state": json.loads((folder / "state.json").read_text(encoding="utf-8")),
+        "state": read_json(folder / "state.json"),
         "rng": load_tensors(folder / "rng.safetensors"),
         "optimizer": None,
         "ema": load_tensors(folder / "ema.safetensors") if (folder / "ema.safetensors").is_file() else None,
     }
     if (folder / "optimizer.json").is_file():
-        meta = json.loads((folder / "optimizer.json").read_text(encoding="utf-8"))
+        meta = read_json(folder / "optimizer.json")
         out["optimizer"] = optimizer_from_files(load_tensors(folder / "optimizer.safetensors"), meta)
     return out
+
+
+def read_json(path: Path) -> Any:
+    """A JSON file of a run; one the run did not write (every write is atomic) is a ``ModelError``."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(f"{path} is damaged ({str(err).splitlines()[0][:100]}); it was written whole, so something "
+                         "else changed it: restore it, or remove the run's checkpoints/<stage>/ to redo that stage") from None

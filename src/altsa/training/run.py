@@ -29,7 +29,7 @@ from altsa.config import load_config
 from altsa.data.schema import LabelSet
 from altsa.errors import ModelError
 from altsa.io import atomic_write_json
-from altsa.training.checkpoint import load_tensors, read_metadata, save_tensors
+from altsa.training.checkpoint import load_tensors, read_json, read_metadata, save_tensors
 
 RUN_FORMAT = "1"
 
@@ -132,7 +132,7 @@ class RunDir:
 
     def metrics(self) -> dict[str, Any]:
         path = self.path / "metrics.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        return read_json(path) if path.is_file() else {}
 
     def write_stage_metrics(self, stage: str, history: list[dict], best: dict) -> None:
         data = self.metrics()
