@@ -282,3 +282,8 @@ def test_video_frames_given_as_an_array_are_sampled_like_a_file():
     assert picked_indices(decode_video(frames[:2], MediaConfig(num_frames=4))) == [0, 0, 1, 1]
     assert decode_video(np.zeros((4, 4, 3), np.uint8), MediaConfig()).reason == "unreadable"
     assert decode_video(np.zeros((0, 4, 4, 3), np.uint8), MediaConfig()) == Absent("zero_frames", "no frames")
+    nan = np.full((4, 4, 4, 3), np.nan, np.float32)
+    assert decode_video(nan, MediaConfig()) == Absent("unreadable", "non-finite pixel values")
+    assert decode_video(np.zeros((4, 4, 4, 3), np.complex64), MediaConfig()).reason == "unreadable"
+    floats = decode_video(np.full((4, 4, 4, 3), 300.0, np.float32), MediaConfig(num_frames=2))
+    assert floats.dtype == np.uint8 and floats.max() == 255  # finite floats clipped to 0-255

@@ -564,9 +564,14 @@ def _frames_array(frames: np.ndarray, cfg: MediaConfig, limits: MediaLimits) -> 
     h, w = frames.shape[1:3]
     if limits.max_pixels is not None and h * w > limits.max_pixels:
         return Absent("too_large", f"{w}x{h} frames ({w * h} pixels) > max_pixels {limits.max_pixels}")
+    if not (np.issubdtype(frames.dtype, np.integer) or np.issubdtype(frames.dtype, np.floating)):
+        return Absent("unreadable", f"video frames must be numbers (uint8 0-255), not {frames.dtype}")
     n = frames.shape[0]
     index = [min(n - 1, int(t)) for t in _targets(float(n), cfg.num_frames)]
-    return np.ascontiguousarray(frames[index].clip(0, 255).astype(np.uint8, copy=False))  # [num_frames, H, W, 3]
+    picked = frames[index]
+    if np.issubdtype(picked.dtype, np.floating) and not np.all(np.isfinite(picked)):
+        return Absent("unreadable", "non-finite pixel values")
+    return np.ascontiguousarray(picked.clip(0, 255).astype(np.uint8, copy=False))  # [num_frames, H, W, 3]
 
 
 def decode_video_spans(
