@@ -287,3 +287,9 @@ def test_video_frames_given_as_an_array_are_sampled_like_a_file():
     assert decode_video(np.zeros((4, 4, 4, 3), np.complex64), MediaConfig()).reason == "unreadable"
     floats = decode_video(np.full((4, 4, 4, 3), 300.0, np.float32), MediaConfig(num_frames=2))
     assert floats.dtype == np.uint8 and floats.max() == 255  # finite floats clipped to 0-255
+
+
+def test_a_path_that_is_there_but_no_file_is_unreadable_not_missing(tmp_path):
+    assert decode_audio(tmp_path, MediaConfig()).reason == "unreadable"  # a folder
+    assert decode_audio("/dev/null", MediaConfig()).reason == "unreadable"
+    assert decode_audio(tmp_path / "nope.wav", MediaConfig()).reason == "missing_file"

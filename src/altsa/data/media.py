@@ -140,6 +140,8 @@ def _open(source: Source, limits: MediaLimits = _NO_LIMITS) -> Any:
     else:
         path = Path(source)
         if not path.is_file():
+            if path.exists():  # a folder, a device (/dev/null), a socket: there, but no media file
+                return Absent("unreadable", f"{path} is not a regular file")
             return Absent("missing_file", str(path))
         if path.stat().st_size == 0:
             return Absent("empty", f"0-byte file {path.name}")
