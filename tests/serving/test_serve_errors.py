@@ -309,3 +309,27 @@ def test_requests_in_flight_are_capped(stalling):
         stalling.gate.set()
         assert first.result(timeout=10).status_code == 200
         assert client.get("/v1/model").status_code == 200
+
+
+def test_a_clip_with_no_decoder_is_a_bad_clip_not_a_500(client):
+    """A WAV whose header names no codec FFmpeg can decode (bits per sample 0)."""
+    wav = (b"RIFF4\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00\x80>\x00\x00\x00}\x00\x00\x02\x00\x00\x00"
+           b"data\x10\x00\x00\x00" + b"\x00" * 16)
+    conv = json.dumps({"utterances": [OK]})
+    r = client.post("/v1/predict", data={"conversation": conv}, files={"audio_0": ("a.wav", wav)})
+    assert 400 <= r.status_code < 500 and "codec" in r.json()["error"]["message"], r.text
+    sid = client.post("/v1/sessions").json()["id"]
+    r = client.post(f"/v1/sessions/{sid}/utterances", data={"text": "hi"}, files={"media": ("a.wav", wav)})
+    assert 400 <= r.status_code < 500 and "codec" in r.json()["error"]["message"], r.text
+
+
+def test_a_deeply_nested_session_body_is_422(client):
+    r = client.post("/v1/sessions", content=b"[" * 1000, headers={"content-type": "application/json"})
+    _err(r, 422, "invalid_request")
+
+
+def test_what_a_client_sent_is_echoed_on_one_printable_line(client):
+    r = client.post("/v1/predict", content=b'{"utterances": [{"text": "Hi!"}], "a\\r\\nb\\u001b[31m\\u2028": 1}',
+                    headers={"content-type": "application/json"})
+    message = _err(r, 422, "invalid_request")["message"]
+    assert not any(c in message for c in "\r\n\x1b\u2028") and "a\\x0d\\x0ab\\x1b[31m\\u2028" in message

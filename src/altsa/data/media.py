@@ -212,8 +212,16 @@ def _channels_over(channels: int, limits: MediaLimits) -> Absent | None:
     return None
 
 
+def _no_decoder(stream: Any) -> Absent:
+    tag = getattr(stream, "codec_tag", "") or ""
+    return Absent("unreadable", f"unsupported codec ({f'codec tag {tag!r}' if tag else 'unknown codec'}): "
+                                "FFmpeg has no decoder for it")
+
+
 def _audio_header(stream: Any, limits: MediaLimits) -> Absent | None:
     ctx = stream.codec_context
+    if ctx is None:
+        return _no_decoder(stream)
     over = _channels_over(int(getattr(ctx.layout, "nb_channels", 0) or getattr(ctx, "channels", 0) or 0), limits)
     if over is not None:
         return over
@@ -481,6 +489,8 @@ def _frame_times(container: Any, stream: Any, limits: MediaLimits) -> list[float
 def _video_header(stream: Any, duration: float | None, limits: MediaLimits) -> Absent | None:
     """The caps checked from the header alone, before any frame is decoded."""
     ctx = stream.codec_context
+    if ctx is None:
+        return _no_decoder(stream)
     w, h = int(ctx.width or 0), int(ctx.height or 0)
     if limits.max_pixels is not None:
         if w * h > limits.max_pixels:

@@ -132,7 +132,7 @@ def _content_type(request: Request) -> str:
 def _json_or_none(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

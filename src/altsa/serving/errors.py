@@ -8,6 +8,7 @@ logged with its traceback and the client sees no internals.
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -32,7 +33,18 @@ class ApiError(Exception):
         self.headers = headers
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def _escape(match: re.Match) -> str:
+    n = ord(match.group())
+    return f"\\x{n:02x}" if n < 256 else f"\\u{n:04x}"
+
+
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """The one error shape. The message stays one printable line: what a client sent and an
+    error echoes (an unknown key, a field name) has its control characters escaped."""
+    message = _CONTROL.sub(_escape, message)
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
