@@ -133,3 +133,25 @@ def test_a_hand_damaged_run_file_is_a_one_line_error(cfg, reference, tmp_path):
 
     with pytest.raises(ModelError, match="state.json is damaged"):  # what a resume inside the stage reads
         load_checkpoint(run / "checkpoints" / "fusion" / "last")
+
+
+def test_a_checkpoint_swap_killed_midway_is_still_found(tmp_path):
+    """save_checkpoint swaps folders: last -> last.old, last.tmp -> last. A kill between the two
+    renames leaves .old and a whole .tmp (the newer); a second kill later may leave only .tmp."""
+    import os
+    import shutil
+
+    from altsa.training.checkpoint import find_checkpoint, load_checkpoint, save_checkpoint
+
+    last = tmp_path / "last"
+    for step in (1, 2):
+        save_checkpoint(last, model={"w": torch.full((2,), float(step))}, optimizer=None, state={"step": step})
+    os.replace(last, tmp_path / "last.old")  # step 2 moved aside...
+    save_checkpoint(tmp_path / "staging", model={"w": torch.full((2,), 3.0)}, optimizer=None, state={"step": 3})
+    os.replace(tmp_path / "staging", tmp_path / "last.tmp")  # ...and step 3 whole in .tmp, not yet renamed
+    assert find_checkpoint(last) == tmp_path / "last.tmp"
+    assert load_checkpoint(find_checkpoint(last))["state"]["step"] == 3
+    (tmp_path / "last.tmp" / "state.json").unlink()  # a .tmp without its state.json is half-written: never used
+    assert find_checkpoint(last) == tmp_path / "last.old"
+    shutil.rmtree(tmp_path / "last.old")
+    assert find_checkpoint(last) is None

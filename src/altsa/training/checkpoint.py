@@ -130,9 +130,11 @@ def save_checkpoint(
 
 
 def find_checkpoint(folder: str | Path) -> Path | None:
-    """The complete checkpoint at ``folder`` (or the one a crash left at ``folder.old``)."""
+    """The complete checkpoint at ``folder``, or the one a crash inside ``save_checkpoint``'s
+    swap left behind: ``folder.tmp`` once whole (its state.json is written last) is newer than
+    ``folder.old``; after a second crash only the ``.tmp`` may be left."""
     folder = Path(folder)
-    for cand in (folder, folder.with_name(folder.name + ".old")):
+    for cand in (folder, folder.with_name(folder.name + ".tmp"), folder.with_name(folder.name + ".old")):
         if (cand / "state.json").is_file() and (cand / "model.safetensors").is_file():
             return cand
     return None
