@@ -212,10 +212,14 @@ def _channels_over(channels: int, limits: MediaLimits) -> Absent | None:
     return None
 
 
-def _no_decoder(stream: Any) -> Absent:
+def codec_tag(stream: Any) -> str:
+    """How a stream names its codec, for messages about a codec FFmpeg cannot decode."""
     tag = getattr(stream, "codec_tag", "") or ""
-    return Absent("unreadable", f"unsupported codec ({f'codec tag {tag!r}' if tag else 'unknown codec'}): "
-                                "FFmpeg has no decoder for it")
+    return f"codec tag {tag!r}" if tag else "unknown codec"
+
+
+def _no_decoder(stream: Any) -> Absent:
+    return Absent("unreadable", f"unsupported codec ({codec_tag(stream)}): FFmpeg has no decoder for it")
 
 
 def _audio_header(stream: Any, limits: MediaLimits) -> Absent | None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from altsa.errors import DataError
 
+
 def is_blank(text: str) -> bool:
     """Whether ``text`` says nothing: only whitespace, separators, "other" characters (controls,
     format characters such as a zero-width space, a joiner or a byte-order mark; private-use

@@ -108,7 +108,7 @@ _CONTROL = re.compile("[\x00-\x08\x0e-\x1f\x7f]")
 # Zero-width characters with no meaning inside an utterance. ZWJ/ZWNJ stay: they shape
 # emoji sequences and Persian/Indic text.
 _ZERO_WIDTH = re.compile("[\u200b\u2060\ufeff]")
-_SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair, alone: no character, not encodable
+SURROGATE = re.compile("[\ud800-\udfff]")  # half of a UTF-16 pair, alone: no character, not encodable
 _SPACES = re.compile(r"\s+")
 _CLEAN = re.compile(r"(?:[!-~]+ )*[!-~]+")  # printable ASCII words, single spaces: fast path
 
@@ -126,7 +126,7 @@ def _step(text: str, kinds: set[str]) -> str:
     out = _ZERO_WIDTH.sub("", fixed)
     if out != fixed:
         kinds.add("zero_width")
-    fixed = _SURROGATE.sub("\ufffd", out)
+    fixed = SURROGATE.sub("\ufffd", out)
     if fixed != out:
         kinds.add("surrogate")
     out = fixed

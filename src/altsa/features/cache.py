@@ -119,8 +119,8 @@ class FeatureCache:
         return sorted(self.path.glob("index*.json"))
 
     def shards(self) -> dict[str, list[str]]:
-        """shard name -> entry ids, as each shard's own metadata says (the index files only
-        speed nothing up here: a shard is the truth about its rows). A shard that cannot be
+        """shard name -> entry ids, as each shard's own metadata says (not the index files: a
+        shard is the truth about its rows). A shard that cannot be
         read, or whose tensors do not have one row per id, is left out, so its rows count as
         not cached and are computed again: a damaged file is never used."""
         found: dict[str, list[str]] = {}

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from altsa.data.schema import Conversation, Utterance, is_blank
+from altsa.data.textfix import SURROGATE
 from altsa.errors import DataError
 
 MEDIA_KEYS = ("media", "audio", "video")
@@ -57,9 +58,9 @@ def _media(value: Any, key: str, index: int | None) -> MediaSource | None:
 def _valid_unicode(text: str, key: str, where: str) -> str:
     """``text`` unless it holds a lone UTF-16 surrogate (e.g. from a JSON ``"\\ud800"``): no
     character, and no tokenizer can encode it."""
-    bad = next((ch for ch in text if "\ud800" <= ch <= "\udfff"), None)
+    bad = SURROGATE.search(text)
     if bad is not None:
-        raise DataError(f"{where}{key!r} is not valid Unicode: it holds a lone surrogate (U+{ord(bad):04X}); "
+        raise DataError(f"{where}{key!r} is not valid Unicode: it holds a lone surrogate (U+{ord(bad.group()):04X}); "
                         "replace it, e.g. with U+FFFD")
     return text
 

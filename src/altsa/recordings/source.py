@@ -22,6 +22,7 @@ from altsa.data.media import (
     MediaConfig,
     _audio_header,
     _short,
+    codec_tag,
     current_limits,
     decode_video_spans,
     stream_duration,
@@ -102,7 +103,7 @@ def _check_header(container: Any, name: str, source: Source, max_minutes: float)
     stream = container.streams.audio[0]
     ctx = stream.codec_context
     if ctx is None:
-        raise MediaError(f"unsupported audio codec ({_codec_tag(stream)}): FFmpeg has no decoder for it", path=where)
+        raise MediaError(f"unsupported audio codec ({codec_tag(stream)}): FFmpeg has no decoder for it", path=where)
     duration = stream_duration(container, stream)
     promised = _wav_promised_seconds(source, container.format.name, ctx)
     if promised is not None:  # FFmpeg measures a WAV by its file size; its header may say more
@@ -123,11 +124,6 @@ def _check_header(container: Any, name: str, source: Source, max_minutes: float)
         video=bool(container.streams.video),
         format=container.format.name,
     )
-
-
-def _codec_tag(stream: Any) -> str:
-    tag = getattr(stream, "codec_tag", "") or ""
-    return f"codec tag {tag!r}" if tag else "unknown codec"
 
 
 def load_audio(source: Source, *, max_minutes: float) -> tuple[np.ndarray, RecordingInfo]:
@@ -158,7 +154,7 @@ def load_audio(source: Source, *, max_minutes: float) -> tuple[np.ndarray, Recor
                     raise RecordingTooLong(f"the recording is longer than --max-minutes {max_minutes:g}", path=where)
             parts += [f.to_ndarray()[0] for f in resampler.resample(None)]
         except av.error.DecoderNotFoundError:
-            raise MediaError(f"unsupported audio codec ({_codec_tag(stream)})", path=where) from None
+            raise MediaError(f"unsupported audio codec ({codec_tag(stream)})", path=where) from None
         except (av.error.FFmpegError, ValueError) as exc:
             raise MediaError(f"damaged or truncated after {total / RATE:.1f} s ({_short(exc)})", path=where) from None
     wave = np.concatenate(parts).astype(np.float32, copy=False) if parts else np.zeros(0, np.float32)

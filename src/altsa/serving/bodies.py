@@ -31,10 +31,8 @@ _VALUES = (b"{", b"[", b",", b":")
 
 
 def validate(model: type[BaseModel], data: Any, *, loc: str | None = None) -> Any:
-    """``model`` from JSON text or parsed JSON; pydantic's errors (under ``loc``) as a 4xx."""
+    """``model`` from parsed JSON (or form fields); pydantic's errors (under ``loc``) as a 4xx."""
     try:
-        if isinstance(data, (str, bytes)):
-            return model.model_validate_json(data)
         return model.model_validate(data)
     except ValidationError as err:
         errors = err.errors(include_url=False)

@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from altsa.serving.errors import ApiError, error_response
 
 
-_CLOSE = {"Connection": "close"}  # uvicorn closes the connection after such an answer
+_CLOSE = {"Connection": "close"}  # uvicorn closes the connection after such an answer (refused unread)
 
 
 class BodyLimit:
@@ -69,13 +69,13 @@ class BodyLimit:
                 with anyio.fail_after(max(remaining, 0.0)):
                     message = await receive()
             except TimeoutError:
-                raise ApiError(  # closed after the answer: the rest of the body is never read
-                    408, "upload_timeout", f"request body not received within {self.timeout_s:g} s", _CLOSE
+                raise ApiError(  # answered before the body ended: ``closing`` closes the connection
+                    408, "upload_timeout", f"request body not received within {self.timeout_s:g} s"
                 ) from None
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise ApiError(413, "too_large", _too_large_text(self.max_bytes, received, so_far=True), _CLOSE)
+                    raise ApiError(413, "too_large", _too_large_text(self.max_bytes, received, so_far=True))
                 finished = not message.get("more_body", False)
             return message
 

@@ -35,10 +35,9 @@ from altsa.io import atomic_write_text
 
 LABEL_SHORTHANDS = ("emotion", "sentiment")  # "emotion": "joy" is short for "labels": {"emotion": "joy"}
 MEDIA_KEYS = ("media", "audio", "video")
-UTTERANCE_KEYS = frozenset({"text", "speaker", "position", "start", "end", "labels", "meta", *MEDIA_KEYS,
-                            *LABEL_SHORTHANDS})
-CONVERSATION_KEYS = frozenset({"dialogue_id", "utterances"})
 SPAN_KEYS = ("start", "end")  # seconds into the media files: the utterance's span of one long recording
+UTTERANCE_KEYS = frozenset({"text", "speaker", "position", "labels", "meta", *MEDIA_KEYS, *SPAN_KEYS, *LABEL_SHORTHANDS})
+CONVERSATION_KEYS = frozenset({"dialogue_id", "utterances"})
 
 
 class _Skip(Exception):
