@@ -62,6 +62,8 @@ class TrainConfig:
     # predictions too: CE + lambda_logit L_rel(logits, logits_T) (training.textdistill); off with distill: false
     distill_fusion: bool = True
     contrastive: ContrastConfig = field(default_factory=ContrastConfig)  # teacher stage, text vectors
+    curriculum: str = "none"  # teacher stage: "spcl" trains half the items per epoch, easy ones first
+    # (difficulty from the distances to the class centres, recomputed each epoch; training.curriculum)
     rdrop: float = 0.0  # R-Drop's alpha in the teacher stage (altsa.losses.rdrop): two passes + symmetric KL; 0: off
     class_weights: str | list[float] = "none"  # none | balanced | sqrt | one weight per class (CE, all stages)
     label_smoothing: float = 0.0

@@ -80,18 +80,29 @@ def teacher_loss(weight, label_smoothing, contrast=None, rdrop: float = 0.0):
 
 
 @torch.no_grad()
-def score_teacher(teacher: TextTeacher, encoder, items: TextItems, batch_size: int) -> float:
-    """Dev weighted F1 of the teacher head (inputs sorted by length: little padding)."""
+def outputs(teacher: TextTeacher, encoder, items: TextItems, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h [n, d], z [n, C]) of the teacher in eval mode for every item (inputs sorted by
+    length: little padding)."""
+    if not items.texts:
+        return torch.zeros(0, 0), torch.zeros(0, teacher.branch.head.out_features)
     was = teacher.training
     teacher.eval()
     device = next(teacher.parameters()).device
     order = sorted(range(len(items.texts)), key=lambda i: -len(items.texts[i]))
-    logits = torch.zeros(len(items.texts), teacher.branch.head.out_features)
+    hs, zs = [], []
     try:
         for start in range(0, len(order), batch_size):
             idx = order[start : start + batch_size]
             batch = {k: v.to(device) for k, v in make_batch(encoder, items, idx).items() if k != "labels"}
-            logits[torch.tensor(idx)] = teacher(**batch)["z_t"].float().cpu()
+            out = teacher(**batch)
+            hs.append(out["h_t"].float().cpu())
+            zs.append(out["z_t"].float().cpu())
     finally:
         teacher.train(was)
-    return weighted_f1(items.labels, logits)
+    back = torch.argsort(torch.tensor(order, dtype=torch.long))
+    return torch.cat(hs)[back], torch.cat(zs)[back]
+
+
+def score_teacher(teacher: TextTeacher, encoder, items: TextItems, batch_size: int) -> float:
+    """Dev weighted F1 of the teacher head."""
+    return weighted_f1(items.labels, outputs(teacher, encoder, items, batch_size)[1])

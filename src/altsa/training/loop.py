@@ -56,6 +56,7 @@ class Stage:
     prefetch: bool = False  # load the next batch in a thread while this one trains (decoded clips)
     epoch_info: Callable[[], dict[str, Any]] | None = None  # extra per-epoch figures (e.g. skipped clips)
     unit: str = "items"  # what one batch item is, for messages ("dialogues", "utterances", "clips")
+    curriculum: Any = None  # training.curriculum.Curriculum: which items each epoch trains (else all)
 
 
 def _matches(name: str, prefixes: list[str]) -> bool:
@@ -243,7 +244,12 @@ def run_stage(
     model_p, optimizer = accelerator.prepare(module, optimizer)
 
     world, rank = accelerator.num_processes, accelerator.process_index
-    per_epoch = len(shard(epoch_batches(stage.num_items, stage.batch_size, seed, 0), rank, world))
+    if stage.curriculum is not None:
+        from altsa.training.curriculum import per_epoch as curriculum_items
+
+        per_epoch = len(shard(epoch_batches(curriculum_items(stage.num_items), stage.batch_size, seed, 0), rank, world))
+    else:
+        per_epoch = len(shard(epoch_batches(stage.num_items, stage.batch_size, seed, 0), rank, world))
     accum = max(1, cfg.grad_accum)
     total_steps = cfg.epochs * math.ceil(per_epoch / accum)
     main = accelerator.is_main_process
@@ -270,6 +276,15 @@ def run_stage(
             break
         start, t0 = state["step"], time.perf_counter()
         batches = shard(epoch_batches(stage.num_items, stage.batch_size, seed, epoch), rank, world)
+        if stage.curriculum is not None:
+            # the epoch's items depend on the weights at its start: a resumed epoch keeps its own
+            if state.get("subset") is None:
+                state["subset"] = stage.curriculum.select(accelerator.unwrap_model(model_p), epoch, seed)
+                say(f"{stage.name} epoch {epoch + 1}: curriculum draws {len(state['subset'])} of "
+                    f"{stage.num_items} {stage.unit}")
+            subset = state["subset"]
+            batches = [[subset[i] for i in b]
+                       for b in shard(epoch_batches(len(subset), stage.batch_size, seed, epoch), rank, world)]
         sums = dict.fromkeys(LOSS_PARTS, 0.0)
         sums.update(state.get("sums", {}))
         model_p.train()
@@ -314,6 +329,8 @@ def run_stage(
         if stage.epoch_info is not None:
             row.update(stage.epoch_info())
         row["seconds"] = round(state["seconds"], 2)
+        if state.get("subset") is not None:
+            row["curriculum_items"] = len(state["subset"])
         improved = False
         for group, prefixes in stage.groups.items():
             score = scores.get(group, float("nan"))
@@ -330,6 +347,7 @@ def run_stage(
         state["history"].append(row)
         state["sums"] = {}
         state["seconds"] = 0.0
+        state["subset"] = None
         if main:
             run.write_stage_metrics(stage.name, state["history"], state["best"])
         if writer is not None:

@@ -165,6 +165,37 @@ def dialogue_text_forward(dims: dict[str, int]):
     return forward
 
 
+@torch.no_grad()
+def dialogue_text_rows(split: FeatureSplit, batch_dialogues: int):
+    """``Curriculum.embed`` for the dialogue routes: the text branch's vectors (eval mode) of
+    every real turn with text, its label and its dialogue's index."""
+
+    def embed(module):
+        was = module.training
+        module.eval()
+        device = next(module.parameters()).device
+        hs, labels, items = [], [], []
+        try:
+            for start in range(0, len(split.dialogues), batch_dialogues):
+                batch = collate(split.dialogues[start : start + batch_dialogues], split.dims)
+                out = module(**{k: v.to(device) for k, v in _inputs(batch, split.dims).items()}, branches_only=True)
+                sel = batch["present"][..., 0] & batch["mask"]
+                hs.append(out["h_t"].float().cpu()[sel])
+                labels.append(batch["labels"][sel])
+                items.append((torch.arange(sel.shape[0])[:, None] + start).expand_as(sel)[sel])
+        finally:
+            module.train(was)
+        return torch.cat(hs), torch.cat(labels), torch.cat(items)
+
+    return embed
+
+
+def utterance_rows(vectors, labels: torch.Tensor):
+    """``Curriculum.embed`` for the utterance routes (an item is one utterance):
+    ``vectors(module)`` -> h [n, d] in item order."""
+    return lambda module: (vectors(module), labels, torch.arange(len(labels)))
+
+
 def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight,
                   contrast: Contrast | None = None) -> Stage:
     tc = cfg.train
@@ -316,6 +347,9 @@ def validate(cfg: ExperimentConfig) -> None:
             raise ConfigError(f"train.{name}.layer_decay must be in (0, 1] (1: no layer-wise decay), got {decay}")
     if cfg.train.fusion.layer_decay != 1:
         raise ConfigError("train.fusion.layer_decay: the fusion stage fine-tunes no encoder (set it on teacher or students)")
+    from altsa.training.curriculum import check_kind
+
+    check_kind(cfg.train.curriculum)
     if not cfg.train.rdrop >= 0:
         raise ConfigError(f"train.rdrop is R-Drop's alpha and needs to be >= 0 (0: off), got {cfg.train.rdrop}")
 
@@ -526,6 +560,8 @@ class Trainer:
 
                 stage = distilled_dialogue_stage(stage, train, self.cfg, self.corpora["train"], self.labels, weight,
                                                  log=self.log, contrast=contrast)
+            stage.curriculum = self._curriculum(dialogue_text_rows(train, self.cfg.train.eval_batch_dialogues),
+                                                len(train.dialogues))
             run_stage(stage, self.run, self.accelerator, self.cfg.seed, **self._loop_options())
         return ["text"]
 
@@ -559,6 +595,9 @@ class Trainer:
             lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2)},
             tc.teacher, lrs=encoder_lrs(teacher, "encoder", tc.teacher.encoder_lr, tc.teacher.layer_decay),
             unit="utterances",
+            curriculum=self._curriculum(utterance_rows(
+                lambda module: ft.outputs(module, enc, train_items, tc.teacher.batch_utterances * 2)[0],
+                train_items.labels), len(train_items.texts)),
         )
         run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
         tuned = self.run.path / "text-encoder"
@@ -622,6 +661,9 @@ class Trainer:
             tt.make_loss(weight, tc.label_smoothing, hp, self._contrast(), tc.rdrop),
             lambda module: {"text": tt.score(module, lower["dev"], items["dev"].labels, size * 2)},
             tc.teacher, lrs=encoder_lrs(teacher, "top", tc.teacher.encoder_lr, tc.teacher.layer_decay),
+            curriculum=self._curriculum(utterance_rows(
+                lambda module: tt.outputs(module, lower["train"], keep, size * 2)[0], labels), len(keep)),
+            unit="utterances",
         )
         run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
         if self.main:
@@ -635,6 +677,15 @@ class Trainer:
         for s, corpus in self.corpora.items():
             self.tables[s].update(features_for(cfg, corpus, {"text": cached}, log=self.log,
                                              progress=self.progress and self.main))
+
+    def _curriculum(self, embed, num_items: int):
+        """The teacher stage's ``train.curriculum`` over ``num_items`` (``training.curriculum``),
+        or None when it is ``none``."""
+        from altsa.training.curriculum import Curriculum
+
+        if self.cfg.train.curriculum == "none":
+            return None
+        return Curriculum(embed, num_items, len(self.labels), self.cfg.train.teacher.epochs)
 
     def _contrast(self):
         """The teacher stage's ``L_con`` (``train.contrastive``), or None when its weight is 0."""

@@ -158,24 +158,33 @@ def save_adapter(peft_model: Any, folder: Path, base_ref: str) -> None:
     (folder / "README.md").unlink(missing_ok=True)  # PEFT's empty model-card template
 
 
-def score(teacher: TopTeacher, lower: LowerStates, labels: torch.Tensor, batch_size: int) -> float:
-    """Dev weighted F1 of the text head over cached dev states."""
+@torch.no_grad()
+def outputs(teacher: TopTeacher, lower: LowerStates, rows: list[int], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h [n, d], z [n, C]) of the text branch in eval mode for ``rows`` of the cached states
+    (run longest first: little padding)."""
+    if not rows:
+        return torch.zeros(0, 0), torch.zeros(0, teacher.branch.head.out_features)
     was = teacher.training
     teacher.eval()
     device = next(teacher.parameters()).device
-    logits = torch.zeros(len(lower.texts), teacher.branch.head.out_features)
-    order = sorted(range(len(lower.texts)), key=lambda i: -int(lower.offsets[i + 1] - lower.offsets[i]))
+    order = sorted(range(len(rows)), key=lambda i: -int(lower.offsets[rows[i] + 1] - lower.offsets[rows[i]]))
+    hs, zs = [], []
     try:
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                idx = order[start : start + batch_size]
-                b = lower.batch(idx)
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=lower.autocast == "bfloat16"):
-                    z = teacher(b["states"].to(device), b["attention_mask"].to(device))["z_t"]
-                logits[torch.tensor(idx)] = z.float().cpu()
+        for start in range(0, len(order), batch_size):
+            b = lower.batch([rows[i] for i in order[start : start + batch_size]])
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=lower.autocast == "bfloat16"):
+                out = teacher(b["states"].to(device), b["attention_mask"].to(device))
+            hs.append(out["h_t"].float().cpu())
+            zs.append(out["z_t"].float().cpu())
     finally:
         teacher.train(was)
-    return weighted_f1(labels, logits)
+    back = torch.argsort(torch.tensor(order, dtype=torch.long))  # longest-first -> the order of rows
+    return torch.cat(hs)[back], torch.cat(zs)[back]
+
+
+def score(teacher: TopTeacher, lower: LowerStates, labels: torch.Tensor, batch_size: int) -> float:
+    """Dev weighted F1 of the text head over cached dev states."""
+    return weighted_f1(labels, outputs(teacher, lower, list(range(len(lower.texts))), batch_size)[1])
 
 
 def make_loss(weight, label_smoothing, hp: DistillWeights | None = None, contrast: Contrast | None = None,
