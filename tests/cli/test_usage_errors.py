@@ -19,7 +19,6 @@ MISTAKES = [
     ["serve", "--port", "abc"],                    # not an integer (serve alone serves the default model)
     ["predict", "m", "in.jsonl", "--batch-size", "0"],  # below the range
     ["predict", "m", "in.jsonl", "--threads", "0"],
-    ["evaluate", "meld-text-minilm", "--data", "in.jsonl", "--split", "dev"],  # --split needs a folder
     ["predict", "meld-text-minilm", "talk.jsonl", "call.wav"],  # a recording mixed with a corpus file
 ]
 

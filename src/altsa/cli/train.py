@@ -85,7 +85,8 @@ def _runs(runs: list[str], seeds: str | None) -> list[str]:
 def evaluate(
     runs: list[str] = typer.Argument(..., help="Run directory (or bundled model); several: mean ± std over them."),
     data: Path = typer.Option(..., "--data", help="A corpus file (any supported format) or a folder of split files."),
-    split: str = typer.Option(None, "--split", help="With a folder: which split file (default dev)."),
+    split: str = typer.Option(None, "--split", help="With a folder: which split file (default dev). With a file: "
+                              "its split when the name does not say it (MELD: which clip folder --clips holds)."),
     seeds: str = typer.Option(None, "--seeds", help="More runs of the same config (other seeds), comma-separated."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     out: Path = typer.Option(None, "--out", help="Report folder (default: RUN/eval/<split>; bundled model: the user cache)."),
@@ -96,9 +97,6 @@ def evaluate(
     from altsa.evaluation.evaluate import aggregate_evaluations, default_out, evaluate_run, write_evaluation
     from altsa.training.run import load_run
 
-    if split is not None and not Path(data).is_dir():
-        raise typer.BadParameter(f"--split picks a split file of a folder; {data} is a file (drop --split)",
-                                 param_hint="--split")
     names = _runs(runs, seeds)
     evs = []
     for name in names:
@@ -159,7 +157,9 @@ def _print(evs, agg, target: Path) -> None:
 
     console = Console()
     for ev in evs[:1]:
-        console.print(f"{ev.data}: {describe_counts(ev.rows)}", highlight=False)
+        console.print(f"{ev.data}: {describe_counts(ev.rows)}", highlight=False, markup=False)
+        for note in ev.notices():
+            console.print(f"note: {note}", highlight=False, markup=False)
     m = evs[0].metrics
     table = Table(title="per class F1")
     table.add_column("label")

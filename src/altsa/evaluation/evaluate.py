@@ -27,14 +27,32 @@ class Evaluation:
     absent: dict[str, dict[str, int]] = field(default_factory=dict)  # modality -> reason -> count
     rows: dict[str, Any] = field(default_factory=dict)  # read, kept, skipped, skipped_by_reason
     read_as: dict[str, Any] = field(default_factory=dict)  # format, mapping, columns, labels, clips
+    unlabelled: int = 0  # kept utterances without a label of the task: read (they are context), not scored
+    no_input: int = 0  # scored utterances with none of the modalities the model reads (scored all the same)
 
     def summary(self) -> dict[str, Any]:
         return {"run": self.run, "data": self.data, **self.metrics.to_dict(), "weights_mean": self.weights_mean,
-                "absent": self.absent, "rows": self.rows, "read_as": self.read_as}
+                "absent": self.absent, "rows": self.rows, "read_as": self.read_as, "unlabelled": self.unlabelled,
+                "no_input": self.no_input}
+
+    def notices(self) -> list[str]:
+        """What a reader of the figures should know: utterances read but not scored, and
+        utterances scored with nothing the model reads (their answer comes from the
+        conversation around them and the model's bias)."""
+        out = []
+        if self.unlabelled:
+            out.append(f"{self.unlabelled} utterance(s) carry no label of the task: read as context, not scored")
+        if self.no_input:
+            why = "; ".join(f"{m}: " + ", ".join(f"{r} {n}" for r, n in sorted(c.items()))
+                            for m, c in sorted(self.absent.items()) if c)
+            out.append(f"{self.no_input} of {self.metrics.n} scored utterance(s) had nothing the model reads"
+                       + (f" ({why})" if why else "") + "; scored all the same, from the conversation around them")
+        return out
 
 
-def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[Path, str]:
-    """A corpus file, or a folder holding the run config's split files -> (path, split name)."""
+def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[Path, str | None]:
+    """A corpus file, or a folder holding the run config's split files -> (path, split name;
+    None for a file whose name says no split and no ``--split``)."""
     from altsa.data.config import split_files
 
     path = Path(data)
@@ -59,7 +77,7 @@ def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[P
     # folder for it is output_repeated_splits_test/), else the file's own name
     from altsa.data.readers.meld import infer_split
 
-    return path, split or infer_split(path) or path.stem
+    return path, split or infer_split(path)
 
 
 def evaluate_run(
@@ -91,9 +109,16 @@ def evaluate_run(
     from altsa.training.predict import predict_split
 
     cfg = run.config
+    if cache_dir is None and _bundled(run.path) and not Path(cfg.features.cache_dir).is_absolute():
+        # a bundled model's config names a cache relative to wherever the command runs: keep
+        # its features in the user cache instead of a folder dropped into the current one
+        from altsa.io import user_cache_dir
+
+        cache_dir = str(user_cache_dir() / "features")
     if cache_dir is not None:
         cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, cache_dir=cache_dir))
     opts = options or DataOptions()
+    check_labels_option(opts.labels, run.labels)
     if clips is not None or format is not None:
         opts = dataclasses.replace(opts, clips=clips if clips is not None else opts.clips,
                                    format=format if format is not None else opts.format)
@@ -117,13 +142,14 @@ def evaluate_run(
     on = resolve_device(device)  # features the cache lacks are extracted on the accelerator when there is one
     encoders = {m: build_encoder(ec, device=on) for m, ec in run.encoders.items() if m in run.model.use}
     tables = features_for(cfg, corpus, encoders)
-    fs = build_split(split_name, corpus, tables, _RunLabels(run.labels), run.task)
+    fs = build_split(split_name or path.stem, corpus, tables, _RunLabels(run.labels), run.task)
     p = predict_split(run.model, fs)
     sel = p.labels != IGNORE
     if not sel.any():
         raise DataError(f"no utterance has a label of the run's label set ({', '.join(run.labels.labels)})", path=path)
     metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), list(run.labels.labels))
     w = p.weights[sel].mean(0) if sel.any() else torch.zeros(3)
+    used = torch.tensor([m in run.model.use for m in MODALITIES])
     return Evaluation(
         run=str(run.path),
         data=str(path),
@@ -132,7 +158,31 @@ def evaluate_run(
         absent=fs.absent,
         rows=rows,
         read_as=describe(data_cfg),
+        unlabelled=sum(1 for u in corpus.utterances() if not u.labels.get(run.task)),
+        no_input=int((~(p.present[sel] & used).any(-1)).sum()),
     )
+
+
+def _bundled(path: Any) -> bool:
+    from altsa.inference.bundled import BUNDLED
+
+    return any(Path(path).resolve() == BUNDLED.get(n).path.resolve() for n in BUNDLED.names())
+
+
+def check_labels_option(labels: str | None, run_labels: Any) -> None:
+    """``--labels`` with a trained model: the model answers in its own label set, so the
+    option may only name that set (else it would look applied while the run's set is)."""
+    if labels is None:
+        return
+    from altsa.data.config import DataConfig, label_set
+
+    try:
+        wanted = label_set(DataConfig(labels=labels)).labels
+    except ConfigError:
+        wanted = None
+    if wanted is None or tuple(wanted) != tuple(run_labels.labels):
+        raise ConfigError(f"--labels {labels}: the model answers in its own labels ({', '.join(run_labels.labels)}); "
+                          "drop --labels (rows with other labels are skipped and counted)")
 
 
 class _RunLabels:
