@@ -91,12 +91,12 @@ def _print_summary(s: dict[str, Any], *, show: int = 10) -> None:
     overview.add_row("rows kept", f"{rows['kept']:,}")
     overview.add_row("rows skipped", f"{rows['skipped']:,}")
     for reason, n in rows["skipped_by_reason"].items():
-        overview.add_row(f"  {reason}", f"{n:,}")
+        overview.add_row(f"  {escape(reason)}", f"{n:,}")
     for key in ("dialogues", "utterances", "speakers", "max_turns", "repaired_rows", "with_media", "with_span"):
         overview.add_row(key.replace("_", " "), f"{s[key]:,}")
     overview.add_row("missing media", f"{len(s['missing_media']):,}")
     for key, n in rows.get("ignored_keys", {}).items():
-        overview.add_row(f"key {key!r} ignored (not in the format)", f"{n:,}")
+        overview.add_row(f"key {escape(repr(key))} ignored (not in the format)", f"{n:,}")
     if s.get("ignored_files"):
         overview.add_row("files ignored (not media)", f"{s['ignored_files']:,}")
     overview.add_row("problems", f"{len(s['problems']):,}")
@@ -105,7 +105,7 @@ def _print_summary(s: dict[str, Any], *, show: int = 10) -> None:
         console.print("columns: " + ", ".join(f"{role}={escape(col)}" for role, col in s["columns"].items()
                                               if col != "none"), highlight=False)
     if s["repairs"]:
-        console.print("repairs: " + ", ".join(f"{k} {v:,}" for k, v in s["repairs"].items()))
+        console.print("repairs: " + ", ".join(f"{escape(k)} {v:,}" for k, v in s["repairs"].items()), highlight=False)
 
     for task, counts in s["label_counts"].items():
         total = sum(counts.values()) or 1

@@ -38,7 +38,9 @@ def extract_command(
 
     import torch
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
+    from rich.text import Text
 
     from altsa.config import load_config
     from altsa.data.config import read_split, split_path
@@ -73,28 +75,29 @@ def extract_command(
         report["splits"][name] = {"file": str(split_path(cfg.data, name)), **counts,
                                   "dialogues": len(corpus.conversations)}
         out.print(f"{name}: {split_path(cfg.data, name)}: {describe_counts(counts)}; "
-                  f"{corpus.num_utterances} utterances in {len(corpus.conversations)} dialogues", highlight=False)
+                  f"{corpus.num_utterances} utterances in {len(corpus.conversations)} dialogues",
+                  highlight=False, markup=False)  # paths, split names, JSONL keys: shown literally
 
-    summary = Table(title=f"feature cache {cfg.features.cache_dir}")
+    summary = Table(title=Text(f"feature cache {cfg.features.cache_dir}", style="table.title"))
     for col in ("modality", "split", "utterances", "reused", "computed", "present", "absent (why)"):
         summary.add_column(col, justify="left" if col in ("modality", "split", "absent (why)") else "right")
     for modality, enc_cfg in encoders.items():
         encoder = build_encoder(enc_cfg, device=state.device)
         if not getattr(encoder, "frozen", True):
-            out.print(f"[yellow]{modality}: the encoder trains (freeze=false or unfreeze_last>0); its features are "
-                      f"computed during training, not cached[/yellow]")
+            out.print(f"[yellow]{escape(modality)}: the encoder trains (freeze=false or unfreeze_last>0); "
+                      f"its features are computed during training, not cached[/yellow]")
             continue
         for name, corpus in corpora.items():
             cached, total = cache_status(cfg.features.cache_dir, corpus, encoder)
-            out.print(f"{modality} {name}: {cached} of {total} cached, {total - cached} to compute")
+            out.print(f"{modality} {name}: {cached} of {total} cached, {total - cached} to compute", markup=False)
             table = extract(
                 corpus, encoder, cfg.features.cache_dir, batch_size=cfg.features.batch_size,
                 shard_size=cfg.features.shard_size, progress=progress, state=state,
             )
             absent = table.absent_counts()
             why = ", ".join(f"{reason} {n}" for reason, n in absent.most_common()) or "-"
-            summary.add_row(modality, name, str(total), str(cached), str(total - cached),
-                            str(int(table.present.sum())), why)
+            summary.add_row(Text(modality), Text(name), str(total), str(cached), str(total - cached),
+                            str(int(table.present.sum())), Text(why))
             report["features"].append({"modality": modality, "split": name, "utterances": total, "reused": cached,
                                        "computed": total - cached, "present": int(table.present.sum()),
                                        "absent": dict(absent.most_common())})

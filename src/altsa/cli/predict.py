@@ -165,12 +165,14 @@ def demo_cmd(
         json_lines(predictions, sys.stdout)
         return
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console()
     mods = "+".join(rec.modalities)
     print_renderable(timeline(predictions, title=f"{rec.name} ({mods}) on {Path(source).name}"), console=console)
     n = len(predictions)
-    console.print(
-        f"[dim]{n} utterances in {(t2 - t1) * 1e3:.0f} ms ({(t2 - t1) * 1e3 / n:.1f} ms each) on {rec.device}; "
+    console.print(  # the device is escaped: only the [dim] is markup
+        f"[dim]{n} utterances in {(t2 - t1) * 1e3:.0f} ms ({(t2 - t1) * 1e3 / n:.1f} ms each) "
+        f"on {escape(str(rec.device))}; "
         f"model loaded in {t1 - t0:.1f} s[/dim]"
     )

@@ -49,15 +49,16 @@ def notify(transcript: Any, *, seconds: float) -> None:
 def transcript_table(transcript: Any):
     from rich.table import Table
 
-    from altsa.inference.format import clock_span
+    from altsa.inference.format import clock_span, literal, literal_title
 
-    table = Table(title=transcript.info.name, box=None, header_style="dim", pad_edge=False)
+    # the file name, speakers and texts are shown literally (rich markup in them is not markup)
+    table = Table(title=literal_title(transcript.info.name), box=None, header_style="dim", pad_edge=False)
     table.add_column("time", style="dim", no_wrap=True)
     table.add_column("speaker", style="bold", no_wrap=True)
     table.add_column("text", overflow="fold", ratio=1)
     for i, u in enumerate(transcript.utterances):
         start, end = transcript.span(i)
-        table.add_row(clock_span(start, end), u.speaker, u.text)
+        table.add_row(clock_span(start, end), literal(u.speaker), literal(u.text))
     return table
 
 

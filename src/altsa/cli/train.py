@@ -152,6 +152,7 @@ def _seeds_markdown(agg, evs) -> str:
 def _print(evs, agg, target: Path) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from altsa.data.readers import describe_counts
 
@@ -168,7 +169,7 @@ def _print(evs, agg, target: Path) -> None:
     if agg is not None:
         table.add_column("mean ± std", justify="right")
     for lab in m.labels:
-        row = [lab, *[f"{ev.metrics.per_class_f1[lab]:.2f}" for ev in evs]]
+        row = [Text(lab), *[f"{ev.metrics.per_class_f1[lab]:.2f}" for ev in evs]]
         if agg is not None:
             st = agg["per_class_f1"][lab]
             row.append(f"{st['mean']:.2f} ± {st['std']:.2f}")
@@ -179,7 +180,7 @@ def _print(evs, agg, target: Path) -> None:
     else:
         console.print(" | ".join(f"{k.replace('_', ' ')} {agg[k]['mean']:.2f} ± {agg[k]['std']:.2f}"
                                  for k in ("weighted_f1", "macro_f1", "accuracy")) + f" | runs {len(evs)} | n {m.n}")
-    console.print(f"report: {target}")
+    console.print(f"report: {target}", highlight=False, markup=False)
 
 
 @app.command()

@@ -1,7 +1,11 @@
 """Rendering predictions: a rich table, a timeline with confidence bars, JSON lines.
 
 The CLI (``altsa predict``, ``altsa demo``) prints these; they take plain prediction lists
-so anything that holds ``UtterancePrediction`` objects can render them.
+so anything that holds ``UtterancePrediction`` objects can render them. Every string that
+comes from the user (texts, speakers, dialogue ids, titles naming files, label names of a
+run, absence reasons) goes into the tables as a ``rich.text.Text`` (``literal``,
+``literal_title``), never as a str, which rich would parse as console markup: ``[/]``
+would crash the table and ``[bold]B`` would show as a bold ``B``.
 """
 
 from __future__ import annotations
@@ -56,8 +60,18 @@ def confidence_bar(p: float, width: int = 10) -> str:
     return bar.ljust(width)
 
 
+def literal(value: object, style: str = "") -> Text:
+    """``value`` as shown, brackets and all: a ``Text`` (rich reads no markup in it)."""
+    return Text(str(value), style=style)
+
+
+def literal_title(title: str | Text | None) -> Text | None:
+    """A table title shown literally, in the style rich gives a str title (``table.title``)."""
+    return literal(title, style="table.title") if isinstance(title, str) else title
+
+
 def _label(label: str) -> Text:
-    return Text(label, style=LABEL_STYLES.get(label.lower(), ""))
+    return literal(label, style=LABEL_STYLES.get(label.lower(), ""))
 
 
 def _weights(pred: UtterancePrediction, modalities: Sequence[str]) -> str:
@@ -68,18 +82,18 @@ def prediction_table(
     predictions: Sequence[UtterancePrediction],
     *,
     modalities: Sequence[str] = MODALITIES,
-    title: str | None = None,
+    title: str | Text | None = None,
     show_dialogue: bool = False,
 ) -> Table:
     """Speaker, text, emotion, confidence and modality weights; a new dialogue starts a new
     section. The dialogue column appears for several dialogues (or with ``show_dialogue``:
     media files, whose dialogue is the file name), the absent column when some modality was
     absent for a reason other than not being provided; an utterance without transcript
-    shows ``(no text)``."""
+    shows ``(no text)``. All user strings, ``title`` included, are shown literally."""
     # "not_provided" is the usual case (weight 0 says it already); show the informative ones
     absent = [", ".join(f"{m}: {r}" for m, r in p.absent.items() if r != NOT_PROVIDED) for p in predictions]
     several = show_dialogue or len({p.dialogue_id for p in predictions}) > 1
-    table = Table(title=title, expand=False)
+    table = Table(title=literal_title(title), expand=False)
     if several:
         table.add_column("dialogue", style="dim", no_wrap=True)
     table.add_column("#", justify="right", style="dim", no_wrap=True)
@@ -90,29 +104,29 @@ def prediction_table(
     table.add_column("text", overflow="fold", ratio=1, min_width=20)
     table.add_column("emotion", no_wrap=True)
     table.add_column("conf", justify="right", no_wrap=True)
-    table.add_column("weights " + "/".join(m[0] for m in modalities), no_wrap=True)
+    table.add_column(literal("weights " + "/".join(m[0] for m in modalities)), no_wrap=True)
     if any(absent):
         table.add_column("absent", style="dim")
     last_dialogue = None
     for pred, why in zip(predictions, absent):
         if last_dialogue is not None and pred.dialogue_id != last_dialogue:
             table.add_section()
-        row = [pred.dialogue_id] if several and pred.dialogue_id != last_dialogue else [""] if several else []
+        row = [literal(pred.dialogue_id)] if several and pred.dialogue_id != last_dialogue else [""] if several else []
         last_dialogue = pred.dialogue_id
-        text = Text("(no text)", style="dim") if is_blank(pred.text) else pred.text
+        text = Text("(no text)", style="dim") if is_blank(pred.text) else literal(pred.text)
         row.append(str(pred.position))
         if timed:
             row.append(_span(pred))
-        row += [pred.speaker, text, _label(pred.label), f"{pred.confidence:.2f}", _weights(pred, modalities)]
+        row += [literal(pred.speaker), text, _label(pred.label), f"{pred.confidence:.2f}", _weights(pred, modalities)]
         if any(absent):
-            row.append(why)
+            row.append(literal(why))
         table.add_row(*row)
     return table
 
 
-def timeline(predictions: Sequence[UtterancePrediction], *, title: str | None = None) -> Table:
+def timeline(predictions: Sequence[UtterancePrediction], *, title: str | Text | None = None) -> Table:
     """The demo view: one row per turn, speaker, text, emotion and a confidence bar."""
-    table = Table(title=title, box=None, show_header=True, pad_edge=False, header_style="dim")
+    table = Table(title=literal_title(title), box=None, show_header=True, pad_edge=False, header_style="dim")
     table.add_column("speaker", style="bold", no_wrap=True)
     table.add_column("text", overflow="fold", ratio=1)
     table.add_column("emotion", no_wrap=True)
@@ -120,11 +134,14 @@ def timeline(predictions: Sequence[UtterancePrediction], *, title: str | None = 
     for pred in predictions:
         bar = Text(confidence_bar(pred.confidence), style=LABEL_STYLES.get(pred.label.lower(), ""))
         bar.append(f" {pred.confidence:.2f}", style="")
-        table.add_row(pred.speaker, pred.text, _label(pred.label), bar)
+        table.add_row(literal(pred.speaker), literal(pred.text), _label(pred.label), bar)
     return table
 
 
 def print_renderable(renderable, *, console: Console | None = None) -> None:
+    """Print a table (or any renderable); a plain str is printed literally, not as markup."""
+    if isinstance(renderable, str):
+        renderable = literal(renderable)
     (console or Console()).print(renderable)
 
 
@@ -146,9 +163,9 @@ def _span(pred: UtterancePrediction) -> str:
     return "" if pred.start is None and pred.end is None else clock_span(pred.start, pred.end)
 
 
-def recording_timeline(predictions: Sequence[UtterancePrediction], *, title: str | None = None) -> Table:
+def recording_timeline(predictions: Sequence[UtterancePrediction], *, title: str | Text | None = None) -> Table:
     """An emotion timeline of a recording: time span, speaker, text, emotion, confidence."""
-    table = Table(title=title, box=None, show_header=True, pad_edge=False, header_style="dim")
+    table = Table(title=literal_title(title), box=None, show_header=True, pad_edge=False, header_style="dim")
     table.add_column("time", style="dim", no_wrap=True)
     table.add_column("speaker", style="bold", no_wrap=True)
     table.add_column("text", overflow="fold", ratio=1)
@@ -158,5 +175,5 @@ def recording_timeline(predictions: Sequence[UtterancePrediction], *, title: str
         span = clock_span(pred.start, pred.end)
         bar = Text(confidence_bar(pred.confidence), style=LABEL_STYLES.get(pred.label.lower(), ""))
         bar.append(f" {pred.confidence:.2f}", style="")
-        table.add_row(span, pred.speaker, pred.text, _label(pred.label), bar)
+        table.add_row(span, literal(pred.speaker), literal(pred.text), _label(pred.label), bar)
     return table
