@@ -33,9 +33,11 @@ def example_path(name: str = EXAMPLE) -> Path:
     return Path(str(resources.files("altsa") / "examples" / name))
 
 
-def read_input(source: str, *, fmt: str | None = None, clips: str | None = None, data: Any = None):
+def read_input(source: str, *, fmt: str | None = None, clips: str | None = None, data: Any = None,
+               split: str | None = None):
     """A corpus from a file or stdin (``-``, JSONL), strict: the first bad line is an error.
-    ``data`` (a ``DataConfig``) says how to read a file; ``fmt``/``clips`` are shorthands."""
+    ``data`` (a ``DataConfig``) says how to read a file; ``fmt``/``clips`` are shorthands;
+    ``split`` the split of a MELD file whose name does not say it (its clip folder)."""
     from altsa.data.config import AUTO, DataConfig, read_file
 
     if data is None:
@@ -43,7 +45,7 @@ def read_input(source: str, *, fmt: str | None = None, clips: str | None = None,
     if source != "-":
         if not Path(source).exists():
             raise DataError(f"input file not found: {source}")
-        return read_file(source, data, strict=True)
+        return read_file(source, data, strict=True, split=split)
     raw = sys.stdin.buffer.read()
     if not raw.strip():
         raise DataError("<stdin>: no input (expected JSONL, one conversation per line)")
@@ -76,6 +78,15 @@ def input_data(model: str, source: str, opts: Any) -> Any:
     return for_input(source, run_data, opts)
 
 
+def check_model_labels(model: str, labels: str) -> None:
+    """``--labels`` may only name MODEL's own label set: the model answers in it whatever the
+    option says (``evaluation.evaluate.check_labels_option``)."""
+    from altsa.evaluation.evaluate import check_labels_option
+    from altsa.training.run import load_labels, resolve_run
+
+    check_labels_option(labels, load_labels(resolve_run(model) / "labels.json")[1])
+
+
 @app.command("predict")
 @data_options()
 def predict_cmd(
@@ -87,6 +98,8 @@ def predict_cmd(
     ),
     json_out: bool = typer.Option(False, "--json", help="JSON lines: one object per utterance"),
     table: bool = typer.Option(False, "--table", help="a readable table (the default)"),
+    split: str = typer.Option(None, "--split", help="the split of a MELD file whose name does not say it "
+                              "(train, dev or test: which clip folder --clips holds)"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
     batch_size: int = typer.Option(32, "--batch-size", min=1, help="utterances per encoder call, dialogues per model call"),
     threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)"),
@@ -108,6 +121,8 @@ def predict_cmd(
         raise typer.BadParameter("choose one of --json and --table")
     if "-" in inputs and len(inputs) > 1:
         raise typer.BadParameter("- (stdin) cannot be combined with other inputs")
+    if data_opts.labels is not None:
+        check_model_labels(model, data_opts.labels)
     if recordings.as_recordings(model, inputs, media_as):
         cfg = recordings.recording_config(
             speakers=speakers, max_minutes=max_minutes, asr_model=asr_model, language=language, threads=threads
@@ -122,7 +137,7 @@ def predict_cmd(
 
     conversations, clips, read = [], False, []
     for source in inputs:
-        corpus = read_input(source, data=input_data(model, source, data_opts))
+        corpus = read_input(source, data=input_data(model, source, data_opts), split=split)
         if not corpus.conversations:
             raise DataError(f"{source}: no utterances to predict")
         note = f"; {corpus.ignored_files} other files ignored (not media)" if corpus.ignored_files else ""

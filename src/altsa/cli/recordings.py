@@ -88,6 +88,10 @@ def transcribe_cmd(
     from altsa.io import atomic_write_text
     from altsa.recordings import transcribe_recording
 
+    if output is not None and Path(recording).exists() and output.exists() and output.resolve() == Path(recording).resolve():
+        raise typer.BadParameter(f"{output} is the recording itself: writing the transcript there would replace it",
+                                 param_hint="--output")
+
     cfg = recording_config(
         speakers=speakers, max_minutes=max_minutes, asr_model=asr_model, language=language, threads=threads
     )

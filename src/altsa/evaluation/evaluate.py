@@ -182,7 +182,7 @@ def check_labels_option(labels: str | None, run_labels: Any) -> None:
         wanted = None
     if wanted is None or tuple(wanted) != tuple(run_labels.labels):
         raise ConfigError(f"--labels {labels}: the model answers in its own labels ({', '.join(run_labels.labels)}); "
-                          "drop --labels (rows with other labels are skipped and counted)")
+                          "drop --labels")
 
 
 class _RunLabels:
