@@ -61,6 +61,17 @@ def test_predict_bundled_model_on_a_recording(conversation, capsys):
     assert [r["speaker"] for r in rows] == ["Speaker 1", "Speaker 2"] * 3
 
 
+def test_demo_reads_a_recording_as_predict_does(conversation, capsys):
+    """``altsa demo --input talk.wav`` transcribes it like ``altsa predict`` (it read the file
+    as one clip the text model could do nothing with)."""
+    need_recordings_extra()
+    code, out, err = run(["demo", "--input", str(conversation[0]), "--json"], capsys)
+    assert code == 0, err
+    code2, out2, err2 = run(["predict", "meld-text-minilm", str(conversation[0]), "--json"], capsys)
+    assert code2 == 0, err2
+    assert out == out2 and len(out.splitlines()) == len(LINES)
+
+
 def test_predict_timeline_table(conversation, capsys, monkeypatch):
     need_recordings_extra()
     monkeypatch.setenv("COLUMNS", "160")

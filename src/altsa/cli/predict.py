@@ -158,7 +158,8 @@ def predict_cmd(
 @app.command("demo")
 def demo_cmd(
     model: str = typer.Option(DEMO_MODEL, help="run directory or bundled model name (meld-text-accurate: the accurate one; pip install 'altsa\\[accurate]')"),
-    input: str = typer.Option(None, "--input", help="a conversation file instead of the shipped example"),
+    input: str = typer.Option(None, "--input", help="a conversation file (or a recording, as altsa predict "
+                              "reads it) instead of the shipped example"),
     json_out: bool = typer.Option(False, "--json", help="JSON lines instead of the timeline"),
     device: str = typer.Option("cpu", help="cpu, cuda, cuda:N, mps or auto (CUDA when usable)."),
 ) -> None:
@@ -168,6 +169,12 @@ def demo_cmd(
     from altsa.inference.format import json_lines, print_renderable, timeline
 
     source = input or str(example_path())
+    if recordings.as_recordings(model, [source], "auto"):  # a recording: transcribed, as predict does
+        from altsa.recordings import RecordingConfig
+
+        recordings.predict_recordings(model, [source], json_out=json_out, device=device, batch_size=32, threads=None,
+                                      cfg=RecordingConfig())
+        return
     corpus = read_input(source)
     if not corpus.conversations:
         raise DataError(f"{source}: no utterances to predict")

@@ -87,7 +87,8 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="A corpus file (any supported format) or a folder of split files."),
     split: str = typer.Option(None, "--split", help="With a folder: which split file (default dev). With a file: "
                               "its split when the name does not say it (MELD: which clip folder --clips holds)."),
-    seeds: str = typer.Option(None, "--seeds", help="More runs of the same config (other seeds), comma-separated."),
+    seeds: str = typer.Option(None, "--seeds", help="More run directories of the same config (other seeds), "
+                              "comma-separated: runs/x-s1,runs/x-s2."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     out: Path = typer.Option(None, "--out", help="Report folder (default: RUN/eval/<split>; bundled model: the user cache)."),
     cache: str = typer.Option(None, "--cache", help="Feature cache folder (default: the run config's)."),
