@@ -131,6 +131,20 @@ def test_config_is_checked():
             RecordingConfig(**bad).check()
 
 
+def test_language_is_checked_against_the_model():
+    """An English-only model given another language transcribed English silently; an unknown
+    code failed deep inside Whisper."""
+    from altsa.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="tiny.en transcribes English only; language 'de'"):
+        RecordingConfig(language="de").check()
+    RecordingConfig(language="en").check()
+    RecordingConfig(language="de", asr_model="base").check()
+    pytest.importorskip("faster_whisper")
+    with pytest.raises(ConfigError, match="unknown language code 'xx'"):
+        RecordingConfig(language="xx", asr_model="base").check()
+
+
 def test_speech_synthesiser_makes_english(conversation):
     need_speech()
     _, wave, truth = conversation

