@@ -69,7 +69,7 @@ def test_missing_required_column_is_fatal_in_both_modes(write_file) -> None:
             read_corpus(path, format="meld", strict=strict)
         assert info.value.line == 1 and _one_line(info.value).startswith(f"{path}:1: ")
     csv_path = write_file("mine.csv", "conv,who,words\n1,Ann,Hi\n")
-    with pytest.raises(DataError, match=r"missing required column 'text' \(text; or name a media.*\); the file has: conv, who, words"):
+    with pytest.raises(DataError, match=r"missing required column 'text' \(text; or name a media.*\); the file has 3 columns: conv, who, words"):
         read_corpus(csv_path, mapping=ColumnMapping(dialogue="conv", speaker="who"))
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from altsa.data.paths import input_path
 from altsa.data.readers import (
     CORPORA,
     DEFAULT_MAX_SKIPPED,
@@ -166,7 +167,7 @@ def read_file(path: str | Path, data: DataConfig, *, split: str | None = None, s
               labels: LabelSet | None = None) -> Corpus:
     """Read one corpus file as ``data`` says (format, mapping, label set, clips).
     ``labels`` (a trained run's set) replaces data.labels: rows outside it are skipped."""
-    path = Path(path)
+    path = input_path(path)  # an empty path is an error, not the current folder
     fmt = _format(data, path)
     CORPORA.get(fmt)  # an unknown format fails here, naming the choices
     ls = labels or label_set(data)

@@ -33,6 +33,7 @@ import av
 import av.logging
 import numpy as np
 
+from altsa.data.paths import path_kind, shown
 from altsa.data.schema import span_problem
 from altsa.errors import ConfigError, MediaError
 
@@ -139,12 +140,20 @@ def _open(source: Source, limits: MediaLimits = _NO_LIMITS) -> Any:
         handle: Any = io.BytesIO(bytes(source))
     else:
         path = Path(source)
-        if not path.is_file():
-            if path.exists():  # a folder, a device (/dev/null), a socket: there, but no media file
-                return Absent("unreadable", f"{path} is not a regular file")
+        kind, why = path_kind(path)
+        if kind == "missing":
             return Absent("missing_file", str(path))
-        if path.stat().st_size == 0:
-            return Absent("empty", f"0-byte file {path.name}")
+        if kind == "bad_name":  # no file can have this name (a NUL byte, too long)
+            return Absent("missing_file", f"{shown(str(path).replace(chr(0), '<NUL>'))} ({why})")
+        if kind in ("dir", "other"):  # a folder, a device (/dev/null), a pipe, a socket: there, but no media file
+            return Absent("unreadable", f"{path} is {why}")
+        if kind != "file":
+            return Absent("unreadable", f"{path}: {why}")
+        try:
+            if path.stat().st_size == 0:
+                return Absent("empty", f"0-byte file {path.name}")
+        except OSError as exc:
+            return Absent("unreadable", _short(exc))
         handle = str(path)
     options = {"skip_frame": "all"} if limits is not _NO_LIMITS else None
     try:

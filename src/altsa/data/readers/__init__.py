@@ -17,6 +17,7 @@ import csv as _csv
 import io
 from pathlib import Path
 
+from altsa.data.paths import input_path, named_path, path_kind
 from altsa.data.readers import clips as _clips  # noqa: F401  (registers clips)
 from altsa.data.readers import csv as _csv_reader  # noqa: F401  (registers csv, emorynlp)
 from altsa.data.readers import jsonl as _jsonl  # noqa: F401  (registers jsonl)
@@ -43,12 +44,16 @@ _EMORYNLP_COLUMNS = {"Utterance", "Speaker", "Emotion", "Scene_ID", "Utterance_I
 
 def detect_format(path: str | Path) -> str:
     """``clips`` for a folder or a media file; ``jsonl`` by suffix or a leading ``{``;
-    ``meld``/``emorynlp`` by their header."""
-    path = Path(path)
-    if path.is_dir() or (_clips.is_media_file(path) and path.is_file()):
+    ``meld``/``emorynlp`` by their header. ``DataError`` for an empty path and, unless the
+    suffix says JSONL, for a missing path or anything but a regular file or a folder (a pipe
+    would block the read)."""
+    path = named_path(path)
+    kind, _ = path_kind(path)
+    if kind == "dir" or (kind == "file" and _clips.is_media_file(path)):
         return "clips"
     if path.suffix.casefold() in _JSONL_SUFFIXES:
-        return "jsonl"
+        return "jsonl"  # by name alone: reading it checks the file
+    input_path(path, folders=False)  # missing, a pipe (open would block), unreadable: the error
     try:
         with open(path, "rb") as fh:
             head = fh.read(65536)
@@ -100,8 +105,10 @@ def read_corpus(
     task: str = "emotion",
 ) -> Corpus:
     """Read a corpus file into conversations (see the module docstring). ``label_set`` is the
-    set of ``task``'s labels (a label outside it: the row is skipped and reported)."""
-    path = Path(path)
+    set of ``task``'s labels (a label outside it: the row is skipped and reported).
+    ``path`` must be a regular file, or a folder for the clips format (``DataError`` otherwise:
+    an empty path is not the current folder, and a pipe would block the read)."""
+    path = input_path(path)
     if format is None:
         format = "csv" if mapping is not None else detect_format(path)
     reader_cls = CORPORA.get(format)

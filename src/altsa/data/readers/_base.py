@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+from altsa.data.paths import input_path, is_regular_file, shown
 from altsa.data.schema import (
     EMORYNLP_EMOTION,
     MELD_EMOTION,
@@ -124,7 +126,7 @@ class ColumnMapping:
             missing.append("'text' (text; or name a media, audio or video column: an utterance needs one)")
         if missing:
             what = "column" if len(missing) == 1 else "columns"
-            raise DataError(one_line(f"missing required {what} {', '.join(missing)}; the file has: {_shown(header)}"),
+            raise DataError(one_line(f"missing required {what} {', '.join(missing)}; the file has {_shown(header)}"),
                             path=path, line=1)
         return out
 
@@ -188,6 +190,8 @@ SKIP_REASONS: dict[str, str] = {
     "duplicate_dialogue": "a JSONL dialogue id seen before",
     "invalid_field": "a JSONL field of the wrong type",
     "bad_span": "a start/end time that is not a time, negative, or an end not after the start",
+    "duplicate_key": "a JSONL object naming the same key twice (which value is meant?)",
+    "conflicting_label": "a JSONL label given twice with different values ('emotion' and 'labels.emotion')",
 }
 
 
@@ -233,7 +237,9 @@ class Repairs:
 
 
 def read_text(path: Path) -> str:
-    """The whole file as text; ``DataError`` (fatal) when missing, unreadable or not UTF-8."""
+    """The whole file as text; ``DataError`` (fatal) when missing, not a regular file (a
+    folder; a pipe, which would block), unreadable or not UTF-8."""
+    input_path(path, folders=False)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -276,12 +282,15 @@ def open_csv(path: Path, text: str, log: ProblemLog, delimiter: str = ",") -> Cs
         except csv.Error as exc:
             raise DataError(f"malformed CSV header: {exc}", path=path, line=reader.line_num or 1) from None
 
+    start = 1
     header = header_row()
     while header is not None and not any(h.strip() for h in header):
+        start = reader.line_num + 1
         header = header_row()
     if header is None:
         raise DataError("empty file: no header row", path=path, line=1)
     header = [h.strip() for h in header]
+    check_unique(header, path, start)
 
     def rows() -> Iterator[tuple[int, list[str]]]:
         while True:
@@ -304,29 +313,57 @@ def open_csv(path: Path, text: str, log: ProblemLog, delimiter: str = ",") -> Cs
     return CsvTable(header, rows())
 
 
+def check_unique(header: list[str], path: Path, line: int = 1) -> None:
+    """A column name given twice is fatal: a reader would take one of the two columns and
+    drop the other without a word. Unnamed (empty) columns are never read and may repeat."""
+    where: dict[str, list[int]] = {}
+    for i, name in enumerate(header):
+        if name:
+            where.setdefault(name, []).append(i + 1)
+    dups = {name: cols for name, cols in where.items() if len(cols) > 1}
+    if dups:
+        what = "column name" if len(dups) == 1 else "column names"
+        named = "; ".join(f"{shown(name)!r} (columns {', '.join(map(str, cols))})" for name, cols in dups.items())
+        raise DataError(one_line(f"duplicate {what} in the header: {named}; give each column its own name"),
+                        path=path, line=line)
+
+
 def column_index(header: list[str], columns: dict[str, str], path: Path) -> dict[str, int]:
-    """Role -> column position; a missing column is fatal (exact name, then case-insensitive)."""
-    exact = {}
-    folded = {}
+    """Role -> column position; a missing column is fatal (exact name, then case-insensitive,
+    which must then match one column only)."""
+    exact: dict[str, int] = {}
+    folded: dict[str, list[int]] = {}
     for i, name in enumerate(header):
         exact.setdefault(name, i)
-        folded.setdefault(name.casefold(), i)
-    index, missing = {}, []
+        folded.setdefault(name.casefold(), []).append(i)
+    index, missing, ambiguous = {}, [], []
     for role, col in columns.items():
-        i = exact.get(col.strip(), folded.get(col.strip().casefold()))
+        i = exact.get(col.strip())
+        if i is None:
+            found = folded.get(col.strip().casefold(), [])
+            if len(found) > 1:
+                ambiguous.append(f"{col!r} ({role.split(':')[0]}) matches {', '.join(repr(header[j]) for j in found)}")
+                continue
+            i = found[0] if found else None
         if i is None:
             missing.append(f"{col!r} ({role.split(':')[0]})")
         else:
             index[role] = i
     if missing:
         what = "column" if len(missing) == 1 else "columns"
-        msg = f"missing required {what} {', '.join(missing)}; the file has: {_shown(header)}"
+        msg = f"missing required {what} {', '.join(missing)}; the file has {_shown(header)}"
+        raise DataError(one_line(msg), path=path, line=1)
+    if ambiguous:
+        msg = f"column names that differ only in case: {'; '.join(ambiguous)}; name the column exactly"
         raise DataError(one_line(msg), path=path, line=1)
     return index
 
 
 def _shown(header: list[str]) -> str:
-    return ", ".join(header) if len(header) <= 20 else ", ".join(header[:20]) + ", ..."
+    """The header for a message: how many columns, and their names cut to ``SHOWN_CHARS``
+    (a file that is not CSV has its whole first line as one column name)."""
+    names = ", ".join(header) if len(header) <= 20 else ", ".join(header[:20]) + ", ..."
+    return f"{len(header):,} column{'s' if len(header) != 1 else ''}: {shown(names)}"
 
 
 class Dialogues:
@@ -424,11 +461,18 @@ def parse_span(start: object, end: object) -> tuple[float | None, float | None]:
 
 
 def media_path(path_str: str | None, root: Path) -> str | None:
-    """An absolute media path: relative paths are taken from ``root``."""
+    """An absolute media path: relative paths are taken from ``root``. A path the system cannot
+    resolve (a NUL byte, a symlink loop) is joined as written: it is then a missing clip
+    (``Corpus.missing_media``, ``missing_file`` when decoded), not a crash."""
     if not path_str:
         return None
     p = Path(path_str)
-    return str(p if p.is_absolute() else (root / p).resolve())
+    if p.is_absolute():
+        return str(p)
+    try:
+        return str((root / p).resolve())
+    except (OSError, ValueError, RuntimeError):  # NUL byte; RuntimeError: symlink loop
+        return os.path.normpath(os.path.join(root, path_str))
 
 
 def finish(
@@ -445,7 +489,7 @@ def finish(
         u.key
         for c in convs
         for u in c.utterances
-        if any(p is not None and not Path(p).is_file() for p in (u.media, u.audio, u.video))
+        if any(p is not None and not is_regular_file(p) for p in (u.media, u.audio, u.video))
     ]
     return Corpus(
         name=name,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from altsa.data.paths import input_path
 from altsa.data.readers._base import CORPORA, CorpusReader, Dialogues, ProblemLog, ReadOptions, Repairs, finish
 from altsa.data.schema import Corpus, Utterance
 from altsa.errors import DataError
@@ -48,6 +49,7 @@ class ClipsReader(CorpusReader):
     description = "a media file or a folder of them (audio/video, no transcript): one utterance each"
 
     def read(self, path: Path, opts: ReadOptions) -> Corpus:
+        path = input_path(path)
         if path.is_dir():
             files, ignored = media_files(path)
             if not files:
@@ -55,12 +57,10 @@ class ClipsReader(CorpusReader):
                     f"no media files in this folder (looked for {', '.join(sorted(MEDIA_SUFFIXES))})", path=path
                 )
             names = [str(f.relative_to(path)) for f in files]
-        elif path.is_file():
+        else:  # a regular file (input_path refuses anything else)
             if not is_media_file(path):
                 raise DataError(f"not a media file (suffix {path.suffix or 'none'})", path=path)
             files, ignored, names = [path], 0, [path.name]
-        else:
-            raise DataError("file or folder not found", path=path)
         log = ProblemLog(path, opts.strict)
         dialogues = Dialogues(log)
         for file, name in zip(files, names):

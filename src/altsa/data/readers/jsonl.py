@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from altsa.data.paths import shown
 from altsa.data.readers._base import (
     CORPORA,
     CorpusReader,
@@ -42,6 +43,60 @@ CONVERSATION_KEYS = frozenset({"dialogue_id", "utterances"})
 
 class _Skip(Exception):
     """This utterance (or conversation) is bad; the report has been made."""
+
+
+class _Twice(dict):
+    """A JSON object that named a key more than once (``duplicates``: those keys). JSON leaves
+    the meaning open and ``json.loads`` keeps the last value, so the reader reports it instead."""
+
+    duplicates: tuple[str, ...] = ()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """``object_pairs_hook`` for ``json.loads``: a plain dict, or a ``_Twice`` when a key repeats."""
+    obj = dict(pairs)
+    if len(obj) == len(pairs):
+        return obj
+    seen: set[str] = set()
+    twice = _Twice(obj)
+    twice.duplicates = tuple(dict.fromkeys(k for k, _ in pairs if k in seen or seen.add(k)))
+    return twice
+
+
+def loads(line: str) -> Any:
+    """``json.loads`` that marks objects naming a key twice (``duplicate_keys`` finds them)."""
+    return json.loads(line, object_pairs_hook=_object)
+
+
+def duplicate_keys(value: Any, keys: frozenset[str] | None = None) -> list[str]:
+    """Dotted paths of the keys named twice in ``value``'s objects (``labels.emotion``). With
+    ``keys``, only those of ``value``'s own keys count and are looked under (keys outside the
+    format are ignored whatever they hold). Iterative: nesting as deep as JSON allows."""
+    out: list[str] = []
+    stack: list[tuple[Any, str, frozenset[str] | None]] = [(value, "", keys)]
+    while stack:
+        node, where, only = stack.pop()
+        if isinstance(node, dict):
+            if isinstance(node, _Twice):
+                out.extend(f"{where}{k}" for k in node.duplicates if only is None or k in only)
+            stack.extend((v, f"{where}{k}.", None) for k, v in reversed(node.items())
+                         if (only is None or k in only) and isinstance(v, (dict, list)))
+        else:
+            stack.extend((v, f"{where}{i}.", None) for i, v in reversed(list(enumerate(node)))
+                         if isinstance(v, (dict, list)))
+    return out
+
+
+def _keys_named(paths: list[str]) -> str:
+    what = "key" if len(paths) == 1 else "keys"
+    named = ", ".join(repr(shown(p, 80)) for p in paths)
+    return f"duplicate {what} {named} (JSON names each key once; which value is meant?)"
+
+
+def _same_label(a: Any, b: Any) -> bool:
+    if isinstance(a, str) and isinstance(b, str):
+        return a.strip().casefold() == b.strip().casefold()
+    return a == b
 
 
 def _as_position(value: Any) -> int | None:
@@ -87,6 +142,9 @@ def _utterance(
 
     if not isinstance(obj, dict):
         raise bad("expected a JSON object")
+    dups = duplicate_keys(obj, keys=UTTERANCE_KEYS)
+    if dups:
+        raise bad(_keys_named(dups), "duplicate_key")
     if ignored is not None:
         ignored.update(str(k) for k in obj if k not in UTTERANCE_KEYS)
     text = obj.get("text")
@@ -121,6 +179,10 @@ def _utterance(
     raw_labels = dict(raw_labels)
     for task in LABEL_SHORTHANDS:
         if obj.get(task) is not None:
+            if task in raw_labels and not _same_label(raw_labels[task], obj[task]):
+                given = shown(repr(obj[task]), 80), shown(repr(raw_labels[task]), 80)
+                raise bad(f"{task!r} is {given[0]} but 'labels.{task}' is {given[1]}: give the label once",
+                          "conflicting_label")
             raw_labels.setdefault(task, obj[task])
     labels: dict[str, str] = {}
     for task, label in raw_labels.items():
@@ -168,6 +230,11 @@ def _conversation(
     rows = len(utts) if isinstance(utts, list) and utts else 1
     if not isinstance(obj, dict):
         report("expected a JSON object with 'utterances'", "invalid_conversation", rows)
+        raise _Skip()
+    # the conversation's own keys (a duplicate within an utterance skips that utterance only)
+    dups = [k for k in getattr(obj, "duplicates", ()) if k in CONVERSATION_KEYS]
+    if dups:
+        report(_keys_named(dups), "duplicate_key", rows)
         raise _Skip()
     did = obj.get("dialogue_id", default_id)
     if isinstance(did, bool) or not isinstance(did, (str, int)) or not str(did).strip():
@@ -233,7 +300,7 @@ class JsonlReader(CorpusReader):
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = loads(raw)
             except json.JSONDecodeError as exc:
                 log.rows_read += 1
                 log.report(n, f"invalid JSON: {exc.msg} (column {exc.colno})", "invalid_json")
