@@ -48,6 +48,9 @@ JSON_CASES = [
     ("long speaker", json.dumps({"utterances": [{"speaker": "x" * 201, "text": "hi"}]}).encode(), 422, "invalid_request"),
     ("text too long", json.dumps({"utterances": [{"text": "x" * 2001}]}).encode(), 413, "text_too_long"),
     ("too many", json.dumps({"utterances": [OK] * 201}).encode(), 413, "too_many_utterances"),
+    # JSON keeps the last of a repeated key; which one the client meant is open
+    ("text twice", b'{"utterances": [{"text": "I love it", "text": "I hate it"}]}', 422, "duplicate_key"),
+    ("utterances twice", b'{"utterances": [{"text": "a"}], "utterances": [{"text": "b"}]}', 422, "duplicate_key"),
 ]
 
 
@@ -64,6 +67,7 @@ def test_bad_predict_json(client, name, body, status, code):
         (b'{"text": "hi", "media": "/etc/passwd"}', 422, "path_not_allowed"),
         (b'{"text": 3}', 422, "invalid_request"),
         (b"{", 400, "malformed_json"),
+        (b'{"speaker": "A", "text": "hi", "speaker": "B"}', 422, "duplicate_key"),
     ],
 )
 def test_bad_turn_json(client, body, status, code):

@@ -22,6 +22,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
+from altsa.data.readers.jsonl import duplicate_keys, duplicates_message, loads
 from altsa.serving.config import ServeSettings
 from altsa.serving.errors import ApiError
 from altsa.serving.schemas import PATH_KEYS, ConversationIn, UtteranceIn
@@ -56,7 +57,7 @@ def parse_json(model: type[BaseModel], data: str | bytes, settings: ServeSetting
         raise ApiError(413, "too_large", f"a JSON body with {values} values or more is over the {budget} that "
                        f"{utterances} utterance(s) of at most max_text_chars {settings.max_text_chars} can hold")
     try:
-        parsed = json.loads(raw.decode("utf-8"))
+        parsed = loads(raw.decode("utf-8"))  # marks objects that name a key twice
         if model is ConversationIn and isinstance(parsed, dict) and isinstance(parsed.get("utterances"), list):
             n = len(parsed["utterances"])
             if n > settings.max_utterances:
@@ -67,6 +68,10 @@ def parse_json(model: type[BaseModel], data: str | bytes, settings: ServeSetting
         first = (str(err).splitlines() or [type(err).__name__])[0][:200]
         where = f"form field {loc!r} " if loc else "request body "
         raise ApiError(400, "malformed_json", f"{where}is not valid JSON ({first})") from None
+    twice = duplicate_keys(parsed)
+    if twice:  # json keeps the last value; which one the client meant is open (the readers report it too)
+        where = f"form field {loc!r}" if loc else "request body"
+        raise ApiError(422, "duplicate_key", f"{where}: {duplicates_message(twice[:3])}")
     return validate(model, pruned, loc=loc)
 
 

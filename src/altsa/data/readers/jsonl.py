@@ -87,7 +87,7 @@ def duplicate_keys(value: Any, keys: frozenset[str] | None = None) -> list[str]:
     return out
 
 
-def _keys_named(paths: list[str]) -> str:
+def duplicates_message(paths: list[str]) -> str:
     what = "key" if len(paths) == 1 else "keys"
     named = ", ".join(repr(shown(p, 80)) for p in paths)
     return f"duplicate {what} {named} (JSON names each key once; which value is meant?)"
@@ -144,7 +144,7 @@ def _utterance(
         raise bad("expected a JSON object")
     dups = duplicate_keys(obj, keys=UTTERANCE_KEYS)
     if dups:
-        raise bad(_keys_named(dups), "duplicate_key")
+        raise bad(duplicates_message(dups), "duplicate_key")
     if ignored is not None:
         ignored.update(str(k) for k in obj if k not in UTTERANCE_KEYS)
     text = obj.get("text")
@@ -234,7 +234,7 @@ def _conversation(
     # the conversation's own keys (a duplicate within an utterance skips that utterance only)
     dups = [k for k in getattr(obj, "duplicates", ()) if k in CONVERSATION_KEYS]
     if dups:
-        report(_keys_named(dups), "duplicate_key", rows)
+        report(duplicates_message(dups), "duplicate_key", rows)
         raise _Skip()
     did = obj.get("dialogue_id", default_id)
     if isinstance(did, bool) or not isinstance(did, (str, int)) or not str(did).strip():
