@@ -277,3 +277,21 @@ def test_missing_columns_message_caps_the_header(write_file) -> None:
     assert len(str(info.value)) < 1000
     with pytest.raises(DataError, match=r"the file has 1 column: x{200}\.\.\. \(100,000 characters\)$"):
         read_corpus(path, format="csv", mapping=ColumnMapping(dialogue="conv"))
+
+
+@pytest.mark.parametrize("head, kind", [
+    (b"RIFF\x24\x08\x00\x00WAVEfmt ", "WAVE audio"),
+    (b"\x00\x00\x00\x20ftypisom\x00\x00", "an MP4/MOV file"),
+    (b"\x1aE\xdf\xa3\x9fB\x86\x81", "Matroska/WebM media"),
+    (b"ID3\x04\x00\x00\x00\x00\x00\x00", "MP3 audio"),
+])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "meld", "emorynlp"])
+def test_media_under_a_corpus_name_says_what_it_is(tmp_path, head, kind, fmt):
+    """A clip whose name has no media extension was read as a corpus and failed as 'not UTF-8
+    (byte 0xac at offset 4)', which says nothing about what to do."""
+    from altsa.data.readers import read_corpus
+
+    path = tmp_path / "clip.xyz"
+    path.write_bytes(head + bytes(range(128, 256)) * 4)
+    with pytest.raises(DataError, match=f"this is {kind}, not a corpus file; .* --format clips"):
+        read_corpus(path, format=fmt)

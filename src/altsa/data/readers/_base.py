@@ -236,6 +236,22 @@ class Repairs:
             self.kinds.update(kinds)
 
 
+# leading bytes of common media containers -> what to call the file in a message
+_MEDIA_MAGIC = ((b"RIFF", 8, b"WAVE", "WAVE audio"), (b"RIFF", 8, b"AVI ", "an AVI video"), (b"fLaC", 0, b"", "FLAC audio"),
+                (b"OggS", 0, b"", "Ogg media"), (b"ID3", 0, b"", "MP3 audio"), (b"\x1aE\xdf\xa3", 0, b"", "Matroska/WebM media"),
+                (b"", 4, b"ftyp", "an MP4/MOV file"))
+
+
+def media_signature(head: bytes) -> str | None:
+    """What media container ``head`` (a file's first bytes) starts, or None."""
+    for lead, at, mark, name in _MEDIA_MAGIC:
+        if head.startswith(lead) and (not mark or head[at : at + len(mark)] == mark):
+            return name
+    if len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:  # an MPEG audio frame (MP3 without tags)
+        return "MPEG audio"
+    return None
+
+
 def read_text(path: Path) -> str:
     """The whole file as text; ``DataError`` (fatal) when missing, not a regular file (a
     folder; a pipe, which would block), unreadable or not UTF-8."""
@@ -251,6 +267,10 @@ def read_text(path: Path) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        kind = media_signature(data[:16])
+        if kind:  # a clip or recording under a name without a media extension
+            raise DataError(f"this is {kind}, not a corpus file; give it its media extension (e.g. .wav, .mp4) or "
+                            "read it as a clip: --format clips", path=path) from None
         line = data.count(b"\n", 0, exc.start) + 1
         raise DataError(
             f"not UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start}); re-save the file as UTF-8",
