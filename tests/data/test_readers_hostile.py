@@ -295,3 +295,21 @@ def test_media_under_a_corpus_name_says_what_it_is(tmp_path, head, kind, fmt):
     path.write_bytes(head + bytes(range(128, 256)) * 4)
     with pytest.raises(DataError, match=f"this is {kind}, not a corpus file; .* --format clips"):
         read_corpus(path, format=fmt)
+
+
+def test_a_huge_bad_value_is_quoted_short(tmp_path):
+    """Per-row messages quote the value they refuse, cut to a few hundred characters (a
+    100,000-character order cell was echoed whole into the one-line error)."""
+    from altsa.data.readers import read_corpus
+
+    path = tmp_path / "dev_sent_emo.csv"
+    path.write_text("Sr No.,Utterance,Speaker,Emotion,Sentiment,Dialogue_ID,Utterance_ID,Season,Episode,StartTime,"
+                    "EndTime\n1,hi,Joey,joy,positive,0," + "x" * 100_000 + ",1,1,00:00:01,00:00:02\n", encoding="utf-8")
+    with pytest.raises(DataError) as err:
+        read_corpus(path, format="meld", strict=True)
+    assert "Utterance_ID must be an integer" in str(err.value) and len(str(err.value)) < 600
+    jl = tmp_path / "talk.jsonl"
+    jl.write_text(json.dumps({"dialogue_id": "d", "utterances": [{"text": "hi", "position": "y" * 100_000}]}) + "\n")
+    with pytest.raises(DataError) as err:
+        read_corpus(jl, format="jsonl", strict=True)
+    assert "'position' must be an integer" in str(err.value) and len(str(err.value)) < 600

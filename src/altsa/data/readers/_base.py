@@ -400,7 +400,7 @@ class Dialogues:
             where = f" (first at line {first})" if first is not None else ""
             self.log.report(
                 line,
-                f"duplicate utterance: dialogue {utt.dialogue_id!r} position {utt.position}{where}",
+                f"duplicate utterance: dialogue {shown(repr(utt.dialogue_id))} position {utt.position}{where}",
                 "duplicate_utterance",
             )
             return False
@@ -473,7 +473,7 @@ def parse_span(start: object, end: object) -> tuple[float | None, float | None]:
         try:
             values.append(parse_seconds(value))
         except ValueError:
-            raise ValueError(f"{name} {value!r} is not a time in seconds") from None
+            raise ValueError(f"{name} {shown(repr(value))} is not a time in seconds") from None
     problem = span_problem(values[0], values[1])
     if problem:
         raise ValueError(problem)

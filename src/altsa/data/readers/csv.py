@@ -30,6 +30,7 @@ from altsa.data.readers._base import (
     read_text,
 )
 from altsa.data.schema import Corpus, LabelSet, Utterance, is_blank
+from altsa.data.paths import shown
 from altsa.errors import DataError
 
 _MAX_LITERAL = 2000  # longer "speaker lists" are kept verbatim rather than parsed
@@ -92,7 +93,7 @@ class CsvReader(CorpusReader):
             if "order" in single:
                 position = parse_position(row[single["order"]])
                 if position is None:
-                    log.report(line, f"{names['order']} must be an integer, got {row[single['order']]!r}", "bad_order")
+                    log.report(line, f"{names['order']} must be an integer, got {shown(repr(row[single['order']]))}", "bad_order")
                     continue
             else:
                 position = dialogues.next_position(dialogue)

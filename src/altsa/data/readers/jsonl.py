@@ -160,7 +160,7 @@ def _utterance(
     if obj.get("position") is not None:
         position = _as_position(obj["position"])
         if position is None:
-            raise bad(f"'position' must be an integer, got {obj['position']!r}")
+            raise bad(f"'position' must be an integer, got {shown(repr(obj['position']))}")
     paths: dict[str, str | None] = {}
     for key in MEDIA_KEYS:
         value = obj.get(key)
@@ -238,11 +238,11 @@ def _conversation(
         raise _Skip()
     did = obj.get("dialogue_id", default_id)
     if isinstance(did, bool) or not isinstance(did, (str, int)) or not str(did).strip():
-        report(f"'dialogue_id' must be a non-empty string or integer, got {did!r}", "invalid_conversation", rows)
+        report(f"'dialogue_id' must be a non-empty string or integer, got {shown(repr(did))}", "invalid_conversation", rows)
         raise _Skip()
     did = str(did).strip()
     if did in dialogues:
-        report(f"duplicate dialogue_id {did!r}", "duplicate_dialogue", rows)
+        report(f"duplicate dialogue_id {shown(repr(did))}", "duplicate_dialogue", rows)
         raise _Skip()
     if not isinstance(utts, list) or not utts:
         report("'utterances' must be a non-empty list", "invalid_conversation", rows)

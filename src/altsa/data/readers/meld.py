@@ -24,6 +24,7 @@ from altsa.data.readers._base import (
     read_text,
 )
 from altsa.data.schema import MELD_EMOTION, MELD_SENTIMENT, Corpus, Utterance
+from altsa.data.paths import shown
 from altsa.errors import DataError
 
 REQUIRED = {
@@ -93,7 +94,7 @@ class MeldReader(CorpusReader):
                 log.report(line, "empty Dialogue_ID", "empty_dialogue_id")
                 continue
             if position is None:
-                log.report(line, f"Utterance_ID must be an integer, got {row[col['order']]!r}", "bad_order")
+                log.report(line, f"Utterance_ID must be an integer, got {shown(repr(row[col['order']]))}", "bad_order")
                 continue
             if not text:
                 log.report(line, "empty text (Utterance)", "empty_text")
