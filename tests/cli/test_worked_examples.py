@@ -36,8 +36,8 @@ def examples() -> dict[str, dict[str, list[str]]]:
 EXAMPLES = examples()
 
 
-def test_the_docs_hold_the_three_worked_examples() -> None:
-    assert set(EXAMPLES) == {"emorynlp", "speech", "iemocap"}
+def test_the_docs_hold_the_four_worked_examples() -> None:
+    assert set(EXAMPLES) == {"emorynlp", "emorynlp-json", "speech", "iemocap"}
     for name, ex in EXAMPLES.items():
         assert len(ex["yaml"]) == 1 and ex["yaml"][0].startswith(f"# {name}.yaml\n"), name
         assert any(c.startswith("altsa train ") for c in ex["bash"]), name
@@ -52,6 +52,35 @@ def build_emorynlp(root: Path, write_emorynlp, write_wav) -> None:
     write_emorynlp(folder / "emorynlp_train_final.csv", seasons=2, episodes=2, scenes=2, turns=4, seed=0)
     write_emorynlp(folder / "emorynlp_dev_final.csv", seasons=1, episodes=2, scenes=2, turns=3, seed=1)
     write_emorynlp(folder / "emorynlp_test_final.csv", seasons=1, episodes=2, scenes=2, turns=3, seed=2)
+
+
+EMORY_WORDS = {"Joyful": "this is wonderful, I love it", "Mad": "you always ruin everything",
+               "Neutral": "the bus is at five", "Peaceful": "it is calm and quiet here",
+               "Powerful": "I can do this, watch me", "Sad": "I miss her so much", "Scared": "what was that noise, help"}
+
+
+def build_emorynlp_json(root: Path, write_emorynlp, write_wav) -> None:
+    """The authors' layout: one indented JSON document per split, utterance ids with gaps,
+    scene ids unique across episodes, a scene with two speakers at once."""
+    folder = root / "data" / "emorynlp-json"
+    folder.mkdir(parents=True)
+    labels = list(EMORY_WORDS)
+    for split, episodes, seed in (("trn", 4, 0), ("dev", 2, 1), ("tst", 2, 2)):
+        g = torch.Generator().manual_seed(seed)
+        doc = {"season_id": split, "episodes": []}
+        for e in range(1, episodes + 1):
+            scenes = []
+            for c in range(1, 3):
+                utts = []
+                for u in (1, 2, 4, 5):  # u003 left out, as in the published files
+                    label = labels[int(torch.randint(len(labels), (1,), generator=g))]
+                    who = [["Monica Geller"], ["Joey Tribbiani", "Chandler Bing"], ["Rachel Green"]][u % 3]
+                    utts.append({"utterance_id": f"s01_e{e:02d}_c{c:02d}_u{u:03d}", "speakers": who,
+                                 "transcript": EMORY_WORDS[label], "tokens": [EMORY_WORDS[label].split()],
+                                 "emotion": label})
+                scenes.append({"scene_id": f"s01_e{e:02d}_c{c:02d}", "utterances": utts})
+            doc["episodes"].append({"episode_id": f"s01_e{e:02d}", "scenes": scenes})
+        (folder / f"emotion-detection-{split}.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
 
 
 def build_speech(root: Path, write_emorynlp, write_wav) -> None:
@@ -88,7 +117,8 @@ def build_iemocap(root: Path, write_emorynlp, write_wav) -> None:
         (folder / f"Session{session}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
-BUILD = {"emorynlp": build_emorynlp, "speech": build_speech, "iemocap": build_iemocap}
+BUILD = {"emorynlp": build_emorynlp, "emorynlp-json": build_emorynlp_json, "speech": build_speech,
+         "iemocap": build_iemocap}
 
 
 @pytest.mark.parametrize("name", sorted(BUILD))
@@ -125,6 +155,11 @@ def test_worked_example_runs_as_documented(name, synthetic, tmp_path, monkeypatc
     if name == "emorynlp":  # every row, the repeating scene ids apart, the seven labels
         assert data["train"]["skipped"] == 0 and data["train"]["kept"] == 32
         assert json.loads((run / "labels.json").read_text())["name"] == "emorynlp-emotion"
+    if name == "emorynlp-json":  # 4 episodes x 2 scenes x 4 utterances, all kept; positions keep the gaps
+        assert data["train"]["skipped"] == 0 and data["train"]["kept"] == 32
+        assert json.loads((run / "labels.json").read_text())["name"] == "emorynlp-emotion"
+        evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))
+        assert evaluation["n"] == 16 and evaluation["read_as"]["format"] == "emorynlp-json"
     if name == "speech":  # audio only, no text; a folder of new recordings is labelled file by file
         assert json.loads((run / "metrics.json").read_text())["fused_modalities"] == ["audio"]
         evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))

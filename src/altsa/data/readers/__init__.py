@@ -20,6 +20,7 @@ from pathlib import Path
 from altsa.data.paths import input_path, named_path, path_kind
 from altsa.data.readers import clips as _clips  # noqa: F401  (registers clips)
 from altsa.data.readers import csv as _csv_reader  # noqa: F401  (registers csv, emorynlp)
+from altsa.data.readers import emorynlp_json as _emorynlp_json  # noqa: F401  (registers emorynlp-json)
 from altsa.data.readers import jsonl as _jsonl  # noqa: F401  (registers jsonl)
 from altsa.data.readers import meld as _meld  # noqa: F401  (registers meld)
 from altsa.data.readers._base import (
@@ -43,8 +44,9 @@ _EMORYNLP_COLUMNS = {"Utterance", "Speaker", "Emotion", "Scene_ID", "Utterance_I
 
 
 def detect_format(path: str | Path) -> str:
-    """``clips`` for a folder or a media file; ``jsonl`` by suffix or a leading ``{``;
-    ``meld``/``emorynlp`` by their header. ``DataError`` for an empty path and, unless the
+    """``clips`` for a folder or a media file; ``jsonl`` by suffix or a leading ``{`` (EmoryNLP's
+    own JSON, ``emorynlp-json``, by its ``episodes`` over several lines); ``meld``/``emorynlp``
+    by their header. ``DataError`` for an empty path and, unless the
     suffix says JSONL, for a missing path or anything but a regular file or a folder (a pipe
     would block the read)."""
     path = named_path(path)
@@ -65,7 +67,7 @@ def detect_format(path: str | Path) -> str:
         raise DataError(f"cannot read file: {exc.strerror or exc}", path=path) from None
     text = head.decode("utf-8-sig", errors="replace")
     if text.lstrip().startswith("{"):
-        return "jsonl"
+        return "emorynlp-json" if _emorynlp_json.looks_like(text) else "jsonl"
     first = text.splitlines()[0] if text.strip() else ""
     try:
         header = {h.strip() for h in next(_csv.reader(io.StringIO(first)), [])}
