@@ -36,8 +36,8 @@ def examples() -> dict[str, dict[str, list[str]]]:
 EXAMPLES = examples()
 
 
-def test_the_docs_hold_the_four_worked_examples() -> None:
-    assert set(EXAMPLES) == {"emorynlp", "emorynlp-json", "speech", "iemocap"}
+def test_the_docs_hold_the_five_worked_examples() -> None:
+    assert set(EXAMPLES) == {"emorynlp", "emorynlp-json", "speech", "iemocap", "iemocap-release"}
     for name, ex in EXAMPLES.items():
         assert len(ex["yaml"]) == 1 and ex["yaml"][0].startswith(f"# {name}.yaml\n"), name
         assert any(c.startswith("altsa train ") for c in ex["bash"]), name
@@ -117,8 +117,60 @@ def build_iemocap(root: Path, write_emorynlp, write_wav) -> None:
         (folder / f"Session{session}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
+def write_iemocap_release(root: Path, write_wav, sessions: int = 5) -> Path:
+    """IEMOCAP's release layout: per session, each dialog's EmoEvaluation blocks (turns listed
+    out of time order, as some are), transcriptions (with a line naming no turn) and one stereo
+    recording the turns are spans of."""
+    import wave
+
+    import numpy as np
+
+    release = root / "IEMOCAP_full_release"
+    g = torch.Generator().manual_seed(0)
+    labels = ["ang", "hap", "neu", "sad", "exc", "ang", "hap", "neu", "sad", "fru", "xxx"]
+    words = {"ang": "get out of my way", "hap": "this is the best day", "exc": "we did it, wow",
+             "neu": "the meeting is at two", "sad": "I lost it all", "fru": "why does this never work", "xxx": "hm"}
+    tones = {"ang": 660.0, "hap": 440.0, "exc": 440.0, "neu": 220.0, "sad": 150.0, "fru": 550.0, "xxx": 330.0}
+    for session in range(1, sessions + 1):
+        dialog = release / f"Session{session}" / "dialog"
+        for sub in ("EmoEvaluation", "transcriptions", "wav"):
+            (dialog / sub).mkdir(parents=True, exist_ok=True)
+        for kind in ("impro01", "script02_1"):
+            name = f"Ses0{session}F_{kind}"
+            evaluation = ["% [START_TIME - END_TIME] TURN_NAME EMOTION [V, A, D]", ""]
+            transcript, audio = [], []
+            for turn in range(6):
+                label = labels[int(torch.randint(len(labels), (1,), generator=g))]
+                who = "F" if turn % 2 == 0 else "M"
+                start, end = 1.0 + 2.0 * turn, 2.5 + 2.0 * turn
+                evaluation += [f"[{start:.4f} - {end:.4f}]\t{name}_{who}{turn:03d}\t{label}\t[2.5000, 3.0000, 2.5000]",
+                               "C-E2:\tNeutral;\t()", "A-E3:\tval 3; act 2; dom  2;\t()", ""]
+                transcript.append(f"{name}_{who}{turn:03d} [{start:08.4f}-{end:08.4f}]: {words[label]}")
+                audio.append((start, end, tones[label]))
+            head, blocks = evaluation[:2], [evaluation[i:i + 4] for i in range(2, len(evaluation), 4)]
+            blocks = blocks[1::2] + blocks[0::2]  # the M turns first: order comes from the times
+            (dialog / "EmoEvaluation" / f"{name}.txt").write_text("\n".join(head + sum(blocks, [])) + "\n")
+            (dialog / "transcriptions" / f"{name}.txt").write_text("\n".join(transcript + ["M: [LAUGHTER]"]) + "\n")
+            rate = 16000
+            wave_ = np.zeros(int(14.0 * rate), np.float32)
+            for start, end, hz in audio:
+                t = np.arange(int((end - start) * rate)) / rate
+                wave_[int(start * rate): int(start * rate) + t.size] = 0.3 * np.sin(2 * np.pi * hz * t)
+            pcm = (np.stack([wave_, wave_], 1) * 32767).astype("<i2")
+            with wave.open(str(dialog / "wav" / f"{name}.wav"), "wb") as w:
+                w.setnchannels(2)
+                w.setsampwidth(2)
+                w.setframerate(rate)
+                w.writeframes(pcm.tobytes())
+    return release
+
+
+def build_iemocap_release(root: Path, write_emorynlp, write_wav) -> None:
+    write_iemocap_release(root / "data", write_wav)
+
+
 BUILD = {"emorynlp": build_emorynlp, "emorynlp-json": build_emorynlp_json, "speech": build_speech,
-         "iemocap": build_iemocap}
+         "iemocap": build_iemocap, "iemocap-release": build_iemocap_release}
 
 
 @pytest.mark.parametrize("name", sorted(BUILD))
@@ -160,6 +212,13 @@ def test_worked_example_runs_as_documented(name, synthetic, tmp_path, monkeypatc
         assert json.loads((run / "labels.json").read_text())["name"] == "emorynlp-emotion"
         evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))
         assert evaluation["n"] == 16 and evaluation["read_as"]["format"] == "emorynlp-json"
+    if name == "iemocap-release":  # 3 sessions x 2 dialogs x 6 turns read; the four classes kept, exc -> hap
+        assert data["train"]["read"] == 36 and set(data["train"]["skipped_by_reason"]) <= {"unknown_label"}
+        assert json.loads((run / "labels.json").read_text())["labels"] == ["ang", "hap", "neu", "sad"]
+        assert json.loads((run / "metrics.json").read_text())["fused_modalities"] == ["text", "audio"]
+        evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))
+        assert evaluation["read_as"]["format"] == "iemocap" and evaluation["n"] > 0
+        assert evaluation["weights_mean"]["audio"] > 0 and evaluation["absent"]["audio"] == {}
     if name == "speech":  # audio only, no text; a folder of new recordings is labelled file by file
         assert json.loads((run / "metrics.json").read_text())["fused_modalities"] == ["audio"]
         evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))

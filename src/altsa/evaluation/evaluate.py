@@ -68,7 +68,7 @@ def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[P
                 return official, name
             raise ConfigError(f"--split {name}: the run's data.splits has {', '.join(run_config.data.splits)}")
         for file in split_files(dataclasses.replace(run_config.data, root=str(path)), name):
-            if not file.is_file():
+            if not file.exists():  # a file, or a folder (an IEMOCAP session)
                 raise DataError("split file not found", path=file)
         return path, name
     if not path.exists():

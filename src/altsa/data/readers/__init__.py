@@ -21,6 +21,7 @@ from altsa.data.paths import input_path, named_path, path_kind
 from altsa.data.readers import clips as _clips  # noqa: F401  (registers clips)
 from altsa.data.readers import csv as _csv_reader  # noqa: F401  (registers csv, emorynlp)
 from altsa.data.readers import emorynlp_json as _emorynlp_json  # noqa: F401  (registers emorynlp-json)
+from altsa.data.readers import iemocap as _iemocap  # noqa: F401  (registers iemocap)
 from altsa.data.readers import jsonl as _jsonl  # noqa: F401  (registers jsonl)
 from altsa.data.readers import meld as _meld  # noqa: F401  (registers meld)
 from altsa.data.readers._base import (
@@ -44,13 +45,16 @@ _EMORYNLP_COLUMNS = {"Utterance", "Speaker", "Emotion", "Scene_ID", "Utterance_I
 
 
 def detect_format(path: str | Path) -> str:
-    """``clips`` for a folder or a media file; ``jsonl`` by suffix or a leading ``{`` (EmoryNLP's
+    """``iemocap`` for an IEMOCAP session or release folder, ``clips`` for another folder or a
+    media file; ``jsonl`` by suffix or a leading ``{`` (EmoryNLP's
     own JSON, ``emorynlp-json``, by its ``episodes`` over several lines); ``meld``/``emorynlp``
     by their header. ``DataError`` for an empty path and, unless the
     suffix says JSONL, for a missing path or anything but a regular file or a folder (a pipe
     would block the read)."""
     path = named_path(path)
     kind, _ = path_kind(path)
+    if kind == "dir" and _iemocap.session_folders(path):
+        return "iemocap"
     if kind == "dir" or (kind == "file" and _clips.is_media_file(path)):
         return "clips"
     if path.suffix.casefold() in _JSONL_SUFFIXES:
