@@ -465,6 +465,19 @@ def choose_label_set(task: str, seen: Iterable[str], corpus_name: str) -> LabelS
     return LabelSet.infer(f"{corpus_name}-{task}", seen)
 
 
+def settle_labels(utterances: Iterable[Utterance], task: str, given: LabelSet | None, corpus_name: str
+                  ) -> dict[str, LabelSet]:
+    """``{task: set}`` for the labelled utterances (``given``, else ``choose_label_set``), their
+    labels made canonical in place; empty when none is labelled."""
+    labelled = [u for u in utterances if task in u.labels]
+    if not labelled:
+        return {}
+    ls = given or choose_label_set(task, {u.labels[task] for u in labelled}, corpus_name)
+    for u in labelled:
+        u.labels[task] = ls.canonical(u.labels[task])
+    return {task: ls}
+
+
 def parse_span(start: object, end: object) -> tuple[float | None, float | None]:
     """``(start, end)`` seconds from a row's fields (numbers, ``12.5``, ``0:12.5``; empty: none);
     ``ValueError`` with a one-line message when they cannot be a span of a media file."""

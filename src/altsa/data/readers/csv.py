@@ -21,16 +21,16 @@ from altsa.data.readers._base import (
     ProblemLog,
     ReadOptions,
     Repairs,
-    choose_label_set,
     finish,
     media_path,
     open_csv,
     parse_span,
     parse_position,
     read_text,
+    settle_labels,
 )
-from altsa.data.schema import Corpus, LabelSet, Utterance, is_blank
 from altsa.data.paths import shown
+from altsa.data.schema import Corpus, LabelSet, Utterance, is_blank
 from altsa.errors import DataError
 
 _MAX_LITERAL = 2000  # longer "speaker lists" are kept verbatim rather than parsed
@@ -136,18 +136,7 @@ class CsvReader(CorpusReader):
             if dialogues.add(utt, line):
                 repairs.keep(kinds)
 
-        label_sets: dict[str, LabelSet] = {}
-        if "label" in single:
-            utts = list(dialogues.utterances())
-            ls = given or (
-                choose_label_set(mapping.task, {u.labels[mapping.task] for u in utts}, path.stem)
-                if utts
-                else None
-            )
-            if ls is not None:
-                for u in utts:
-                    u.labels[mapping.task] = ls.canonical(u.labels[mapping.task])
-                label_sets[mapping.task] = ls
+        label_sets = settle_labels(dialogues.utterances(), mapping.task, given, path.stem) if "label" in single else {}
         corpus = finish(path.stem, dialogues, log, repairs, label_sets)
         corpus.columns = names
         return corpus

@@ -28,9 +28,9 @@ from altsa.data.readers._base import (
     ProblemLog,
     ReadOptions,
     Repairs,
-    choose_label_set,
     finish,
     read_text,
+    settle_labels,
 )
 from altsa.data.readers.jsonl import duplicate_keys, duplicates_message, loads
 from altsa.data.schema import EMORYNLP_EMOTION, Corpus, LabelSet, Utterance, is_blank
@@ -94,15 +94,8 @@ class EmoryNlpJsonReader(CorpusReader):
                 continue
             for s, scene in enumerate(scenes):
                 self._scene(scene, f"episode {e} scene {s}", given, dialogues, repairs, log, lines, opts.task)
-        utts = list(dialogues.utterances())
-        label_sets: dict[str, LabelSet] = {}
-        labelled = [u for u in utts if opts.task in u.labels]
-        if labelled:
-            ls = given or choose_label_set(opts.task, {u.labels[opts.task] for u in labelled}, path.stem)
-            for u in labelled:
-                u.labels[opts.task] = ls.canonical(u.labels[opts.task])
-            label_sets[opts.task] = ls
-        return finish(path.stem, dialogues, log, repairs, label_sets)
+        return finish(path.stem, dialogues, log, repairs,
+                      settle_labels(dialogues.utterances(), opts.task, given, path.stem))
 
     @staticmethod
     def _scene(scene: Any, where: str, given: LabelSet | None, dialogues: Dialogues, repairs: Repairs,

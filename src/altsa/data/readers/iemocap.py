@@ -35,9 +35,9 @@ from altsa.data.readers._base import (
     ProblemLog,
     ReadOptions,
     Repairs,
-    choose_label_set,
     finish,
     read_text,
+    settle_labels,
 )
 from altsa.data.schema import Corpus, LabelSet, Utterance, is_blank
 from altsa.errors import DataError
@@ -88,14 +88,8 @@ class IemocapReader(CorpusReader):
         dialogues, repairs = Dialogues(log), Repairs()
         for session in sessions:
             self._session(path, session, given, dialogues, repairs, log, opts)
-        utts = list(dialogues.utterances())
-        label_sets: dict[str, LabelSet] = {}
-        if utts:
-            ls = given or choose_label_set(opts.task, {u.labels[opts.task] for u in utts}, path.name)
-            for u in utts:
-                u.labels[opts.task] = ls.canonical(u.labels[opts.task])
-            label_sets[opts.task] = ls
-        return finish(path.name, dialogues, log, repairs, label_sets)
+        return finish(path.name, dialogues, log, repairs,
+                      settle_labels(dialogues.utterances(), opts.task, given, path.name))
 
     @staticmethod
     def _session(root: Path, session: Path, given: LabelSet | None, dialogues: Dialogues, repairs: Repairs, log: ProblemLog,
