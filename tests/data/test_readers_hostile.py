@@ -313,3 +313,15 @@ def test_a_huge_bad_value_is_quoted_short(tmp_path):
     with pytest.raises(DataError) as err:
         read_corpus(jl, format="jsonl", strict=True)
     assert "'position' must be an integer" in str(err.value) and len(str(err.value)) < 600
+
+
+def test_a_long_csv_field_reads_as_a_long_jsonl_text_does(tmp_path):
+    """csv's default 128 KiB cap per field skipped a long transcript as malformed_row; the
+    JSONL reader takes the same text."""
+    from altsa.data.readers import read_corpus
+
+    text = "word " * 60_000  # 300,000 characters
+    path = tmp_path / "long.csv"
+    path.write_text(f'dialogue_id,text,label\nd1,"{text}",joy\nd1,short,anger\n', encoding="utf-8")
+    corpus = read_corpus(path, format="csv", strict=True)
+    assert [len(u.text) for u in corpus.conversations[0].utterances] == [len(text.strip()), 5]

@@ -285,6 +285,11 @@ class CsvTable:
     rows: Iterator[tuple[int, list[str]]]  # (physical line of the row's first line, fields)
 
 
+# csv's default cap on one field (128 KiB) refused a long transcript the JSONL reader takes;
+# a whole file is in memory already, so the cap only has to stop the absurd
+CSV_FIELD_LIMIT = 16 * 1024 * 1024
+
+
 def open_csv(path: Path, text: str, log: ProblemLog, delimiter: str = ",") -> CsvTable:
     """Parse the header and yield rows with their physical line numbers.
 
@@ -292,6 +297,8 @@ def open_csv(path: Path, text: str, log: ProblemLog, delimiter: str = ",") -> Cs
     ``line_num`` before reading it plus one (quoted fields may span lines). A malformed
     row (bad quoting) is a row problem; a malformed header is fatal.
     """
+    if csv.field_size_limit() < CSV_FIELD_LIMIT:
+        csv.field_size_limit(CSV_FIELD_LIMIT)  # process-wide; only ever raised
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
 
     def header_row() -> list[str] | None:
