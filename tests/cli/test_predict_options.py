@@ -48,3 +48,17 @@ def test_transcribe_refuses_to_write_over_its_recording(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("Usage:") and "istherecordingitself" in re.sub(r"[\s│]", "", err)  # the box wraps lines
     assert rec.read_bytes() == before
+
+
+def test_several_inputs_name_their_source(tmp_path, capsys):
+    """The same conversation in two files gave lines with the same key and nothing to tell
+    them apart; with several inputs each JSON line starts with its source."""
+    conv = json.dumps({"dialogue_id": "d", "utterances": [{"text": "hi"}, {"text": "I am so happy!"}]}) + "\n"
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    a.write_text(conv)
+    b.write_text(conv)
+    assert main(["predict", "meld-text-minilm", str(a), str(b), "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["source"], r["key"]) for r in rows] == [(str(a), "d/0"), (str(a), "d/1"), (str(b), "d/0"), (str(b), "d/1")]
+    assert main(["predict", "meld-text-minilm", str(a), "--json"]) == 0
+    assert all("source" not in json.loads(line) for line in capsys.readouterr().out.splitlines())

@@ -135,7 +135,7 @@ def predict_cmd(
     from altsa.inference import Recognizer
     from altsa.inference.format import json_lines, prediction_table, print_renderable
 
-    conversations, clips, read = [], False, []
+    conversations, clips, read, origins = [], False, [], []
     for source in inputs:
         corpus = read_input(source, data=input_data(model, source, data_opts), split=split)
         if not corpus.conversations:
@@ -144,12 +144,13 @@ def predict_cmd(
         read.append(f"{source}: {describe_counts(corpus.counts())}{note}")
         clips = clips or any(not u.has_text for u in corpus.utterances())
         conversations += corpus.conversations
+        origins += [source] * sum(len(c) for c in corpus.conversations)
     rec = Recognizer.from_pretrained(model, device=device, batch_size=batch_size, threads=threads)
     predictions = rec.predict_corpus(conversations)
     # what was read, on stderr (stdout holds the predictions; an error stays one line)
     print("\n".join(read), file=sys.stderr)
-    if json_out:
-        json_lines(predictions, sys.stdout)
+    if json_out:  # several inputs: each line names its own (their keys may repeat)
+        json_lines(predictions, sys.stdout, sources=origins if len(inputs) > 1 else None)
     else:
         title = f"{rec.name}: {inputs[0]}" + (f" (+{len(inputs) - 1} more)" if len(inputs) > 1 else "")
         print_renderable(prediction_table(predictions, modalities=rec.modalities, title=title, show_dialogue=clips))

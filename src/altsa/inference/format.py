@@ -35,10 +35,14 @@ LABEL_STYLES = {
 }
 
 
-def json_lines(predictions: Iterable[UtterancePrediction], out: IO[str], *, digits: int = 6) -> None:
-    """One JSON object per utterance (``UtterancePrediction.to_dict``), floats rounded."""
-    for pred in predictions:
-        out.write(json.dumps(_rounded(pred.to_dict(), digits), ensure_ascii=False) + "\n")
+def json_lines(predictions: Iterable[UtterancePrediction], out: IO[str], *, digits: int = 6,
+               sources: Sequence[str] | None = None) -> None:
+    """One JSON object per utterance (``UtterancePrediction.to_dict``), floats rounded; with
+    ``sources`` (one per prediction: the input it came from) each object starts with ``source``,
+    so lines of several inputs stay apart even where their keys repeat."""
+    for i, pred in enumerate(predictions):
+        obj = pred.to_dict() if sources is None else {"source": sources[i], **pred.to_dict()}
+        out.write(json.dumps(_rounded(obj, digits), ensure_ascii=False) + "\n")
 
 
 def _rounded(obj, digits: int):
