@@ -90,3 +90,36 @@ def test_told_apart_from_jsonl(tmp_path):
 def test_clips_are_refused(tmp_path):
     with pytest.raises(DataError, match="names no media"):
         read_corpus(_write(tmp_path, _doc(("s1", [_utt("s1_u001")]))), clips=tmp_path)
+
+
+def test_a_key_named_twice_costs_what_it_holds(tmp_path):
+    """json keeps the last of a repeated key: a second, empty 'utterances' emptied the scene
+    without a word, even with --strict."""
+    scene = json.dumps(_doc(("s1", [_utt("s1_u001"), _utt("s1_u002")]), ("s2", [_utt("s2_u001")])), indent=2)
+    twice = scene.replace('"scene_id": "s1",', '"scene_id": "s1", "utterances": [],', 1)
+    corpus = read_corpus(_write(tmp_path, twice))
+    counts = corpus.counts()
+    assert counts["read"] == 3 and counts["kept"] == 1 and counts["skipped_by_reason"] == {"duplicate_key": 2}
+    with pytest.raises(DataError, match="duplicate key 'utterances'"):
+        read_corpus(_write(tmp_path, twice), strict=True)
+    episodes = scene.replace('"season_id": "dev",', '"season_id": "dev", "episodes": [],', 1)
+    with pytest.raises(DataError, match="'episodes' is given twice"):
+        read_corpus(_write(tmp_path, episodes, "other.json"), format="emorynlp-json")
+
+
+def test_a_document_on_one_line_is_still_emorynlp(tmp_path):
+    path = tmp_path / "emotion-detection-dev.json"
+    path.write_text(json.dumps(_doc(("s1", [_utt("s1_u001"), _utt("s1_u002")]))) + "\n")  # minified: one line
+    assert detect_format(path) == "emorynlp-json"
+    assert read_corpus(path).counts()["kept"] == 2
+
+
+def test_no_emotion_is_a_skipped_row_and_repeated_ids_have_their_own_lines(tmp_path):
+    doc = _doc(("s1", [_utt("s1_u001"), _utt("s1_u002", emotion=None), _utt("s1_u003", emotion=""),
+                       _utt("s1_u001", "again")]))
+    path = _write(tmp_path, doc)
+    corpus = read_corpus(path)
+    assert corpus.counts()["skipped_by_reason"] == {"empty_label": 2, "duplicate_utterance": 1}
+    dup = next(p for p in corpus.problems if p.reason == "duplicate_utterance")
+    first = next(i for i, line in enumerate(path.read_text().splitlines(), 1) if '"s1_u001"' in line)
+    assert dup.line is not None and dup.line > first and f"(first at line {first})" in dup.message

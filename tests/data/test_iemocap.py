@@ -46,39 +46,65 @@ def test_turns_in_time_order_with_text_speaker_and_span(tmp_path):
     (conv,) = corpus.conversations
     assert conv.dialogue_id == "Ses01F_impro01"
     utts = conv.utterances
-    assert [u.meta["turn"][-4:] for u in utts] == ["F000", "M001", "M000", "F001"]
-    assert [u.position for u in utts] == [0, 1, 2, 3]
-    assert [u.speaker for u in utts] == ["Ses01_F", "Ses01_M", "Ses01_M", "Ses01_F"]
-    assert [u.text for u in utts] == ["Excuse me.", "", "Do you have your forms?", "Great!"]
-    assert [(u.start, u.end) for u in utts][:2] == [(6.29, 8.23), (8.5, 9.9)]
+    assert [u.meta["turn"][-4:] for u in utts] == ["F000", "M000", "F001"]  # M001 has no transcription line
+    assert [u.position for u in utts] == [0, 2, 3]  # positions from the time order of all evaluated turns
+    assert [u.speaker for u in utts] == ["Ses01_F", "Ses01_M", "Ses01_F"]
+    assert [u.text for u in utts] == ["Excuse me.", "Do you have your forms?", "Great!"]
+    assert [(u.start, u.end) for u in utts][:2] == [(6.29, 8.23), (10.0, 11.5)]
     assert utts[0].audio.endswith("Session1/dialog/wav/Ses01F_impro01.wav")
     assert utts[0].video.endswith("Session1/dialog/avi/DivX/Ses01F_impro01.avi")  # the folder exists: named
     assert corpus.missing_media == [u.key for u in utts]  # ... its file does not: counted
-    assert [u.labels["emotion"] for u in utts] == ["neu", "ang", "fru", "exc"]  # the codes as written
+    assert [u.labels["emotion"] for u in utts] == ["neu", "fru", "exc"]  # the codes as written
+    (problem,) = corpus.problems  # the turn without text is counted, in its evaluation file
+    assert problem.reason == "no_transcript" and problem.path.endswith("EmoEvaluation/Ses01F_impro01.txt")
+    assert "Ses01F_impro01_M001" in problem.message and problem.line is not None
 
 
 def test_label_set_and_aliases_skip_and_count_the_rest(tmp_path):
     _session(tmp_path, 1, TURNS)
     _session(tmp_path, 2, TURNS)
+    (tmp_path / "Session2").rename(tmp_path / "session2")  # a copy in lower case is a session too
     four = LabelSet("iemocap-4", ("ang", "hap", "neu", "sad"), (("exc", "hap"),))
     corpus = read_corpus(tmp_path, format="iemocap", label_set=four)  # the release: both sessions
     counts = corpus.counts()
-    assert counts["read"] == 8 and counts["kept"] == 6 and counts["skipped_by_reason"] == {"unknown_label": 2}
+    assert counts["read"] == 8 and counts["kept"] == 4
+    assert counts["skipped_by_reason"] == {"unknown_label": 2, "no_transcript": 2}
     assert [c.dialogue_id for c in corpus.conversations] == ["Ses01F_impro01", "Ses02F_impro01"]
-    assert [u.labels["emotion"] for u in corpus.conversations[0].utterances] == ["neu", "ang", "hap"]
-    problem = corpus.problems[0]
-    assert problem.message.startswith("Session1/dialog/EmoEvaluation/Ses01F_impro01.txt:")
+    assert [u.labels["emotion"] for u in corpus.conversations[0].utterances] == ["neu", "hap"]
     assert corpus.conversations[0].utterances[0].video is None  # no avi/DivX folder: not provided
 
 
-def test_a_turn_with_nothing_to_read_and_a_broken_line(tmp_path):
+def test_broken_lines_spans_and_junk_files(tmp_path):
     session = _session(tmp_path, 1, TURNS, wav=False)
     evaluation = session / "dialog" / "EmoEvaluation" / "Ses01F_impro01.txt"
-    evaluation.write_text(evaluation.read_text() + "\n[7.0 - oops]\tSes01F_impro01_F009\tneu\n")
+    lines = evaluation.read_text() + "\n[7.0 - oops]\tSes01F_impro01_F009\tneu\n  [9.0 - 8.0]\tSes01F_impro01_F010\tneu\n"
+    evaluation.write_text(lines)
+    (evaluation.parent / "._Ses01F_impro01.txt").write_bytes(b"\x00\x05\x16\x07\xb0\xff junk")  # macOS AppleDouble
+    (evaluation.parent / "notes.txt").mkdir()  # a folder with a .txt name
     corpus = read_corpus(session)
-    assert corpus.counts()["skipped_by_reason"] == {"empty_text": 1, "malformed_row": 1}  # M001: no text, no wav
-    with pytest.raises(DataError, match=r"Ses01F_impro01.txt:\d+: (not a turn line|turn Ses01F_impro01_M001 has no)"):
+    assert corpus.counts()["skipped_by_reason"] == {"no_transcript": 1, "malformed_row": 1, "bad_span": 1}
+    assert [c.dialogue_id for c in corpus.conversations] == ["Ses01F_impro01"]
+    with pytest.raises(DataError, match=r"Ses01F_impro01.txt:\d+: "):
         read_corpus(session, strict=True)
+
+
+def test_a_missing_transcription_file_skips_its_turns_counted(tmp_path):
+    session = _session(tmp_path, 1, TURNS, transcripts=False)
+    corpus = read_corpus(session)
+    assert corpus.counts()["skipped_by_reason"] == {"no_transcript": 4} and not corpus.conversations
+    assert "no dialog/transcriptions/Ses01F_impro01.txt" in corpus.problems[0].message
+
+
+def test_clips_root_must_hold_the_sessions(tmp_path):
+    session = _session(tmp_path / "release", 1, TURNS)
+    with pytest.raises(DataError, match="does not exist"):
+        read_corpus(session, format="iemocap", clips=tmp_path / "nowhere")
+    (tmp_path / "media").mkdir()
+    with pytest.raises(DataError, match="no Session1/dialog/ folder under the clips folder"):
+        read_corpus(session, format="iemocap", clips=tmp_path / "media")
+    (tmp_path / "media" / "Session1" / "dialog" / "wav").mkdir(parents=True)
+    utt = read_corpus(session, format="iemocap", clips=tmp_path / "media").conversations[0].utterances[0]
+    assert utt.audio == str(tmp_path / "media" / "Session1" / "dialog" / "wav" / "Ses01F_impro01.wav")
 
 
 def test_a_folder_that_is_not_iemocap(tmp_path):

@@ -87,3 +87,14 @@ def test_split_names_a_meld_file_whose_name_does_not(tmp_path, capsys):
     assert "cannot tell the MELD split from the file name" in capsys.readouterr().err
     assert main([*argv, "--split", "dev"]) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["n"] == 5
+
+
+def test_an_iemocap_session_folder_is_a_corpus_not_a_folder_of_split_files(tmp_path):
+    """``--data Session5`` read the folder as holding the run's split files (dev_sent_emo.csv
+    not found); a session folder is one corpus by itself, a release folder holds the splits."""
+    from altsa.evaluation.evaluate import corpus_path, is_corpus_folder
+
+    session = tmp_path / "IEMOCAP_full_release" / "Session5"
+    (session / "dialog" / "EmoEvaluation").mkdir(parents=True)
+    assert is_corpus_folder(session) and not is_corpus_folder(session.parent)
+    assert corpus_path(session, None, None) == (session, None)

@@ -50,13 +50,20 @@ class Evaluation:
         return out
 
 
+def is_corpus_folder(path: Path) -> bool:
+    """A folder that is one corpus by itself (an IEMOCAP session), not a folder of split files."""
+    from altsa.data.readers.iemocap import session_folders
+
+    return session_folders(path) == [path]
+
+
 def corpus_path(data: str | Path, run_config: Any, split: str | None) -> tuple[Path, str | None]:
     """A corpus file, or a folder holding the run config's split files -> (path, split name;
     None for a file whose name says no split and no ``--split``)."""
     from altsa.data.config import split_files
 
     path = Path(data)
-    if path.is_dir():
+    if path.is_dir() and not is_corpus_folder(path):
         name = split or "dev"
         if name not in run_config.data.splits:
             # MELD's own file names need no config entry: a model trained on train/dev still
@@ -124,7 +131,7 @@ def evaluate_run(
                                    format=format if format is not None else opts.format)
     path, split_name = corpus_path(data, cfg, split)
     run_data = dataclasses.replace(cfg.data, task=run.task)
-    if path.is_dir():
+    if path.is_dir() and not is_corpus_folder(path):
         # the run's split file(s) under this folder, read as the run's config says
         data_cfg = opts.apply(dataclasses.replace(run_data, root=str(path)))
         corpus = read_split(data_cfg, split_name, labels=run.labels, check=False)

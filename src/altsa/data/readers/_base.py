@@ -192,6 +192,7 @@ SKIP_REASONS: dict[str, str] = {
     "bad_span": "a start/end time that is not a time, negative, or an end not after the start",
     "duplicate_key": "a JSONL object naming the same key twice (which value is meant?)",
     "conflicting_label": "a JSONL label given twice with different values ('emotion' and 'labels.emotion')",
+    "no_transcript": "an IEMOCAP turn with no line in its dialog's transcription file",
 }
 
 
@@ -205,12 +206,14 @@ class ProblemLog:
         self.problems: list[Problem] = []
         self.rows_read = 0
 
-    def report(self, line: int | None, message: str, reason: str, rows: int = 1) -> None:
-        """``rows`` input rows skipped for ``reason`` (a ``SKIP_REASONS`` key)."""
+    def report(self, line: int | None, message: str, reason: str, rows: int = 1, *, path: Path | None = None) -> None:
+        """``rows`` input rows skipped for ``reason`` (a ``SKIP_REASONS`` key); ``path``: the
+        file the line is in, when a corpus is several files (IEMOCAP's folders)."""
         message = one_line(message)
+        where = path if path is not None else self.path
         if self.strict:
-            raise DataError(message, path=self.path, line=line)
-        self.problems.append(Problem(str(self.path), line, message, reason, rows))
+            raise DataError(message, path=where, line=line)
+        self.problems.append(Problem(str(where), line, message, reason, rows))
 
 
 class Repairs:

@@ -8,7 +8,9 @@ where a line was left out, and gaps are kept), its speaker the names in ``speake
 (``Rachel Green``; two at once: ``Joey Tribbiani, Chandler Bing``), its text ``transcript`` and
 its label ``emotion`` (``Joyful``, ``Mad``, ``Neutral``, ``Peaceful``, ``Powerful``, ``Sad``,
 ``Scared``: the ``emorynlp-emotion`` set, unless ``--labels`` names another; a label outside
-it is a skipped row). ``tokens`` and ``character_entities`` are not read.
+it, or none, is a skipped row). A key named twice is a problem at the level it is on: the
+document's ``episodes`` (fatal), an episode's or a scene's keys (the episode or scene is
+skipped, its utterances counted), an utterance's (that utterance). ``tokens`` and ``character_entities`` are not read.
 
 Per-utterance problems name the line of the utterance's ``utterance_id`` in the file.
 """
@@ -40,26 +42,31 @@ _ID_LINE = re.compile(r'"utterance_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 _POSITION = re.compile(r"_u(\d+)$")
 
 
-def _lines(text: str) -> dict[str, int]:
-    """utterance_id -> the line it is written on (the first, if written twice)."""
-    out: dict[str, int] = {}
+def _lines(text: str) -> dict[str, list[int]]:
+    """utterance_id -> the lines it is written on, in file order."""
+    out: dict[str, list[int]] = {}
     line, last = 1, 0
     for m in _ID_LINE.finditer(text):
         line += text.count("\n", last, m.start())
         last = m.start()
-        out.setdefault(m.group(1), line)
+        out.setdefault(m.group(1), []).append(line)
     return out
 
 
+def _own_duplicates(obj: Any, keys: frozenset[str]) -> list[str]:
+    """Which of ``keys`` the object ``obj`` itself names twice (not its nested objects)."""
+    return [k for k in duplicate_keys(obj, keys) if "." not in k] if isinstance(obj, dict) else []
+
+
 def looks_like(head: str) -> bool:
-    """Whether the first bytes of a file (decoded) are an EmoryNLP JSON document: one object
-    spread over lines (not JSONL) with the ``episodes`` key."""
+    """Whether the first bytes of a file (decoded) are an EmoryNLP JSON document: an object
+    with an ``episodes`` list and no ``utterances`` of its own, spread over lines or on one."""
     first = head.lstrip().split("\n", 1)[0]
     try:
-        json.loads(first)
-        return False  # a whole object on the first line: JSONL
+        obj = json.loads(first)
     except ValueError:
-        return '"episodes"' in head
+        return '"episodes"' in head  # spread over lines (or longer than the bytes looked at)
+    return isinstance(obj, dict) and isinstance(obj.get("episodes"), list) and "utterances" not in obj
 
 
 @CORPORA.register("emorynlp-json")
@@ -81,6 +88,8 @@ class EmoryNlpJsonReader(CorpusReader):
         if not isinstance(doc, dict) or not isinstance(doc.get("episodes"), list):
             raise DataError("not an EmoryNLP document: expected an object with an 'episodes' list "
                             "(emotion-detection-*.json)", path=path)
+        if _own_duplicates(doc, frozenset({"episodes"})):
+            raise DataError("the key 'episodes' is given twice: which list is meant?", path=path)
         lines = _lines(text)
         log = ProblemLog(path, opts.strict)
         # the published labels, as the CSV reader's emorynlp mapping fixes them: another is a skipped row
@@ -92,6 +101,13 @@ class EmoryNlpJsonReader(CorpusReader):
                 log.rows_read += 1
                 log.report(None, f"episode {e}: no 'scenes' list", "invalid_conversation")
                 continue
+            twice = _own_duplicates(episode, frozenset({"scenes", "episode_id"}))
+            if twice:
+                n = sum(len(c.get("utterances", [])) for c in scenes if isinstance(c, dict)
+                        and isinstance(c.get("utterances"), list)) or 1
+                log.rows_read += n
+                log.report(None, f"episode {e}: {duplicates_message(twice)}", "duplicate_key", n)
+                continue
             for s, scene in enumerate(scenes):
                 self._scene(scene, f"episode {e} scene {s}", given, dialogues, repairs, log, lines, opts.task)
         return finish(path.stem, dialogues, log, repairs,
@@ -99,13 +115,18 @@ class EmoryNlpJsonReader(CorpusReader):
 
     @staticmethod
     def _scene(scene: Any, where: str, given: LabelSet | None, dialogues: Dialogues, repairs: Repairs,
-               log: ProblemLog, lines: dict[str, int], task: str) -> None:
+               log: ProblemLog, lines: dict[str, list[int]], task: str) -> None:
         utts = scene.get("utterances") if isinstance(scene, dict) else None
         sid = scene.get("scene_id") if isinstance(scene, dict) else None
         if not isinstance(utts, list) or not isinstance(sid, str) or not sid.strip():
             n = len(utts) if isinstance(utts, list) and utts else 1
             log.rows_read += n
             log.report(None, f"{where}: needs a 'scene_id' string and an 'utterances' list", "invalid_conversation", n)
+            return
+        twice = _own_duplicates(scene, frozenset({"scene_id", "utterances"}))
+        if twice:
+            log.rows_read += len(utts) or 1
+            log.report(None, f"scene {shown(repr(sid))}: {duplicates_message(twice)}", "duplicate_key", len(utts) or 1)
             return
         if sid in dialogues:
             log.rows_read += len(utts) or 1
@@ -115,7 +136,8 @@ class EmoryNlpJsonReader(CorpusReader):
         for k, u in enumerate(utts):
             log.rows_read += 1
             uid = u.get("utterance_id") if isinstance(u, dict) else None
-            line = lines.get(uid) if isinstance(uid, str) else None
+            at = lines.get(uid) if isinstance(uid, str) else None
+            line = at.pop(0) if at else None  # the k-th object with this id: its k-th line
             name = f"utterance {shown(repr(uid))}" if isinstance(uid, str) else f"scene {shown(repr(sid))} utterance {k}"
             if not isinstance(u, dict):
                 log.report(line, f"{name}: not an object", "invalid_field")
@@ -134,15 +156,17 @@ class EmoryNlpJsonReader(CorpusReader):
             if is_blank(transcript):
                 log.report(line, f"{name}: empty transcript", "empty_text")
                 continue
-            labels = {}
-            if label.strip():
-                if given is not None:
-                    try:
-                        label = given.canonical(label)
-                    except DataError as err:
-                        log.report(line, f"{name}: {err.message}", "unknown_label")
-                        continue
-                labels[task] = label
+            labels: dict[str, str] = {}
+            if not label.strip():
+                log.report(line, f"{name}: no emotion", "empty_label")
+                continue
+            if given is not None:
+                try:
+                    label = given.canonical(label)
+                except DataError as err:
+                    log.report(line, f"{name}: {err.message}", "unknown_label")
+                    continue
+            labels[task] = label
             m = _POSITION.search(uid) if isinstance(uid, str) else None
             position = int(m.group(1)) if m else dialogues.next_position(sid)
             utt = Utterance(dialogue_id=sid, position=position, speaker=speaker, text=transcript, labels=labels,

@@ -24,6 +24,7 @@ Labels are the codes as written; choose the classes with ``data.labels`` and
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -47,12 +48,31 @@ _TEXT = re.compile(r"^(\S+)\s+\[[^\]]*\]:\s?(.*)$")
 _SESSION = re.compile(r"^Ses(\d+)")
 
 
+def _entries(folder: Path) -> list[Path]:
+    """The entries of ``folder`` (sorted), without hidden ones: macOS copies leave ``._X.txt``
+    (AppleDouble: binary, under the name of a dialog) and ``.DS_Store``. An unreadable folder
+    is an error: ``glob`` would pass it over as empty."""
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise DataError(f"cannot read folder: {exc.strerror or exc}", path=folder) from None
+    return [folder / n for n in names if not n.startswith(".")]
+
+
+def _is_session(path: Path) -> bool:
+    return path_kind(path / "dialog" / "EmoEvaluation")[0] == "dir"
+
+
 def session_folders(path: Path) -> list[Path]:
-    """The session folders ``path`` holds: itself (a session) or its ``Session*`` folders
-    (the release); empty when it is neither."""
-    if path_kind(path / "dialog" / "EmoEvaluation")[0] == "dir":
+    """The session folders ``path`` holds: itself (a session) or its ``Session*`` folders, in
+    any case (the release); empty when it is neither."""
+    if _is_session(path):
         return [path]
-    return sorted(p for p in path.glob("Session*") if path_kind(p / "dialog" / "EmoEvaluation")[0] == "dir")
+    if path_kind(path)[0] != "dir":
+        return []
+    return [p for p in _entries(path) if p.name.casefold().startswith("session") and _is_session(p)]
 
 
 def _speaker(turn: str) -> str:
@@ -61,11 +81,15 @@ def _speaker(turn: str) -> str:
     return f"Ses{session.group(1)}_{letter}" if session and letter in ("F", "M") else ""
 
 
-def _texts(file: Path) -> dict[str, str]:
-    """turn -> text of a transcription file (lines that name no turn, none of it)."""
+def _texts(file: Path) -> dict[str, str] | None:
+    """turn -> text of a transcription file (lines that name no turn, none of it); None when
+    the file is missing."""
+    kind, why = path_kind(file)
+    if kind == "missing":
+        return None
+    if kind != "file":
+        raise DataError(f"cannot read the transcription: {why or 'not a file'}", path=file)
     out: dict[str, str] = {}
-    if path_kind(file)[0] != "file":
-        return out
     for line in read_text(file).splitlines():
         m = _TEXT.match(line.strip())
         if m:
@@ -79,6 +103,8 @@ class IemocapReader(CorpusReader):
     description = "IEMOCAP as released: a Session folder, or the release folder (dialog/EmoEvaluation, transcriptions, wav, avi)"
 
     def read(self, path: Path, opts: ReadOptions) -> Corpus:
+        if opts.clips is not None and path_kind(opts.clips)[0] != "dir":
+            raise DataError("the clips folder (--clips / data.clips) does not exist", path=opts.clips)
         sessions = session_folders(path)
         if not sessions:
             raise DataError("not an IEMOCAP session or release folder (expected dialog/EmoEvaluation/ in it, or "
@@ -88,59 +114,75 @@ class IemocapReader(CorpusReader):
         dialogues, repairs = Dialogues(log), Repairs()
         for session in sessions:
             self._session(path, session, given, dialogues, repairs, log, opts)
-        return finish(path.name, dialogues, log, repairs,
-                      settle_labels(dialogues.utterances(), opts.task, given, path.name))
+        name = path.resolve().name  # "." names the folder it is
+        return finish(name, dialogues, log, repairs, settle_labels(dialogues.utterances(), opts.task, given, name))
 
     @staticmethod
-    def _session(root: Path, session: Path, given: LabelSet | None, dialogues: Dialogues, repairs: Repairs, log: ProblemLog,
-                 opts: ReadOptions) -> None:
+    def _session(root: Path, session: Path, given: LabelSet | None, dialogues: Dialogues, repairs: Repairs,
+                 log: ProblemLog, opts: ReadOptions) -> None:
         dialog = session / "dialog"
-        media_root = (opts.clips / session.name / "dialog") if opts.clips is not None else dialog
+        if opts.clips is not None:  # the recordings under another root, session by session
+            media_root = opts.clips / session.resolve().name / "dialog"
+            if path_kind(media_root)[0] != "dir":
+                raise DataError(f"no {session.resolve().name}/dialog/ folder under the clips folder", path=opts.clips)
+        else:
+            media_root = dialog
         wav_dir, avi_dir = media_root / "wav", media_root / "avi" / "DivX"
         has_wav, has_avi = path_kind(wav_dir)[0] == "dir", path_kind(avi_dir)[0] == "dir"
-        for evaluation in sorted((dialog / "EmoEvaluation").glob("*.txt")):
+        for evaluation in _entries(dialog / "EmoEvaluation"):
+            if evaluation.suffix != ".txt" or path_kind(evaluation)[0] != "file":
+                continue
             name = evaluation.stem
             texts = _texts(dialog / "transcriptions" / f"{name}.txt")
             turns: list[tuple[float, float, str, str, int]] = []
             seen: set[str] = set()
-            shown_file = evaluation.relative_to(root).as_posix()  # the message starts with root
             for n, line in enumerate(read_text(evaluation).splitlines(), start=1):
+                line = line.strip()
                 if not line.startswith("["):
                     continue
                 log.rows_read += 1
                 m = _TURN.match(line)
-                try:
-                    start, end = (float(m.group(1)), float(m.group(2))) if m else (0.0, 0.0)
-                except ValueError:
-                    m = None
-                if m is None or end <= start:
-                    log.report(None, f"{shown_file}:{n}: not a turn line '[start - end] TURN LABEL [v, a, d]': "
-                               f"{shown(line.strip(), 120)}", "malformed_row")
+                if m is None:
+                    log.report(n, f"not a turn line '[start - end] TURN LABEL [v, a, d]': {shown(line, 120)}",
+                               "malformed_row", path=evaluation)
                     continue
+                try:
+                    start, end = float(m.group(1)), float(m.group(2))
+                except ValueError:
+                    start = end = -1.0
                 turn, label = m.group(3), m.group(4)
+                if not 0 <= start < end:
+                    log.report(n, f"turn {turn}: times {m.group(1)} - {m.group(2)} are not a span", "bad_span",
+                               path=evaluation)
+                    continue
                 if turn in seen:
-                    log.report(None, f"{shown_file}:{n}: turn {turn} evaluated twice", "duplicate_utterance")
+                    log.report(n, f"turn {turn} evaluated twice", "duplicate_utterance", path=evaluation)
                     continue
                 seen.add(turn)
                 turns.append((start, end, turn, label, n))
             turns.sort()  # by start time
             dialogues.open(name)
             for position, (start, end, turn, label, n) in enumerate(turns):
-                where = f"{shown_file}:{n}"
-                (text, label), kinds = repairs.fix((texts.get(turn, ""), label))
+                if texts is None or turn not in texts:
+                    missing = f"no {dialog.name}/transcriptions/{name}.txt" if texts is None else \
+                        f"no line for it in transcriptions/{name}.txt"
+                    log.report(n, f"turn {turn}: {missing}", "no_transcript", path=evaluation)
+                    continue
+                (text, label), kinds = repairs.fix((texts[turn], label))
                 audio = str(wav_dir / f"{name}.wav") if has_wav else None
                 video = str(avi_dir / f"{name}.avi") if has_avi else None
                 if is_blank(text) and not (audio or video):
-                    log.report(None, f"{where}: turn {turn} has no transcription and no recording", "empty_text")
+                    log.report(n, f"turn {turn} has an empty transcription and no recording", "empty_text",
+                               path=evaluation)
                     continue
                 if given is not None:
                     try:
                         label = given.canonical(label)
                     except DataError as err:
-                        log.report(None, f"{where}: {err.message}", "unknown_label")
+                        log.report(n, err.message, "unknown_label", path=evaluation)
                         continue
                 utt = Utterance(dialogue_id=name, position=position, speaker=_speaker(turn), text=text,
-                                labels={opts.task: label}, meta={"turn": turn, "session": session.name},
+                                labels={opts.task: label}, meta={"turn": turn, "session": session.resolve().name},
                                 audio=audio, video=video, start=start, end=end)
-                if dialogues.add(utt, None):
+                if dialogues.add(utt, n):
                     repairs.keep(kinds)
