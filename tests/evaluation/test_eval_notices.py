@@ -98,3 +98,15 @@ def test_an_iemocap_session_folder_is_a_corpus_not_a_folder_of_split_files(tmp_p
     (session / "dialog" / "EmoEvaluation").mkdir(parents=True)
     assert is_corpus_folder(session) and not is_corpus_folder(session.parent)
     assert corpus_path(session, None, None) == (session, None)
+
+
+def test_a_corpus_in_another_label_set_says_so(tmp_path, capsys):
+    """Scoring the MELD model on EmoryNLP stopped at the skip limit with the advice to accept
+    the skips, which would score the one row whose label both sets share."""
+    data = tmp_path / "emory.jsonl"
+    data.write_text(json.dumps({"dialogue_id": "d", "utterances": [
+        {"text": "hi", "emotion": "Joyful"}, {"text": "go away", "emotion": "Mad"}, {"text": "ok", "emotion": "Neutral"}]})
+        + "\n")
+    assert main(["evaluate", "meld-text-minilm", "--data", str(data), "--labels", "meld-emotion"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown_label 2" in err and "this model answers in meld-emotion: anger, disgust" in err

@@ -139,7 +139,15 @@ def evaluate_run(
     else:
         data_cfg = for_input(path, run_data, opts)
         corpus = read_file(path, data_cfg, split=split_name, labels=run.labels)
-    rows = check_skipped(corpus, data_cfg.max_skipped_fraction, path=path, option="--max-skipped-fraction")
+    try:
+        rows = check_skipped(corpus, data_cfg.max_skipped_fraction, path=path, option="--max-skipped-fraction")
+    except DataError as err:
+        counts = corpus.counts()
+        if counts["skipped_by_reason"].get("unknown_label", 0) * 2 > counts["skipped"]:  # mostly other labels
+            err.message += (f" (this model answers in {run.labels.name}: {', '.join(run.labels.labels)}; a corpus "
+                            "labelled in another set needs a model trained on it)")
+            err.args = (str(err),)
+        raise
     if not any(run.task in u.labels for u in corpus.utterances()):
         raise DataError(f"no utterance carries a {run.task!r} label to score against", path=path)
     _import_encoder_kinds()
