@@ -42,11 +42,11 @@ def meld_dev() -> Path:
 def test_list(capsys) -> None:
     rc, out, _ = _run(capsys, "data", "list")
     assert rc == 0
-    for name in ("meld", "csv", "emorynlp", "emorynlp-json", "iemocap", "jsonl", "clips"):
+    for name in ("meld", "csv", "emorynlp", "emorynlp-json", "iemocap", "dailydialog", "jsonl", "clips"):
         assert name in out
     rc, out, _ = _run(capsys, "data", "list", "--json")
     listed = json.loads(out)
-    assert set(listed["formats"]) == {"clips", "csv", "emorynlp", "emorynlp-json", "iemocap", "jsonl", "meld"}
+    assert set(listed["formats"]) == {"clips", "csv", "dailydialog", "emorynlp", "emorynlp-json", "iemocap", "jsonl", "meld"}
     assert "emorynlp" in listed["mappings"]
 
 

@@ -36,8 +36,8 @@ def examples() -> dict[str, dict[str, list[str]]]:
 EXAMPLES = examples()
 
 
-def test_the_docs_hold_the_five_worked_examples() -> None:
-    assert set(EXAMPLES) == {"emorynlp", "emorynlp-json", "speech", "iemocap", "iemocap-release"}
+def test_the_docs_hold_the_six_worked_examples() -> None:
+    assert set(EXAMPLES) == {"emorynlp", "emorynlp-json", "dailydialog", "speech", "iemocap", "iemocap-release"}
     for name, ex in EXAMPLES.items():
         assert len(ex["yaml"]) == 1 and ex["yaml"][0].startswith(f"# {name}.yaml\n"), name
         assert any(c.startswith("altsa train ") for c in ex["bash"]), name
@@ -81,6 +81,27 @@ def build_emorynlp_json(root: Path, write_emorynlp, write_wav) -> None:
                 scenes.append({"scene_id": f"s01_e{e:02d}_c{c:02d}", "utterances": utts})
             doc["episodes"].append({"episode_id": f"s01_e{e:02d}", "scenes": scenes})
         (folder / f"emotion-detection-{split}.json").write_text(json.dumps(doc, indent=2), encoding="utf-8")
+
+
+DD_WORDS = ["that is wonderful news", "get out of here now", "the bus leaves at five", "I miss her so much",
+            "what a surprise to see you", "that smells awful", "I am scared of the dark"]
+DD_IDS = [4, 1, 0, 5, 6, 2, 3]  # happiness, anger, neutral, sadness, surprise, disgust, fear
+
+
+def build_dailydialog(root: Path, write_emorynlp, write_wav) -> None:
+    """The published layout: per split folder a dialogues file (turns ended by __eou__, one
+    dialogue per line) and its emotion ids beside it."""
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 10), ("validation", 4), ("test", 4)):
+        folder = root / "data" / "ijcnlp_dailydialog" / split
+        folder.mkdir(parents=True)
+        texts, ids = [], []
+        for _ in range(n):
+            picks = torch.randint(len(DD_WORDS), (4,), generator=g).tolist()
+            texts.append(" __eou__ ".join(DD_WORDS[k] + " ." for k in picks) + " __eou__")
+            ids.append(" ".join(str(DD_IDS[k]) for k in picks) + " ")
+        (folder / f"dialogues_{split}.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+        (folder / f"dialogues_emotion_{split}.txt").write_text("\n".join(ids) + "\n", encoding="utf-8")
 
 
 def build_speech(root: Path, write_emorynlp, write_wav) -> None:
@@ -169,7 +190,8 @@ def build_iemocap_release(root: Path, write_emorynlp, write_wav) -> None:
     write_iemocap_release(root / "data", write_wav)
 
 
-BUILD = {"emorynlp": build_emorynlp, "emorynlp-json": build_emorynlp_json, "speech": build_speech,
+BUILD = {"emorynlp": build_emorynlp, "emorynlp-json": build_emorynlp_json, "dailydialog": build_dailydialog,
+         "speech": build_speech,
          "iemocap": build_iemocap, "iemocap-release": build_iemocap_release}
 
 
@@ -219,6 +241,11 @@ def test_worked_example_runs_as_documented(name, synthetic, tmp_path, monkeypatc
         evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))
         assert evaluation["read_as"]["format"] == "iemocap" and evaluation["n"] > 0
         assert evaluation["weights_mean"]["audio"] > 0 and evaluation["absent"]["audio"] == {}
+    if name == "dailydialog":  # 10 dialogues x 4 turns, all kept; the published label names
+        assert data["train"]["read"] == data["train"]["kept"] == 40
+        assert json.loads((run / "labels.json").read_text())["name"] == "dailydialog-emotion"
+        evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))
+        assert evaluation["n"] == 16 and evaluation["read_as"]["format"] == "dailydialog"
     if name == "speech":  # audio only, no text; a folder of new recordings is labelled file by file
         assert json.loads((run / "metrics.json").read_text())["fused_modalities"] == ["audio"]
         evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))

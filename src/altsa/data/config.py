@@ -63,7 +63,7 @@ class ColumnsConfig:
 class DataConfig:
     """Where the corpus is and how to read it. ``root`` has no default: a config names its data."""
 
-    corpus: str = "meld"  # the format: a reader of `altsa data list` (meld, emorynlp, emorynlp-json, iemocap, csv, jsonl) or auto
+    corpus: str = "meld"  # the format: a reader of `altsa data list` (meld, emorynlp, emorynlp-json, iemocap, dailydialog, csv, jsonl) or auto
     root: str | None = None  # REQUIRED: folder holding the split files (relative to the CWD)
     splits: dict[str, str | list[str]] = field(
         default_factory=lambda: {"train": "train_sent_emo.csv", "dev": "dev_sent_emo.csv"}

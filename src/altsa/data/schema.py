@@ -86,7 +86,14 @@ EMORYNLP_EMOTION = LabelSet(
     "emorynlp-emotion", ("joyful", "mad", "neutral", "peaceful", "powerful", "sad", "scared")
 )
 
-LABEL_SETS: dict[str, LabelSet] = {ls.name: ls for ls in (MELD_EMOTION, MELD_SENTIMENT, EMORYNLP_EMOTION)}
+# DailyDialog (Li et al. 2017) publishes label ids 0-6 in this order; 0 ("no emotion") is neutral
+DAILYDIALOG_EMOTION = LabelSet(
+    "dailydialog-emotion", ("neutral", "anger", "disgust", "fear", "happiness", "sadness", "surprise")
+)
+
+LABEL_SETS: dict[str, LabelSet] = {
+    ls.name: ls for ls in (MELD_EMOTION, MELD_SENTIMENT, EMORYNLP_EMOTION, DAILYDIALOG_EMOTION)
+}
 
 # Why a modality is absent for an utterance when its input simply carried none (no text, no
 # clip): the one spelling the feature cache, the Recognizer, the CLI and the service share.

@@ -20,6 +20,7 @@ from pathlib import Path
 from altsa.data.paths import input_path, named_path, path_kind
 from altsa.data.readers import clips as _clips  # noqa: F401  (registers clips)
 from altsa.data.readers import csv as _csv_reader  # noqa: F401  (registers csv, emorynlp)
+from altsa.data.readers import dailydialog as _dailydialog  # noqa: F401  (registers dailydialog)
 from altsa.data.readers import emorynlp_json as _emorynlp_json  # noqa: F401  (registers emorynlp-json)
 from altsa.data.readers import iemocap as _iemocap  # noqa: F401  (registers iemocap)
 from altsa.data.readers import jsonl as _jsonl  # noqa: F401  (registers jsonl)
@@ -72,6 +73,8 @@ def detect_format(path: str | Path) -> str:
     text = head.decode("utf-8-sig", errors="replace")
     if text.lstrip().startswith("{"):
         return "emorynlp-json" if _emorynlp_json.looks_like(text) else "jsonl"
+    if _dailydialog.looks_like(path, text):
+        return "dailydialog"
     first = text.splitlines()[0] if text.strip() else ""
     try:
         header = {h.strip() for h in next(_csv.reader(io.StringIO(first)), [])}
