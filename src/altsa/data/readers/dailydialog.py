@@ -8,7 +8,9 @@ Label ids 0-6 are ``neutral`` (published as "no emotion"), ``anger``, ``disgust`
 ``happiness``, ``sadness``, ``surprise`` (the ``dailydialog-emotion`` set). The dialogues are
 dyadic and name no speakers: the turns alternate, ``A`` then ``B``. A dialogue is named by its
 line number. A line whose label count differs from its utterance count is skipped whole
-(``malformed_row``, its utterances counted): which label belongs to which turn is unknown.
+(``malformed_row``, its utterances counted): which label belongs to which turn is unknown. The
+two files pair line by line; files with different line counts are an error (a line more or
+less in one would give every later turn another turn's label).
 """
 
 from __future__ import annotations
@@ -43,7 +45,15 @@ def emotion_file(path: Path) -> Path:
 
 
 def looks_like(path: Path, head: str) -> bool:
-    return path.name.startswith("dialogues_") and EOU in head
+    return path.name.startswith("dialogues_") and path.suffix == ".txt" and EOU in head
+
+
+def _lines(text: str) -> list[str]:
+    """Physical lines: split on newlines only (``str.splitlines`` also splits on U+0085, form
+    feeds or a lone CR inside a line, which would pair later text and labels wrongly), a CR
+    before the newline dropped, no empty last line for a final newline."""
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
 
 
 @CORPORA.register("dailydialog")
@@ -55,29 +65,40 @@ class DailyDialogReader(CorpusReader):
         if opts.clips is not None:
             raise DataError("DailyDialog names no media: it has no clips to find (drop --clips)", path=path)
         labels_path = emotion_file(path)
-        if path_kind(labels_path)[0] != "file":
+        kind, why = path_kind(labels_path)
+        if kind == "missing":
             raise DataError(f"no emotion file {labels_path.name} beside it (DailyDialog's labels)", path=path)
-        texts, ids = read_text(path).splitlines(), read_text(labels_path).splitlines()
+        if kind != "file":
+            raise DataError(f"the emotion file {labels_path.name}: {why or 'not a file'}", path=path)
+        texts, ids = _lines(read_text(path)), _lines(read_text(labels_path))
+        if len(texts) != len(ids):  # line N of one is line N of the other: a line more or less shifts them all
+            raise DataError(f"{len(texts):,} lines, but {labels_path.name} beside it has {len(ids):,}: the files "
+                            "pair line by line, so every label after the difference would be another turn's", path=path)
         log = ProblemLog(path, opts.strict)
         given: LabelSet = opts.label_set or DAILYDIALOG_EMOTION
         dialogues, repairs = Dialogues(log), Repairs()
         for n, line in enumerate(texts, start=1):
+            codes = ids[n - 1].split()
             if not line.strip():
+                if codes:
+                    log.rows_read += 1
+                    log.report(n, f"an empty line, but {len(codes)} label(s) on line {n} of {labels_path.name}",
+                               "malformed_row")
                 continue
             turns = [t.strip() for t in line.split(EOU)]
             if turns and not turns[-1]:
                 turns.pop()  # the line ends with __eou__
             log.rows_read += max(1, len(turns))
-            codes = ids[n - 1].split() if n <= len(ids) else []
             if len(codes) != len(turns):
-                log.report(n, f"{len(turns)} utterances but {len(codes)} labels on line {n} of {labels_path.name}",
+                log.report(n, f"{len(turns)} utterance(s) but {len(codes)} label(s) on line {n} of {labels_path.name}",
                            "malformed_row", max(1, len(turns)))
                 continue
             dialogue = str(n)
             dialogues.open(dialogue)
             for position, (text, code) in enumerate(zip(turns, codes)):
                 if not (code.isascii() and code.isdigit() and int(code) < len(DAILYDIALOG_EMOTION.labels)):
-                    log.report(n, f"utterance {position}: label id {shown(repr(code), 40)} is not 0-6", "unknown_label")
+                    log.report(n, f"utterance {position}: label id {shown(repr(code), 40)} (line {n} of "
+                               f"{labels_path.name}) is not 0-6", "unknown_label")
                     continue
                 try:  # the published name of the id, in the set asked for (default: the published set)
                     label = given.canonical(DAILYDIALOG_EMOTION.labels[int(code)])
