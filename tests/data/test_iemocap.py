@@ -112,3 +112,11 @@ def test_a_folder_that_is_not_iemocap(tmp_path):
     assert detect_format(tmp_path / "clips") == "clips"
     with pytest.raises(DataError, match="not an IEMOCAP session or release folder"):
         read_corpus(tmp_path / "clips", format="iemocap")
+
+
+def test_a_c1_character_in_a_transcription_does_not_cut_it(tmp_path):
+    """U+0085 (mojibake of an accented letter) is a line break to str.splitlines: the text was
+    cut there and the rest of the line lost."""
+    turns = [(1.0, 2.0, "F000", "neu", "I \u0085ngstr\u00f6m it, really.")]
+    utt = read_corpus(_session(tmp_path, 1, turns)).conversations[0].utterances[0]
+    assert utt.text.endswith("ngstr\u00f6m it, really.") and utt.text.startswith("I ")

@@ -255,6 +255,15 @@ def media_signature(head: bytes) -> str | None:
     return None
 
 
+def physical_lines(text: str) -> list[str]:
+    """``text``'s lines as a line-numbering reader means them: split on newlines only
+    (``str.splitlines`` also splits on U+0085, a form feed or a lone CR inside a line, which
+    shifts every later line number and, in files that pair line by line, every later label), a
+    CR before the newline dropped, no empty last line for a final newline."""
+    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
 def read_text(path: Path) -> str:
     """The whole file as text; ``DataError`` (fatal) when missing, not a regular file (a
     folder; a pipe, which would block), unreadable or not UTF-8."""

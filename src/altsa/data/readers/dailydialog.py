@@ -26,6 +26,7 @@ from altsa.data.readers._base import (
     ReadOptions,
     Repairs,
     finish,
+    physical_lines,
     read_text,
     settle_labels,
 )
@@ -48,14 +49,6 @@ def looks_like(path: Path, head: str) -> bool:
     return path.name.startswith("dialogues_") and path.suffix == ".txt" and EOU in head
 
 
-def _lines(text: str) -> list[str]:
-    """Physical lines: split on newlines only (``str.splitlines`` also splits on U+0085, form
-    feeds or a lone CR inside a line, which would pair later text and labels wrongly), a CR
-    before the newline dropped, no empty last line for a final newline."""
-    lines = [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
-    return lines[:-1] if lines and lines[-1] == "" else lines
-
-
 @CORPORA.register("dailydialog")
 class DailyDialogReader(CorpusReader):
     name = "dailydialog"
@@ -70,7 +63,7 @@ class DailyDialogReader(CorpusReader):
             raise DataError(f"no emotion file {labels_path.name} beside it (DailyDialog's labels)", path=path)
         if kind != "file":
             raise DataError(f"the emotion file {labels_path.name}: {why or 'not a file'}", path=path)
-        texts, ids = _lines(read_text(path)), _lines(read_text(labels_path))
+        texts, ids = physical_lines(read_text(path)), physical_lines(read_text(labels_path))
         if len(texts) != len(ids):  # line N of one is line N of the other: a line more or less shifts them all
             raise DataError(f"{len(texts):,} lines, but {labels_path.name} beside it has {len(ids):,}: the files "
                             "pair line by line, so every label after the difference would be another turn's", path=path)

@@ -37,6 +37,7 @@ from altsa.data.readers._base import (
     ReadOptions,
     Repairs,
     finish,
+    physical_lines,
     read_text,
     settle_labels,
 )
@@ -90,7 +91,7 @@ def _texts(file: Path) -> dict[str, str] | None:
     if kind != "file":
         raise DataError(f"cannot read the transcription: {why or 'not a file'}", path=file)
     out: dict[str, str] = {}
-    for line in read_text(file).splitlines():
+    for line in physical_lines(read_text(file)):
         m = _TEXT.match(line.strip())
         if m:
             out.setdefault(m.group(1), m.group(2).strip())
@@ -136,7 +137,7 @@ class IemocapReader(CorpusReader):
             texts = _texts(dialog / "transcriptions" / f"{name}.txt")
             turns: list[tuple[float, float, str, str, int]] = []
             seen: set[str] = set()
-            for n, line in enumerate(read_text(evaluation).splitlines(), start=1):
+            for n, line in enumerate(physical_lines(read_text(evaluation)), start=1):
                 line = line.strip()
                 if not line.startswith("["):
                     continue
