@@ -17,7 +17,7 @@ from torch import nn
 from altsa.data.schema import Corpus, LabelSet
 from altsa.losses import IGNORE, TextOut, teacher_objective
 from altsa.model.branches import ModalityBranch
-from altsa.training.predict import weighted_f1
+from altsa.training.predict import text_outputs, weighted_f1
 
 
 class TextTeacher(nn.Module):
@@ -79,28 +79,14 @@ def teacher_loss(weight, label_smoothing, contrast=None, rdrop: float = 0.0):
     return teacher_objective(forward, weight=weight, label_smoothing=label_smoothing, contrast=contrast, rdrop=rdrop)
 
 
-@torch.no_grad()
 def outputs(teacher: TextTeacher, encoder, items: TextItems, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(h [n, d], z [n, C]) of the teacher in eval mode for every item (inputs sorted by
-    length: little padding)."""
-    if not items.texts:
-        return torch.zeros(0, 0), torch.zeros(0, teacher.branch.head.out_features)
-    was = teacher.training
-    teacher.eval()
+    """(h [n, d], z [n, C]) of the teacher in eval mode for every item."""
     device = next(teacher.parameters()).device
-    order = sorted(range(len(items.texts)), key=lambda i: -len(items.texts[i]))
-    hs, zs = [], []
-    try:
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            batch = {k: v.to(device) for k, v in make_batch(encoder, items, idx).items() if k != "labels"}
-            out = teacher(**batch)
-            hs.append(out["h_t"].float().cpu())
-            zs.append(out["z_t"].float().cpu())
-    finally:
-        teacher.train(was)
-    back = torch.argsort(torch.tensor(order, dtype=torch.long))
-    return torch.cat(hs)[back], torch.cat(zs)[back]
+
+    def forward(idx: list[int]) -> dict[str, torch.Tensor]:
+        return teacher(**{k: v.to(device) for k, v in make_batch(encoder, items, idx).items() if k != "labels"})
+
+    return text_outputs(teacher, [len(t) for t in items.texts], batch_size, forward)
 
 
 def score_teacher(teacher: TextTeacher, encoder, items: TextItems, batch_size: int) -> float:

@@ -244,12 +244,12 @@ def run_stage(
     model_p, optimizer = accelerator.prepare(module, optimizer)
 
     world, rank = accelerator.num_processes, accelerator.process_index
-    if stage.curriculum is not None:
+    items = stage.num_items
+    if stage.curriculum is not None:  # each epoch trains a part of the items
         from altsa.training.curriculum import per_epoch as curriculum_items
 
-        per_epoch = len(shard(epoch_batches(curriculum_items(stage.num_items), stage.batch_size, seed, 0), rank, world))
-    else:
-        per_epoch = len(shard(epoch_batches(stage.num_items, stage.batch_size, seed, 0), rank, world))
+        items = curriculum_items(stage.num_items)
+    per_epoch = len(shard(epoch_batches(items, stage.batch_size, seed, 0), rank, world))
     accum = max(1, cfg.grad_accum)
     total_steps = cfg.epochs * math.ceil(per_epoch / accum)
     main = accelerator.is_main_process
@@ -275,8 +275,9 @@ def run_stage(
             say(f"{stage.name}: no better dev F1 for {cfg.patience} epochs, stopping early")
             break
         start, t0 = state["step"], time.perf_counter()
-        batches = shard(epoch_batches(stage.num_items, stage.batch_size, seed, epoch), rank, world)
-        if stage.curriculum is not None:
+        if stage.curriculum is None:
+            batches = shard(epoch_batches(stage.num_items, stage.batch_size, seed, epoch), rank, world)
+        else:
             # the epoch's items depend on the weights at its start: a resumed epoch keeps its own
             if state.get("subset") is None:
                 state["subset"] = stage.curriculum.select(accelerator.unwrap_model(model_p), epoch, seed)

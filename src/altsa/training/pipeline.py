@@ -165,10 +165,10 @@ def dialogue_text_forward(dims: dict[str, int]):
     return forward
 
 
-@torch.no_grad()
 def dialogue_text_rows(split: FeatureSplit, batch_dialogues: int):
     """``Curriculum.embed`` for the dialogue routes: the text branch's vectors (eval mode) of
-    every real turn with text, its label and its dialogue's index."""
+    every real turn with text, its label and its dialogue's index (``Curriculum.select`` runs
+    it without gradients)."""
 
     def embed(module):
         was = module.training

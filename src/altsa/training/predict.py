@@ -1,7 +1,9 @@
-"""Run a model over a feature split: per-utterance logits, branch logits and modality weights."""
+"""Run a model over a feature split: per-utterance logits, branch logits and modality weights;
+and the text branch's outputs over utterances in eval mode (``text_outputs``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -67,3 +69,26 @@ def weighted_f1(labels: torch.Tensor, logits: torch.Tensor, keep: torch.Tensor |
         return float("nan")
     y, p = labels[sel].numpy(), logits[sel].argmax(-1).numpy()
     return 100.0 * float(f1_score(y, p, average="weighted", zero_division=0))
+
+
+@torch.no_grad()
+def text_outputs(teacher: torch.nn.Module, lengths: Sequence[int], batch_size: int,
+                 forward: Callable[[list[int]], dict[str, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """(h [n, d], z [n, C]) of a text teacher in eval mode for ``n`` items, in their order:
+    ``forward(indices)`` runs a batch of them (``{"h_t", "z_t"}``); batches go longest first
+    (``lengths``), so there is little padding. The teacher's mode is restored after."""
+    if not lengths:
+        return torch.zeros(0, 0), torch.zeros(0, teacher.branch.head.out_features)
+    was = teacher.training
+    teacher.eval()
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    hs, zs = [], []
+    try:
+        for start in range(0, len(order), batch_size):
+            out = forward(order[start : start + batch_size])
+            hs.append(out["h_t"].float().cpu())
+            zs.append(out["z_t"].float().cpu())
+    finally:
+        teacher.train(was)
+    back = torch.argsort(torch.tensor(order, dtype=torch.long))  # longest first -> the items' order
+    return torch.cat(hs)[back], torch.cat(zs)[back]

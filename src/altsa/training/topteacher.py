@@ -25,7 +25,7 @@ from torch import nn
 from altsa.encoders.topblocks import LowerStates, TopBlocks
 from altsa.errors import ConfigError
 from altsa.losses import Contrast, DistillWeights, TextOut, teacher_objective
-from altsa.training.predict import weighted_f1
+from altsa.training.predict import text_outputs, weighted_f1
 
 # The linear layers LoRA adapts in a block, per model type (attention and feed-forward).
 LORA_TARGETS = {
@@ -158,28 +158,17 @@ def save_adapter(peft_model: Any, folder: Path, base_ref: str) -> None:
     (folder / "README.md").unlink(missing_ok=True)  # PEFT's empty model-card template
 
 
-@torch.no_grad()
 def outputs(teacher: TopTeacher, lower: LowerStates, rows: list[int], batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(h [n, d], z [n, C]) of the text branch in eval mode for ``rows`` of the cached states
-    (run longest first: little padding)."""
-    if not rows:
-        return torch.zeros(0, 0), torch.zeros(0, teacher.branch.head.out_features)
-    was = teacher.training
-    teacher.eval()
+    """(h [n, d], z [n, C]) of the text branch in eval mode for ``rows`` of the cached states."""
     device = next(teacher.parameters()).device
-    order = sorted(range(len(rows)), key=lambda i: -int(lower.offsets[rows[i] + 1] - lower.offsets[rows[i]]))
-    hs, zs = [], []
-    try:
-        for start in range(0, len(order), batch_size):
-            b = lower.batch([rows[i] for i in order[start : start + batch_size]])
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=lower.autocast == "bfloat16"):
-                out = teacher(b["states"].to(device), b["attention_mask"].to(device))
-            hs.append(out["h_t"].float().cpu())
-            zs.append(out["z_t"].float().cpu())
-    finally:
-        teacher.train(was)
-    back = torch.argsort(torch.tensor(order, dtype=torch.long))  # longest-first -> the order of rows
-    return torch.cat(hs)[back], torch.cat(zs)[back]
+
+    def forward(idx: list[int]) -> dict[str, torch.Tensor]:
+        b = lower.batch([rows[i] for i in idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=lower.autocast == "bfloat16"):
+            return teacher(b["states"].to(device), b["attention_mask"].to(device))
+
+    lengths = [int(lower.offsets[r + 1] - lower.offsets[r]) for r in rows]
+    return text_outputs(teacher, lengths, batch_size, forward)
 
 
 def score(teacher: TopTeacher, lower: LowerStates, labels: torch.Tensor, batch_size: int) -> float:

@@ -34,6 +34,7 @@ from altsa.data.readers._base import (
     ColumnMapping,
     CorpusReader,
     ReadOptions,
+    read_bytes,
 )
 from altsa.data.readers.csv import parse_speaker
 from altsa.data.readers.jsonl import conversation_to_dict, parse_conversation, write_jsonl
@@ -60,16 +61,7 @@ def detect_format(path: str | Path) -> str:
         return "clips"
     if path.suffix.casefold() in _JSONL_SUFFIXES:
         return "jsonl"  # by name alone: reading it checks the file
-    input_path(path, folders=False)  # missing, a pipe (open would block), unreadable: the error
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(65536)
-    except FileNotFoundError:
-        raise DataError("file not found", path=path) from None
-    except IsADirectoryError:
-        raise DataError("is a directory, not a corpus file", path=path) from None
-    except OSError as exc:
-        raise DataError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+    head = read_bytes(path, 65536)  # missing, a pipe (open would block), unreadable: the error
     text = head.decode("utf-8-sig", errors="replace")
     if text.lstrip().startswith("{"):
         return "emorynlp-json" if _emorynlp_json.looks_like(text) else "jsonl"

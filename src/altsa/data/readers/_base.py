@@ -264,18 +264,23 @@ def physical_lines(text: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def read_text(path: Path) -> str:
-    """The whole file as text; ``DataError`` (fatal) when missing, not a regular file (a
-    folder; a pipe, which would block), unreadable or not UTF-8."""
+def read_bytes(path: Path, limit: int = -1) -> bytes:
+    """The file's bytes (the first ``limit`` of them when given); ``DataError`` (fatal) when
+    missing, not a regular file (a folder; a pipe, which would block) or unreadable."""
     input_path(path, folders=False)
     try:
-        data = path.read_bytes()
-    except FileNotFoundError:
+        with open(path, "rb") as fh:
+            return fh.read(limit)
+    except FileNotFoundError:  # gone since it was looked at
         raise DataError("file not found", path=path) from None
-    except IsADirectoryError:
-        raise DataError("is a directory, not a corpus file", path=path) from None
     except OSError as exc:
         raise DataError(f"cannot read file: {exc.strerror or exc}", path=path) from None
+
+
+def read_text(path: Path) -> str:
+    """The whole file as text; ``DataError`` (fatal) when it cannot be read (``read_bytes``)
+    or is not UTF-8."""
+    data = read_bytes(path)
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

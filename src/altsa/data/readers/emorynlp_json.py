@@ -34,7 +34,7 @@ from altsa.data.readers._base import (
     read_text,
     settle_labels,
 )
-from altsa.data.readers.jsonl import duplicate_keys, duplicates_message, loads
+from altsa.data.readers.jsonl import duplicate_keys, duplicates_message, loads, own_duplicates
 from altsa.data.schema import EMORYNLP_EMOTION, Corpus, LabelSet, Utterance, is_blank
 from altsa.errors import DataError
 
@@ -51,11 +51,6 @@ def _lines(text: str) -> dict[str, list[int]]:
         last = m.start()
         out.setdefault(m.group(1), []).append(line)
     return out
-
-
-def _own_duplicates(obj: Any, keys: frozenset[str]) -> list[str]:
-    """Which of ``keys`` the object ``obj`` itself names twice (not its nested objects)."""
-    return [k for k in duplicate_keys(obj, keys) if "." not in k] if isinstance(obj, dict) else []
 
 
 def looks_like(head: str) -> bool:
@@ -88,7 +83,7 @@ class EmoryNlpJsonReader(CorpusReader):
         if not isinstance(doc, dict) or not isinstance(doc.get("episodes"), list):
             raise DataError("not an EmoryNLP document: expected an object with an 'episodes' list "
                             "(emotion-detection-*.json)", path=path)
-        if _own_duplicates(doc, frozenset({"episodes"})):
+        if own_duplicates(doc, frozenset({"episodes"})):
             raise DataError("the key 'episodes' is given twice: which list is meant?", path=path)
         lines = _lines(text)
         log = ProblemLog(path, opts.strict)
@@ -101,7 +96,7 @@ class EmoryNlpJsonReader(CorpusReader):
                 log.rows_read += 1
                 log.report(None, f"episode {e}: no 'scenes' list", "invalid_conversation")
                 continue
-            twice = _own_duplicates(episode, frozenset({"scenes", "episode_id"}))
+            twice = own_duplicates(episode, frozenset({"scenes", "episode_id"}))
             if twice:
                 n = sum(len(c.get("utterances", [])) for c in scenes if isinstance(c, dict)
                         and isinstance(c.get("utterances"), list)) or 1
@@ -123,7 +118,7 @@ class EmoryNlpJsonReader(CorpusReader):
             log.rows_read += n
             log.report(None, f"{where}: needs a 'scene_id' string and an 'utterances' list", "invalid_conversation", n)
             return
-        twice = _own_duplicates(scene, frozenset({"scene_id", "utterances"}))
+        twice = own_duplicates(scene, frozenset({"scene_id", "utterances"}))
         if twice:
             log.rows_read += len(utts) or 1
             log.report(None, f"scene {shown(repr(sid))}: {duplicates_message(twice)}", "duplicate_key", len(utts) or 1)
@@ -156,7 +151,6 @@ class EmoryNlpJsonReader(CorpusReader):
             if is_blank(transcript):
                 log.report(line, f"{name}: empty transcript", "empty_text")
                 continue
-            labels: dict[str, str] = {}
             if not label.strip():
                 log.report(line, f"{name}: no emotion", "empty_label")
                 continue
@@ -166,10 +160,9 @@ class EmoryNlpJsonReader(CorpusReader):
                 except DataError as err:
                     log.report(line, f"{name}: {err.message}", "unknown_label")
                     continue
-            labels[task] = label
             m = _POSITION.search(uid) if isinstance(uid, str) else None
             position = int(m.group(1)) if m else dialogues.next_position(sid)
-            utt = Utterance(dialogue_id=sid, position=position, speaker=speaker, text=transcript, labels=labels,
+            utt = Utterance(dialogue_id=sid, position=position, speaker=speaker, text=transcript, labels={task: label},
                             meta={"utterance_id": uid} if isinstance(uid, str) else {})
             if dialogues.add(utt, line):
                 repairs.keep(kinds)

@@ -85,12 +85,9 @@ def _speaker(turn: str) -> str:
 def _texts(file: Path) -> dict[str, str] | None:
     """turn -> text of a transcription file (lines that name no turn, none of it); None when
     the file is missing."""
-    kind, why = path_kind(file)
-    if kind == "missing":
+    if path_kind(file)[0] == "missing":
         return None
-    if kind != "file":
-        raise DataError(f"cannot read the transcription: {why or 'not a file'}", path=file)
-    out: dict[str, str] = {}
+    out: dict[str, str] = {}  # anything else that is not a readable file: read_text's error
     for line in physical_lines(read_text(file)):
         m = _TEXT.match(line.strip())
         if m:
@@ -114,18 +111,18 @@ class IemocapReader(CorpusReader):
         given: LabelSet | None = opts.label_set
         dialogues, repairs = Dialogues(log), Repairs()
         for session in sessions:
-            self._session(path, session, given, dialogues, repairs, log, opts)
+            self._session(session, given, dialogues, repairs, log, opts)
         name = path.resolve().name  # "." names the folder it is
         return finish(name, dialogues, log, repairs, settle_labels(dialogues.utterances(), opts.task, given, name))
 
     @staticmethod
-    def _session(root: Path, session: Path, given: LabelSet | None, dialogues: Dialogues, repairs: Repairs,
+    def _session(session: Path, given: LabelSet | None, dialogues: Dialogues, repairs: Repairs,
                  log: ProblemLog, opts: ReadOptions) -> None:
-        dialog = session / "dialog"
+        dialog, session_name = session / "dialog", session.resolve().name
         if opts.clips is not None:  # the recordings under another root, session by session
-            media_root = opts.clips / session.resolve().name / "dialog"
+            media_root = opts.clips / session_name / "dialog"
             if path_kind(media_root)[0] != "dir":
-                raise DataError(f"no {session.resolve().name}/dialog/ folder under the clips folder", path=opts.clips)
+                raise DataError(f"no {session_name}/dialog/ folder under the clips folder", path=opts.clips)
         else:
             media_root = dialog
         wav_dir, avi_dir = media_root / "wav", media_root / "avi" / "DivX"
@@ -135,6 +132,8 @@ class IemocapReader(CorpusReader):
                 continue
             name = evaluation.stem
             texts = _texts(dialog / "transcriptions" / f"{name}.txt")
+            audio = str(wav_dir / f"{name}.wav") if has_wav else None  # the dialog's recording: every turn a span
+            video = str(avi_dir / f"{name}.avi") if has_avi else None
             turns: list[tuple[float, float, str, str, int]] = []
             seen: set[str] = set()
             for n, line in enumerate(physical_lines(read_text(evaluation)), start=1):
@@ -170,8 +169,6 @@ class IemocapReader(CorpusReader):
                     log.report(n, f"turn {turn}: {missing}", "no_transcript", path=evaluation)
                     continue
                 (text, label), kinds = repairs.fix((texts[turn], label))
-                audio = str(wav_dir / f"{name}.wav") if has_wav else None
-                video = str(avi_dir / f"{name}.avi") if has_avi else None
                 if is_blank(text) and not (audio or video):
                     log.report(n, f"turn {turn} has an empty transcription and no recording", "empty_text",
                                path=evaluation)
@@ -183,7 +180,7 @@ class IemocapReader(CorpusReader):
                         log.report(n, err.message, "unknown_label", path=evaluation)
                         continue
                 utt = Utterance(dialogue_id=name, position=position, speaker=_speaker(turn), text=text,
-                                labels={opts.task: label}, meta={"turn": turn, "session": session.resolve().name},
+                                labels={opts.task: label}, meta={"turn": turn, "session": session_name},
                                 audio=audio, video=video, start=start, end=end)
                 if dialogues.add(utt, n):
                     repairs.keep(kinds)

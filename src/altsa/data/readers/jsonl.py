@@ -87,6 +87,12 @@ def duplicate_keys(value: Any, keys: frozenset[str] | None = None) -> list[str]:
     return out
 
 
+def own_duplicates(obj: Any, keys: frozenset[str]) -> list[str]:
+    """Which of ``keys`` the object ``obj`` itself names twice; its nested objects are not
+    looked at (``duplicate_keys`` walks them)."""
+    return [k for k in getattr(obj, "duplicates", ()) if k in keys]
+
+
 def duplicates_message(paths: list[str]) -> str:
     what = "key" if len(paths) == 1 else "keys"
     named = ", ".join(repr(shown(p, 80)) for p in paths)
@@ -232,7 +238,7 @@ def _conversation(
         report("expected a JSON object with 'utterances'", "invalid_conversation", rows)
         raise _Skip()
     # the conversation's own keys (a duplicate within an utterance skips that utterance only)
-    dups = [k for k in getattr(obj, "duplicates", ()) if k in CONVERSATION_KEYS]
+    dups = own_duplicates(obj, CONVERSATION_KEYS)
     if dups:
         report(duplicates_message(dups), "duplicate_key", rows)
         raise _Skip()
