@@ -10,10 +10,11 @@ from dataclasses import dataclass, field
 
 from altsa.data.config import ColumnsConfig, DataConfig
 from altsa.encoders.base import EncoderConfig
+from altsa.evaluation.config import MetricsConfig
 from altsa.model.config import ModelConfig
 from altsa.training.config import TrainConfig
 
-__all__ = ["ColumnsConfig", "DataConfig", "EncodersConfig", "ExperimentConfig", "FeaturesConfig"]
+__all__ = ["ColumnsConfig", "DataConfig", "EncodersConfig", "ExperimentConfig", "FeaturesConfig", "MetricsConfig"]
 
 
 @dataclass
@@ -43,3 +44,4 @@ class ExperimentConfig:
     features: FeaturesConfig = field(default_factory=FeaturesConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)  # the figure of record: selection, micro F1

@@ -65,7 +65,8 @@ def test_evaluate_folder_and_seeds(runs, synthetic, capsys, tmp_path):
     assert (tmp_path / "eval" / "seeds.md").is_file() and (tmp_path / "eval" / "run2" / "report.md").is_file()
     assert main(["evaluate", str(runs[0]), "--data", str(synthetic["corpus"]), "--split", "dev",
                  "--out", str(tmp_path / "table")]) == 0
-    assert "weighted F1" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "weighted F1" in shown and "| UAR " in shown and "precision" in shown
 
 
 @pytest.mark.parametrize(

@@ -246,10 +246,23 @@ def test_worked_example_runs_as_documented(name, synthetic, tmp_path, monkeypatc
         assert json.loads((run / "labels.json").read_text())["name"] == "dailydialog-emotion"
         evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))
         assert evaluation["n"] == 16 and evaluation["read_as"]["format"] == "dailydialog"
+        # the corpus's figure: micro F1 without neutral, from the confusion matrix by hand
+        assert json.loads((run / "metrics.json").read_text())["final"]["select_on"] == "micro_f1"
+        assert evaluation["micro_f1_excludes"] == ["neutral"]
+        conf, k = evaluation["confusion"], evaluation["labels"].index("neutral")
+        kept = [i for i in range(len(conf)) if i != k]
+        tp = sum(conf[i][i] for i in kept)
+        predicted, true = sum(conf[r][c] for r in range(len(conf)) for c in kept), sum(sum(conf[r]) for r in kept)
+        want = 0.0 if tp == 0 else 100 * 2 * tp / (predicted + true)
+        assert evaluation["micro_f1"] == pytest.approx(want)
     if name == "speech":  # audio only, no text; a folder of new recordings is labelled file by file
         assert json.loads((run / "metrics.json").read_text())["fused_modalities"] == ["audio"]
         evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))
         assert evaluation["n"] == 6 and evaluation["rows"]["skipped"] == 0
+        assert json.loads((run / "metrics.json").read_text())["final"]["select_on"] == "uar"
+        conf = evaluation["confusion"]
+        recalls = [row[i] / sum(row) for i, row in enumerate(conf) if sum(row)]
+        assert evaluation["uar"] == pytest.approx(100 * sum(recalls) / len(recalls))
         predicted = [json.loads(x) for x in next(out for cmd, out in outputs if cmd == "predict").splitlines()]
         assert len(predicted) == 30 and all(p["absent"]["text"] == "not_provided" for p in predicted)
         assert predicted[0]["dialogue_id"] == "03a00Aa.wav"

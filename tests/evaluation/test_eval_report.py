@@ -38,9 +38,12 @@ def test_write_report(tmp_path: Path) -> None:
     png = (tmp_path / "eval" / "confusion.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 2000
     md = (tmp_path / "eval" / "report.md").read_text()
-    # weighted F1 = (3*0.8 + 2*0.5 + 1*2/3) / 6 = 67.78; macro = 65.56; accuracy 66.67
-    assert "| 67.78 | 65.56 | 66.67 | 6 |" in md
-    assert "| anger | 80.00 | 3 |" in md and "| neutral | 66.67 | 1 |" in md
+    # weighted F1 = (3*0.8 + 2*0.5 + 1*2/3) / 6 = 67.78; macro = 65.56; accuracy 66.67;
+    # UAR = (2/3 + 1/2 + 1) / 3 = 72.22
+    assert "| weighted F1 | macro F1 | accuracy | UAR | utterances |" in md
+    assert "| 67.78 | 65.56 | 66.67 | 72.22 | 6 |" in md
+    # precision, recall, F1, support: anger 2/2, 2/3; neutral 1/2, 1/1
+    assert "| anger | 100.00 | 66.67 | 80.00 | 3 |" in md and "| neutral | 50.00 | 100.00 | 66.67 | 1 |" in md
     assert "| joy | 0 | 1 | 1 |" in md
     assert "![confusion matrix](confusion.png)" in md and "- **seed**: 3" in md
     assert not [p for p in (tmp_path / "eval").iterdir() if p.name.startswith(".")]  # no temp files left
@@ -48,9 +51,24 @@ def test_write_report(tmp_path: Path) -> None:
 
 def test_display_labels(tmp_path: Path) -> None:
     write_report(tmp_path, METRICS, title="t", labels=["Anger", "Joy", "Neutral"])
-    assert "| Anger | 80.00 | 3 |" in (tmp_path / "report.md").read_text()
+    assert "| Anger | 100.00 | 66.67 | 80.00 | 3 |" in (tmp_path / "report.md").read_text()
     with pytest.raises(ValueError, match="2 display labels for 3 classes"):
         write_report(tmp_path, METRICS, title="t", labels=["x", "y"])
+
+
+def test_micro_f1_and_an_older_report(tmp_path: Path) -> None:
+    from altsa.evaluation.metrics import Metrics, compute_metrics
+
+    m = compute_metrics([0, 0, 0, 1, 1, 2], [0, 0, 1, 1, 2, 2], ["anger", "joy", "neutral"], ["neutral"])
+    write_report(tmp_path, m, title="t")
+    md = (tmp_path / "report.md").read_text()
+    # without neutral: TP 3 (rows 0, 1, 3); predicted anger or joy: 4; true anger or joy: 5 -> 6/9
+    assert "| micro F1 without neutral | utterances |" in md and "| 66.67 | 6 |" in md
+    old = Metrics.from_dict({k: v for k, v in m.to_dict().items() if k in {
+        "labels", "weighted_f1", "macro_f1", "accuracy", "per_class_f1", "confusion", "n"}})
+    write_report(tmp_path / "old", old, title="t")  # read back from a report older than UAR
+    md = (tmp_path / "old" / "report.md").read_text()
+    assert "| weighted F1 | macro F1 | accuracy | utterances |" in md and "| anger | 80.00 | 3 |" in md
 
 
 def test_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -67,8 +67,10 @@ def train(
         return  # another process of `accelerate launch`: the main one reports
     if summary.get("complete"):
         dev = summary["dev"]
+        extra = (f", micro F1 without {'+'.join(dev['micro_f1_excludes'])} {dev['micro_f1']:.2f}"
+                 if dev.get("micro_f1") is not None else "")
         typer.echo(f"{summary['run']}: dev weighted F1 {dev['weighted_f1']:.2f} (macro {dev['macro_f1']:.2f}, "
-                   f"accuracy {dev['accuracy']:.2f})")
+                   f"accuracy {dev['accuracy']:.2f}, UAR {dev['uar']:.2f}{extra})")
     else:
         typer.echo(f"{summary['run']}: stage {stage} done; continue with --stage or --resume")
 
@@ -92,9 +94,13 @@ def evaluate(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
     out: Path = typer.Option(None, "--out", help="Report folder (default: RUN/eval/<split>; bundled model: the user cache)."),
     cache: str = typer.Option(None, "--cache", help="Feature cache folder (default: the run config's)."),
+    micro_f1_excludes: str = typer.Option(
+        None, "--micro-f1-excludes", help="Labels left out of micro F1, comma-separated (DailyDialog's figure: "
+        "neutral); default: the run config's metrics.micro_f1_excludes; 'none': no micro F1."),
     data_opts: Any = None,
 ) -> None:
-    """Weighted F1 (headline), macro F1, accuracy, per-class F1, confusion matrix and report.md."""
+    """Weighted F1 (headline), macro F1, accuracy, UAR, per-class precision/recall/F1, confusion
+    matrix and report.md; micro F1 without the labels a corpus's literature leaves out."""
     from altsa.evaluation.evaluate import aggregate_evaluations, default_out, evaluate_run, write_evaluation
     from altsa.training.run import load_run
 
@@ -102,7 +108,8 @@ def evaluate(
     evs = []
     for name in names:
         run = load_run(name)
-        evs.append(evaluate_run(run, data, split=split, cache_dir=cache, options=data_opts))
+        evs.append(evaluate_run(run, data, split=split, cache_dir=cache, options=data_opts,
+                                micro_f1_excludes=_label_list(micro_f1_excludes)))
     tag = split or Path(data).stem if not Path(data).is_dir() else (split or "dev")
     target = out or default_out(names[0], Path(evs[0].run), tag)
     agg = aggregate_evaluations(evs) if len(evs) > 1 else None
@@ -120,19 +127,36 @@ def evaluate(
     _print(evs, agg, target)
 
 
+def _label_list(value: str | None) -> list[str] | None:
+    """``--micro-f1-excludes``: None (the run's config), ``none`` -> [], else the labels."""
+    if value is None:
+        return None
+    if value.strip().casefold() == "none":
+        return []
+    names = [v.strip() for v in value.split(",") if v.strip()]
+    if not names:
+        raise typer.BadParameter("name one or more labels, comma-separated, or 'none'", param_hint="--micro-f1-excludes")
+    return names
+
+
+def _scalars(agg) -> list[str]:
+    """The aggregate's scalar figures, in report order (UAR and micro F1 when every run has them)."""
+    from altsa.evaluation.metrics import SCALARS
+
+    return [k for k in SCALARS if k in agg]
+
+
 def _json(evs, agg) -> dict:
     if agg is None:
         return evs[0].summary()
+    keys = _scalars(agg)
     return {
         "runs": [e.summary() for e in evs],
-        "weighted_f1": agg["weighted_f1"]["mean"],
-        "macro_f1": agg["macro_f1"]["mean"],
-        "accuracy": agg["accuracy"]["mean"],
+        **{k: agg[k]["mean"] for k in keys},
+        "micro_f1_excludes": agg.get("micro_f1_excludes", []),
         "per_class_f1": {k: v["mean"] for k, v in agg["per_class_f1"].items()},
         "std": {
-            "weighted_f1": agg["weighted_f1"]["std"],
-            "macro_f1": agg["macro_f1"]["std"],
-            "accuracy": agg["accuracy"]["std"],
+            **{k: agg[k]["std"] for k in keys},
             "per_class_f1": {k: v["std"] for k, v in agg["per_class_f1"].items()},
         },
         "n": evs[0].metrics.n,
@@ -140,10 +164,17 @@ def _json(evs, agg) -> dict:
     }
 
 
+def _name(key: str, excludes: list[str]) -> str:
+    """A scalar's display name: micro F1 says what it leaves out."""
+    if key == "micro_f1":
+        return f"micro F1 without {'+'.join(excludes)}"
+    return {"uar": "UAR", "weighted_f1": "weighted F1", "macro_f1": "macro F1"}.get(key, key.replace("_", " "))
+
+
 def _seeds_markdown(agg, evs) -> str:
     lines = [f"# Mean ± std over {len(evs)} runs", "", "| metric | mean ± std |", "|---|---|"]
-    for key in ("weighted_f1", "macro_f1", "accuracy"):
-        lines.append(f"| {key} | {agg[key]['mean']:.2f} ± {agg[key]['std']:.2f} |")
+    for key in _scalars(agg):
+        lines.append(f"| {_name(key, agg.get('micro_f1_excludes', []))} | {agg[key]['mean']:.2f} ± {agg[key]['std']:.2f} |")
     for lab, st in agg["per_class_f1"].items():
         lines.append(f"| F1 {lab} | {st['mean']:.2f} ± {st['std']:.2f} |")
     lines += ["", "Runs: " + ", ".join(e.run for e in evs), ""]
@@ -163,24 +194,33 @@ def _print(evs, agg, target: Path) -> None:
         for note in ev.notices():
             console.print(f"note: {note}", highlight=False, markup=False)
     m = evs[0].metrics
-    table = Table(title="per class F1")
+    table = Table(title="per class" if agg is None else "per class F1")
     table.add_column("label")
-    for i, ev in enumerate(evs):
-        table.add_column(f"run {i + 1}" if len(evs) > 1 else "F1", justify="right")
-    if agg is not None:
+    if agg is None:
+        for head in ("precision", "recall", "F1", "support"):
+            table.add_column(head, justify="right")
+    else:
+        for i in range(len(evs)):
+            table.add_column(f"run {i + 1}", justify="right")
         table.add_column("mean ± std", justify="right")
-    for lab in m.labels:
-        row = [Text(lab), *[f"{ev.metrics.per_class_f1[lab]:.2f}" for ev in evs]]
-        if agg is not None:
+    for k, lab in enumerate(m.labels):
+        if agg is None:
+            row = [Text(lab), *[f"{d[lab]:.2f}" for d in (m.per_class_precision, m.per_class_recall, m.per_class_f1)],
+                   str(sum(m.confusion[k]))]
+        else:
             st = agg["per_class_f1"][lab]
-            row.append(f"{st['mean']:.2f} ± {st['std']:.2f}")
+            row = [Text(lab), *[f"{ev.metrics.per_class_f1[lab]:.2f}" for ev in evs], f"{st['mean']:.2f} ± {st['std']:.2f}"]
         table.add_row(*row)
     console.print(table)
     if agg is None:
-        console.print(f"weighted F1 {m.weighted_f1:.2f} | macro F1 {m.macro_f1:.2f} | accuracy {m.accuracy:.2f} | n {m.n}")
+        figures = [("weighted_f1", m.weighted_f1), ("macro_f1", m.macro_f1), ("accuracy", m.accuracy), ("uar", m.uar),
+                   ("micro_f1", m.micro_f1)]
+        console.print(" | ".join(f"{_name(k, m.micro_f1_excludes)} {v:.2f}" for k, v in figures if v is not None)
+                      + f" | n {m.n}", highlight=False, markup=False, soft_wrap=True)
     else:
-        console.print(" | ".join(f"{k.replace('_', ' ')} {agg[k]['mean']:.2f} ± {agg[k]['std']:.2f}"
-                                 for k in ("weighted_f1", "macro_f1", "accuracy")) + f" | runs {len(evs)} | n {m.n}")
+        console.print(" | ".join(f"{_name(k, agg.get('micro_f1_excludes', []))} {agg[k]['mean']:.2f} ± {agg[k]['std']:.2f}"
+                                 for k in _scalars(agg)) + f" | runs {len(evs)} | n {m.n}", highlight=False, markup=False,
+                      soft_wrap=True)
     console.print(f"report: {target}", highlight=False, markup=False)
 
 

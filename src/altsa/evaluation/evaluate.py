@@ -97,8 +97,12 @@ def evaluate_run(
     format: str | None = None,
     options: Any = None,
     device: str | None = None,
+    micro_f1_excludes: list[str] | None = None,
 ) -> Evaluation:
     """Score ``run`` (a ``TrainedRun``) on the labelled utterances of ``data``.
+
+    Micro F1 leaves out ``micro_f1_excludes`` (default: the run config's
+    ``metrics.micro_f1_excludes``; ``[]``: no micro F1).
 
     ``data`` is read as the run's own data section says (format, column mapping, label set)
     unless it is a self-describing file of another kind (``altsa.data.config.for_input``);
@@ -126,6 +130,8 @@ def evaluate_run(
         cfg = dataclasses.replace(cfg, features=dataclasses.replace(cfg.features, cache_dir=cache_dir))
     opts = options or DataOptions()
     check_labels_option(opts.labels, run.labels)
+    chosen = cfg.metrics.micro_f1_excludes if micro_f1_excludes is None else micro_f1_excludes
+    excludes = dataclasses.replace(cfg.metrics, micro_f1_excludes=list(chosen)).excludes(run.labels.labels)
     if clips is not None or format is not None:
         opts = dataclasses.replace(opts, clips=clips if clips is not None else opts.clips,
                                    format=format if format is not None else opts.format)
@@ -162,7 +168,8 @@ def evaluate_run(
     sel = p.labels != IGNORE
     if not sel.any():
         raise DataError(f"no utterance has a label of the run's label set ({', '.join(run.labels.labels)})", path=path)
-    metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), list(run.labels.labels))
+    metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), list(run.labels.labels),
+                              excludes)
     w = p.weights[sel].mean(0) if sel.any() else torch.zeros(3)
     used = torch.tensor([m in run.model.use for m in MODALITIES])
     return Evaluation(

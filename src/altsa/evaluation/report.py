@@ -102,18 +102,23 @@ def write_report(
     else:
         png.unlink(missing_ok=True)  # never leave a picture of an older run beside new numbers
 
-    per_class = [
-        (lab, metrics.per_class_f1[key], sum(metrics.confusion[i]))
-        for i, (lab, key) in enumerate(zip(labels, metrics.labels))
-    ]
+    scores = [("weighted F1", metrics.weighted_f1), ("macro F1", metrics.macro_f1), ("accuracy", metrics.accuracy),
+              ("UAR", metrics.uar)]
+    if metrics.micro_f1 is not None:
+        scores.append((f"micro F1 without {'+'.join(metrics.micro_f1_excludes)}", metrics.micro_f1))
+    scores = [(k, v) for k, v in scores if v is not None]  # UAR is missing from reports older than it
     md = [f"# {title}", ""]
-    md.append(
-        format_table(
-            ["weighted F1", "macro F1", "accuracy", "utterances"],
-            [[metrics.weighted_f1, metrics.macro_f1, metrics.accuracy, metrics.n]],
-        )
-    )
-    md += ["## Per class", "", format_table(["label", "F1", "support"], per_class)]
+    md.append(format_table([k for k, _ in scores] + ["utterances"], [[v for _, v in scores] + [metrics.n]]))
+    if metrics.per_class_precision is not None and metrics.per_class_recall is not None:
+        md += ["## Per class", "", format_table(
+            ["label", "precision", "recall", "F1", "support"],
+            [(lab, metrics.per_class_precision[key], metrics.per_class_recall[key], metrics.per_class_f1[key],
+              sum(metrics.confusion[i])) for i, (lab, key) in enumerate(zip(labels, metrics.labels))])]
+    else:
+        md += ["## Per class", "", format_table(
+            ["label", "F1", "support"],
+            [(lab, metrics.per_class_f1[key], sum(metrics.confusion[i]))
+             for i, (lab, key) in enumerate(zip(labels, metrics.labels))])]
     md += ["## Confusion (rows: true, columns: predicted)", ""]
     md.append(format_table(["true \\ pred", *labels], [[lab, *row] for lab, row in zip(labels, metrics.confusion)]))
     md.append(

@@ -17,7 +17,8 @@ from torch import nn
 from altsa.data.schema import Corpus, LabelSet
 from altsa.losses import IGNORE, TextOut, teacher_objective
 from altsa.model.branches import ModalityBranch
-from altsa.training.predict import text_outputs, weighted_f1
+from altsa.evaluation.metrics import Selection
+from altsa.training.predict import WEIGHTED_F1, dev_score, text_outputs
 
 
 class TextTeacher(nn.Module):
@@ -89,6 +90,7 @@ def outputs(teacher: TextTeacher, encoder, items: TextItems, batch_size: int) ->
     return text_outputs(teacher, [len(t) for t in items.texts], batch_size, forward)
 
 
-def score_teacher(teacher: TextTeacher, encoder, items: TextItems, batch_size: int) -> float:
-    """Dev weighted F1 of the teacher head."""
-    return weighted_f1(items.labels, outputs(teacher, encoder, items, batch_size)[1])
+def score_teacher(teacher: TextTeacher, encoder, items: TextItems, batch_size: int,
+                  metric: Selection = WEIGHTED_F1) -> float:
+    """The dev score (``metric``) of the teacher head."""
+    return dev_score(items.labels, outputs(teacher, encoder, items, batch_size)[1], metric=metric)

@@ -7,7 +7,6 @@ the three stages of the spec ("Training stages"); the loop itself is ``training.
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,8 @@ from altsa.model import MODALITIES, ALTSAModel, build_model
 from altsa.training.checkpoint import load_tensors, save_tensors, seed_everything
 from altsa.training.data import FeatureSplit, build_split, collate
 from altsa.training.loop import Stage, encoder_lrs, run_stage
-from altsa.training.predict import predict_split, weighted_f1
+from altsa.evaluation.metrics import Selection
+from altsa.training.predict import MACRO_F1, WEIGHTED_F1, dev_score, predict_split
 from altsa.training.run import RunDir, run_lock, save_labels, save_model
 
 STAGES = ("teacher", "students", "fusion")
@@ -197,21 +197,22 @@ def utterance_rows(vectors, labels: torch.Tensor):
 
 
 def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight,
-                  contrast: Contrast | None = None) -> Stage:
+                  contrast: Contrast | None = None, select: Selection = WEIGHTED_F1) -> Stage:
     tc = cfg.train
     loss = teacher_objective(dialogue_text_forward(train.dims), weight=weight, label_smoothing=tc.label_smoothing,
                              contrast=contrast, rdrop=tc.rdrop)
 
     def evaluate(module):
         p = predict_split(module, dev, tc.eval_batch_dialogues)
-        return {"text": weighted_f1(p.labels, p.z["text"], p.present[:, 0])}
+        return {"text": dev_score(p.labels, p.z["text"], p.present[:, 0], select)}
 
     return Stage("teacher", model, ["branches.text"], {"text": ["branches.text"]}, len(train.dialogues),
                  tc.teacher.batch_dialogues, _loader(train), loss, evaluate, tc.teacher, unit="dialogues")
 
 
 def students_stage(
-    model: ALTSAModel, students: list[str], train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight
+    model: ALTSAModel, students: list[str], train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight,
+    select: Selection = WEIGHTED_F1,
 ) -> Stage:
     tc = cfg.train
     hp = DistillWeights(tc.tau, tc.beta, tc.gamma, tc.tau_f, tc.lambda_logit, tc.lambda_feat,
@@ -235,7 +236,7 @@ def students_stage(
 
     def evaluate(module):
         p = predict_split(module, dev, tc.eval_batch_dialogues)
-        return {m: weighted_f1(p.labels, p.z[m], p.present[:, MODALITIES.index(m)]) for m in students}
+        return {m: dev_score(p.labels, p.z[m], p.present[:, MODALITIES.index(m)], select) for m in students}
 
     prefixes = [f"branches.{m}" for m in students]
     return Stage("students", model, prefixes, {m: [f"branches.{m}"] for m in students}, len(train.dialogues),
@@ -243,7 +244,8 @@ def students_stage(
 
 
 def fusion_stage(
-    model: ALTSAModel, untrained: list[str], train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight
+    model: ALTSAModel, untrained: list[str], train: FeatureSplit, dev: FeatureSplit, cfg: ExperimentConfig, weight,
+    select: Selection = WEIGHTED_F1,
 ) -> Stage:
     tc = cfg.train
 
@@ -253,11 +255,8 @@ def fusion_stage(
 
     def evaluate(module):
         p = predict_split(module, dev, tc.eval_batch_dialogues)
-        from sklearn.metrics import f1_score
-
-        sel = p.labels != IGNORE
-        macro = 100.0 * f1_score(p.labels[sel], p.logits[sel].argmax(-1), average="macro", zero_division=0)
-        return {"fusion": weighted_f1(p.labels, p.logits), "macro_f1": float(macro)}
+        return {"fusion": dev_score(p.labels, p.logits, metric=select),
+                "macro_f1": dev_score(p.labels, p.logits, metric=MACRO_F1)}
 
     trainable = ["fusion", "context", "classifier"]
     branches = list(model.dims) if tc.fusion_trains_branches else untrained
@@ -352,6 +351,10 @@ def validate(cfg: ExperimentConfig) -> None:
     check_kind(cfg.train.curriculum)
     if not cfg.train.rdrop >= 0:
         raise ConfigError(f"train.rdrop is R-Drop's alpha and needs to be >= 0 (0: off), got {cfg.train.rdrop}")
+    from altsa.evaluation.metrics import SELECTABLE
+
+    if cfg.metrics.select_on not in SELECTABLE:  # the labels are checked once the corpus is read
+        raise ConfigError(f"metrics.select_on {cfg.metrics.select_on!r}: one of {', '.join(SELECTABLE)}")
 
 
 def clips_on_disk(corpus: Corpus, modality: str) -> tuple[int, dict[str, int]]:
@@ -435,6 +438,7 @@ class Trainer:
         # Data first: a corpus that reads badly stops the run before anything is written.
         train = read_split(cfg, "train")
         self.labels = task_labels(train, cfg.data.task)
+        self.select = cfg.metrics.selection(self.labels.labels)  # the dev figure every stage keeps its best by
         self.corpora = {"train": train, "dev": read_split(cfg, "dev", labels=self.labels)}
         self.data_counts = {s: {"file": str(split_path(cfg.data, s)), **c.counts()} for s, c in self.corpora.items()}
         if cfg.train.distill_from:  # a teacher that cannot teach stops the run before any encoder pass
@@ -554,7 +558,7 @@ class Trainer:
             train, dev = self.splits()
             weight = self._weight(train)
             contrast = self._contrast()
-            stage = teacher_stage(self.model, train, dev, self.cfg, weight, contrast)
+            stage = teacher_stage(self.model, train, dev, self.cfg, weight, contrast, self.select)
             if self.cfg.train.distill_from:  # text -> text distillation (training.textdistill)
                 from altsa.training.textdistill import distilled_dialogue_stage
 
@@ -592,7 +596,8 @@ class Trainer:
             "teacher", teacher, trainable, {"text": ["encoder", "branch"]}, len(train_items.texts),
             tc.teacher.batch_utterances, lambda idx: ft.make_batch(enc, train_items, idx),
             ft.teacher_loss(weight, tc.label_smoothing, self._contrast(), tc.rdrop),
-            lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2)},
+            lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2,
+                                                               self.select)},
             tc.teacher, lrs=encoder_lrs(teacher, "encoder", tc.teacher.encoder_lr, tc.teacher.layer_decay),
             unit="utterances",
             curriculum=self._curriculum(utterance_rows(
@@ -659,7 +664,7 @@ class Trainer:
         stage = Stage(
             "teacher", teacher, trainable, {"text": trainable}, len(keep), size, load,
             tt.make_loss(weight, tc.label_smoothing, hp, self._contrast(), tc.rdrop),
-            lambda module: {"text": tt.score(module, lower["dev"], items["dev"].labels, size * 2)},
+            lambda module: {"text": tt.score(module, lower["dev"], items["dev"].labels, size * 2, self.select)},
             tc.teacher, lrs=encoder_lrs(teacher, "top", tc.teacher.encoder_lr, tc.teacher.layer_decay),
             curriculum=self._curriculum(utterance_rows(
                 lambda module: tt.outputs(module, lower["train"], keep, size * 2)[0], labels), len(keep)),
@@ -764,7 +769,7 @@ class Trainer:
         stage = Stage(
             name, net, trainable, {modality: ["encoder", "branch"]}, len(train_items), size, train_loader.load,
             st.student_objective(hp, class_weights(counts, tc.class_weights), tc.label_smoothing),
-            lambda module: {modality: st.score_student(module, dev_loader, size)},
+            lambda module: {modality: st.score_student(module, dev_loader, size, self.select)},
             tc.students, lrs=encoder_lrs(net, "encoder", tc.students.encoder_lr, tc.students.layer_decay), prefetch=True,
             epoch_info=epoch_info, unit="clips",
         )
@@ -796,7 +801,7 @@ class Trainer:
                     self.log(f"students: no {m} in the training data ({train.absent.get(m, {})}), {m} student not trained")
             if students:
                 weight = self._weight(train)
-                run_stage(students_stage(self.model, students, train, dev, self.cfg, weight), self.run,
+                run_stage(students_stage(self.model, students, train, dev, self.cfg, weight, self.select), self.run,
                           self.accelerator, self.cfg.seed, **self._loop_options())
         for m in self.tuned_students:
             self._finetune_student(m)
@@ -808,7 +813,7 @@ class Trainer:
         if untrained and not self.cfg.train.fusion_trains_branches:
             self.log(f"fusion: branches {untrained} had no earlier stage; the fusion stage trains them")
         weight = self._weight(train)
-        stage = fusion_stage(self.model, untrained, train, dev, self.cfg, weight)
+        stage = fusion_stage(self.model, untrained, train, dev, self.cfg, weight, self.select)
         tc = self.cfg.train
         if tc.distill_from and tc.distill_fusion and tc.distill:  # train.distill=false: CE only, as everywhere
             from altsa.training.textdistill import distilled_fusion_stage
@@ -868,14 +873,19 @@ class Trainer:
         _, dev = self.splits()
         p = predict_split(self.model, dev, self.cfg.train.eval_batch_dialogues)
         sel = p.labels != IGNORE
-        metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), list(self.labels.labels))
+        labels = list(self.labels.labels)
+        metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), labels,
+                                  self.cfg.metrics.excludes(labels))
         if self.main:
             save_model(self.run.path / "model.safetensors", self.model)
-            self.run.write_metrics("final", {"split": "dev", **metrics.to_dict()})
-        self.log(
-            f"dev: weighted F1 {metrics.weighted_f1:.2f}, macro F1 {metrics.macro_f1:.2f}, accuracy {metrics.accuracy:.2f} "
-            f"({metrics.n} utterances); model: {self.run.path / 'model.safetensors'}"
-        )
+            self.run.write_metrics("final", {"split": "dev", "select_on": self.cfg.metrics.select_on,
+                                             **metrics.to_dict()})
+        figures = f"weighted F1 {metrics.weighted_f1:.2f}, macro F1 {metrics.macro_f1:.2f}, accuracy {metrics.accuracy:.2f}"
+        figures += f", UAR {metrics.uar:.2f}"
+        if metrics.micro_f1 is not None:
+            figures += f", micro F1 without {'+'.join(metrics.micro_f1_excludes)} {metrics.micro_f1:.2f}"
+        self.log(f"dev: {figures} ({metrics.n} utterances; epochs chosen on {self.cfg.metrics.select_on}); "
+                 f"model: {self.run.path / 'model.safetensors'}")
         self.accelerator.wait_for_everyone()
         return {"run": str(self.run.path), "complete": True, "dev": metrics.to_dict(), "main": self.main}
 
@@ -932,6 +942,3 @@ def resume(run_path: str | Path, *, stage: str | None = None, quiet: bool = Fals
     with run_lock(run_path, accelerator.is_main_process):
         return Trainer(cfg, run_path, quiet=quiet, progress=progress, accelerator=accelerator).train(stage)
 
-
-def dev_score(summary: dict[str, Any]) -> float:
-    return float(summary.get("dev", {}).get("weighted_f1", math.nan))

@@ -7,11 +7,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
-from sklearn.metrics import f1_score
 
+from altsa.evaluation.metrics import Selection
 from altsa.losses import IGNORE
 from altsa.model import ALTSAModel
 from altsa.training.data import FeatureSplit, iterate
+
+WEIGHTED_F1 = Selection()
+MACRO_F1 = Selection("macro_f1")
 
 
 @dataclass
@@ -60,15 +63,16 @@ def predict_split(model: ALTSAModel, split: FeatureSplit, batch_dialogues: int =
     )
 
 
-def weighted_f1(labels: torch.Tensor, logits: torch.Tensor, keep: torch.Tensor | None = None) -> float:
-    """Weighted F1 in 0-100 over labelled rows (and ``keep``); NaN when there are none."""
+def dev_score(labels: torch.Tensor, logits: torch.Tensor, keep: torch.Tensor | None = None,
+              metric: Selection = WEIGHTED_F1) -> float:
+    """``metric`` (default weighted F1) in 0-100 over labelled rows (and ``keep``): the figure
+    a stage keeps its best epoch by; NaN when there are no rows."""
     sel = labels != IGNORE
     if keep is not None:
         sel &= keep
     if not sel.any():
         return float("nan")
-    y, p = labels[sel].numpy(), logits[sel].argmax(-1).numpy()
-    return 100.0 * float(f1_score(y, p, average="weighted", zero_division=0))
+    return metric(labels[sel].numpy(), logits[sel].argmax(-1).numpy(), logits.shape[-1])
 
 
 @torch.no_grad()

@@ -4,7 +4,7 @@ Layout (docs/architecture.md, "Runs")::
 
     RUN/config.yaml          resolved ExperimentConfig
     RUN/labels.json          the label set (task, name, labels, aliases)
-    RUN/model.safetensors    the final model (each stage's epoch chosen on dev weighted F1);
+    RUN/model.safetensors    the final model (each stage's epoch chosen on dev metrics.select_on: weighted F1 unless set);
                              metadata: dims, num_classes, format version
     RUN/text-encoder/        the fine-tuned text encoder (only when the teacher was fine-tuned)
     RUN/audio-encoder/       the fine-tuned students (only when fine-tuned end to end: freeze false)

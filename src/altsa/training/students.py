@@ -29,7 +29,8 @@ from altsa.data.schema import NOT_PROVIDED, Corpus, LabelSet
 from altsa.errors import ConfigError
 from altsa.losses import IGNORE, DistillWeights, student_loss
 from altsa.model.branches import ModalityBranch
-from altsa.training.predict import weighted_f1
+from altsa.evaluation.metrics import Selection
+from altsa.training.predict import WEIGHTED_F1, dev_score
 
 CPU_CLIP_BATCH = 8  # clips per batch on a CPU (no memory to probe; small keeps a step short)
 MAX_CLIP_BATCH = 64  # the memory probe never goes above this
@@ -189,8 +190,8 @@ def student_objective(hp: DistillWeights, weight: torch.Tensor | None, label_smo
 
 
 @torch.no_grad()
-def score_student(net: StudentNet, loader: ClipLoader, batch_size: int) -> float:
-    """Dev weighted F1 of the student head over the clips that decode (eval mode)."""
+def score_student(net: StudentNet, loader: ClipLoader, batch_size: int, metric: Selection = WEIGHTED_F1) -> float:
+    """The dev score (``metric``) of the student head over the clips that decode (eval mode)."""
     was = net.training
     net.eval()
     items = loader.items
@@ -205,7 +206,7 @@ def score_student(net: StudentNet, loader: ClipLoader, batch_size: int) -> float
             read[batch["rows"]] = True
     finally:
         net.train(was)
-    return weighted_f1(items.labels, logits, read)
+    return dev_score(items.labels, logits, read, metric)
 
 
 def clip_batch_size(net: StudentNet, loader: ClipLoader, accelerator: Any, requested: int) -> tuple[int, str]:

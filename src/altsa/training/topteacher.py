@@ -25,7 +25,8 @@ from torch import nn
 from altsa.encoders.topblocks import LowerStates, TopBlocks
 from altsa.errors import ConfigError
 from altsa.losses import Contrast, DistillWeights, TextOut, teacher_objective
-from altsa.training.predict import text_outputs, weighted_f1
+from altsa.evaluation.metrics import Selection
+from altsa.training.predict import WEIGHTED_F1, dev_score, text_outputs
 
 # The linear layers LoRA adapts in a block, per model type (attention and feed-forward).
 LORA_TARGETS = {
@@ -171,9 +172,10 @@ def outputs(teacher: TopTeacher, lower: LowerStates, rows: list[int], batch_size
     return text_outputs(teacher, lengths, batch_size, forward)
 
 
-def score(teacher: TopTeacher, lower: LowerStates, labels: torch.Tensor, batch_size: int) -> float:
-    """Dev weighted F1 of the text head over cached dev states."""
-    return weighted_f1(labels, outputs(teacher, lower, list(range(len(lower.texts))), batch_size)[1])
+def score(teacher: TopTeacher, lower: LowerStates, labels: torch.Tensor, batch_size: int,
+          metric: Selection = WEIGHTED_F1) -> float:
+    """The dev score (``metric``) of the text head over cached dev states."""
+    return dev_score(labels, outputs(teacher, lower, list(range(len(lower.texts))), batch_size)[1], metric=metric)
 
 
 def make_loss(weight, label_smoothing, hp: DistillWeights | None = None, contrast: Contrast | None = None,
