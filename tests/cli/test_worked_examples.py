@@ -36,8 +36,9 @@ def examples() -> dict[str, dict[str, list[str]]]:
 EXAMPLES = examples()
 
 
-def test_the_docs_hold_the_six_worked_examples() -> None:
-    assert set(EXAMPLES) == {"emorynlp", "emorynlp-json", "dailydialog", "speech", "iemocap", "iemocap-release"}
+def test_the_docs_hold_the_seven_worked_examples() -> None:
+    assert set(EXAMPLES) == {"emorynlp", "emorynlp-json", "dailydialog", "speech", "emodb", "iemocap",
+                             "iemocap-release"}
     for name, ex in EXAMPLES.items():
         assert len(ex["yaml"]) == 1 and ex["yaml"][0].startswith(f"# {name}.yaml\n"), name
         assert any(c.startswith("altsa train ") for c in ex["bash"]), name
@@ -117,6 +118,17 @@ def build_speech(root: Path, write_emorynlp, write_wav) -> None:
         (folder / f"{split}.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
 
 
+def build_emodb(root: Path, write_emorynlp, write_wav) -> None:
+    """EmoDB's published layout: wav/SSTTTEV.wav, the emotion a letter in the name; a few
+    speakers of each split, and a file whose name is no EmoDB name."""
+    folder = root / "data" / "emodb" / "wav"
+    tones = {"W": "anger", "F": "joy", "N": "neutral"}
+    for speaker in ("03", "08", "11", "14", "15", "16"):
+        for i, (letter, tone) in enumerate(list(tones.items()) * 2):
+            write_wav(folder / f"{speaker}a0{i}{letter}{'ab'[i // 3]}.wav", tone, detune=i // 3)
+    write_wav(folder / "silence.wav", "neutral")
+
+
 def build_iemocap(root: Path, write_emorynlp, write_wav) -> None:
     folder = root / "data" / "iemocap"
     g = torch.Generator().manual_seed(0)
@@ -191,7 +203,7 @@ def build_iemocap_release(root: Path, write_emorynlp, write_wav) -> None:
 
 
 BUILD = {"emorynlp": build_emorynlp, "emorynlp-json": build_emorynlp_json, "dailydialog": build_dailydialog,
-         "speech": build_speech,
+         "speech": build_speech, "emodb": build_emodb,
          "iemocap": build_iemocap, "iemocap-release": build_iemocap_release}
 
 
@@ -266,6 +278,17 @@ def test_worked_example_runs_as_documented(name, synthetic, tmp_path, monkeypatc
         predicted = [json.loads(x) for x in next(out for cmd, out in outputs if cmd == "predict").splitlines()]
         assert len(predicted) == 30 and all(p["absent"]["text"] == "not_provided" for p in predicted)
         assert predicted[0]["dialogue_id"] == "03a00Aa.wav"
+    if name == "emodb":  # labels from the names; speakers as splits; the stray file counted, not kept
+        assert data["train"]["kept"] == 18 and data["train"]["skipped"] == 0 and data["dev"]["kept"] == 6
+        assert json.loads((run / "labels.json").read_text())["labels"][:3] == ["anger", "boredom", "neutral"]
+        final = json.loads((run / "metrics.json").read_text())["final"]
+        assert final["select_on"] == "uar" and final["n"] == 6
+        evaluation = json.loads(next(out for cmd, out in outputs if cmd == "evaluate"))
+        assert evaluation["n"] == 12 and evaluation["read_as"]["name_pattern"].startswith("^(?P<speaker>")
+        inspected = next(out for cmd, out in outputs if cmd == "data")
+        assert "name_unmatched" in inspected and "anger" in inspected
+        predicted = [json.loads(x) for x in next(out for cmd, out in outputs if cmd == "predict").splitlines()]
+        assert len(predicted) == 37 and "silence.wav" in {p["dialogue_id"] for p in predicted}
     if name == "iemocap":  # three session files as one split; exc -> hap; the other labels skipped, counted
         assert set(data["train"]["skipped_by_reason"]) <= {"unknown_label"}
         assert json.loads((run / "labels.json").read_text())["labels"] == ["ang", "hap", "neu", "sad"]

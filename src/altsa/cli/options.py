@@ -39,6 +39,7 @@ def _option_params(skip_limit: bool, clips: bool) -> list[tuple[str, Any, Any]]:
     ]
     params += [(name, Optional[str], opt) for name, (_, opt) in _COLUMN_OPTIONS.items()]
     params.append(("labels", Optional[str], typer.Option(None, "--labels", help="Label set: 'a,b,c' (order = class index) or a known set name.")))
+    params.append(("name_pattern", Optional[str], typer.Option(None, "--name-pattern", help="Clips: a regular expression searched in each file name; its (?P<label>...) group labels the clip, (?P<speaker>...) names the speaker.")))
     if clips:
         params.append(("clips", Optional[str], typer.Option(None, "--clips", help="Media root (MELD: the folder holding train_splits/, ...; csv/jsonl: relative clip paths).")))
     if skip_limit:
@@ -69,6 +70,7 @@ def data_options(*, skip_limit: bool = False, clips: bool = True) -> Callable[[C
                 mapping=values["mapping"],
                 columns=columns,
                 labels=values["labels"],
+                name_pattern=values["name_pattern"],
                 clips=values.get("clips"),
                 max_skipped_fraction=values.get("max_skipped_fraction"),
             )

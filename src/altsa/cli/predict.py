@@ -75,7 +75,13 @@ def input_data(model: str, source: str, opts: Any) -> Any:
         run_data = None  # the model's own error comes with loading it
     if source == "-":
         return opts.apply(DataConfig(corpus=AUTO))
-    return for_input(source, run_data, opts)
+    data = for_input(source, run_data, opts)
+    if opts.name_pattern is None and data.name_pattern is not None:
+        # the run's pattern labelled its training clips; a new recording is predicted whatever its name
+        import dataclasses
+
+        data = dataclasses.replace(data, name_pattern=None)
+    return data
 
 
 def check_model_labels(model: str, labels: str) -> None:

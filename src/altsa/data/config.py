@@ -75,6 +75,7 @@ class DataConfig:
     labels: str | list[str] | None = None  # label set: a known set's name or the labels (order = class index)
     label_aliases: dict[str, str] = field(default_factory=dict)  # a label in the files -> one of labels (exc: hap)
     max_skipped_fraction: float = DEFAULT_MAX_SKIPPED  # above this share of skipped rows, stop
+    name_pattern: str | None = None  # clips: a regex searched in each file name; (?P<label>..) labels it, (?P<speaker>..)
 
 
 @dataclass
@@ -87,6 +88,7 @@ class DataOptions:
     labels: str | None = None
     clips: str | None = None
     max_skipped_fraction: float | None = None
+    name_pattern: str | None = None
 
     def explicit_format(self) -> bool:
         return self.format is not None or self.mapping is not None or bool(self.columns)
@@ -107,6 +109,7 @@ class DataOptions:
             clips=self.clips if self.clips is not None else data.clips,
             max_skipped_fraction=(self.max_skipped_fraction if self.max_skipped_fraction is not None
                                   else data.max_skipped_fraction),
+            name_pattern=self.name_pattern if self.name_pattern is not None else data.name_pattern,
         )
 
 
@@ -164,7 +167,7 @@ def _format(data: DataConfig, path: Path) -> str:
 
 
 def read_file(path: str | Path, data: DataConfig, *, split: str | None = None, strict: bool = False,
-              labels: LabelSet | None = None) -> Corpus:
+              labels: LabelSet | None = None, only: list[Path] | None = None) -> Corpus:
     """Read one corpus file as ``data`` says (format, mapping, label set, clips).
     ``labels`` (a trained run's set) replaces data.labels: rows outside it are skipped."""
     path = input_path(path)  # an empty path is an error, not the current folder
@@ -173,8 +176,11 @@ def read_file(path: str | Path, data: DataConfig, *, split: str | None = None, s
     ls = labels or label_set(data)
     if fmt == "meld" and ls is not None and ls.name.startswith("meld-"):
         ls = None  # MELD's sets are fixed; a MELD run's own set is one of them
+    if data.name_pattern is not None and fmt != "clips":
+        raise ConfigError(f"data.name_pattern labels clips from their file names; {path} is read as {fmt!r} "
+                          "(set data.corpus, or --format, to clips)")
     return read_corpus(path, format=fmt, clips=data.clips, strict=strict, mapping=column_mapping(data, fmt),
-                       label_set=ls, split=split, task=data.task)
+                       label_set=ls, split=split, task=data.task, name_pattern=data.name_pattern, only=only)
 
 
 def split_files(data: DataConfig, split: str) -> list[Path]:
@@ -189,20 +195,37 @@ def split_files(data: DataConfig, split: str) -> list[Path]:
     names = [files] if isinstance(files, str) else list(files)
     if not names:
         raise ConfigError(f"data.splits.{split} names no file")
-    return [Path(data.root) / name for name in names]
+    out: list[Path] = []
+    for name in names:
+        if not any(c in name for c in "*?["):
+            out.append(Path(data.root) / name)
+            continue
+        # a pattern: the matching files and folders under root (a speaker's clips: 03*.wav)
+        found = sorted(p for p in Path(data.root).glob(name) if not p.name.startswith("."))
+        if not found:
+            raise DataError(f"data.splits.{split}: {name!r} matches nothing under {data.root}", path=data.root)
+        out += found
+    return out
 
 
 def split_path(data: DataConfig, split: str) -> str:
-    """The split's file(s), for messages and reports."""
-    return " + ".join(str(p) for p in split_files(data, split))
+    """The split's file(s) as the config names them (a pattern stays a pattern), for messages
+    and reports."""
+    split_files(data, split)  # the same errors for an unset root or split
+    files = data.splits[split]
+    return " + ".join(str(Path(data.root) / name) for name in ([files] if isinstance(files, str) else files))
 
 
 def read_split(data: DataConfig, split: str, *, labels: LabelSet | None = None, check: bool = True) -> Corpus:
     """One split of the config's corpus (several files: one corpus, e.g. IEMOCAP's sessions);
     with ``check``, ``DataError`` when more than data.max_skipped_fraction of its rows were skipped."""
     files = split_files(data, split)
-    parts = [read_file(path, data, split=split, labels=labels) for path in files]
-    corpus = parts[0] if len(parts) == 1 else concat(parts, split, files)
+    if len(files) > 1 and _format(data, files[0]) == "clips":
+        # clips and folders of clips: one corpus of the root folder's entries, named from the root
+        corpus = read_file(Path(data.root), data, split=split, labels=labels, only=files)
+    else:
+        parts = [read_file(path, data, split=split, labels=labels) for path in files]
+        corpus = parts[0] if len(parts) == 1 else concat(parts, split, files)
     if check:
         check_skipped(corpus, data.max_skipped_fraction, path=files[0] if len(files) == 1 else None,
                       key="data.max_skipped_fraction")
@@ -279,4 +302,5 @@ def describe(data: DataConfig) -> dict[str, Any]:
     """The reading settings, for reports."""
     return {"format": data.corpus, "mapping": data.mapping,
             "columns": {k: v for k, v in dataclasses.asdict(data.columns).items() if v is not None},
-            "labels": data.labels, "label_aliases": data.label_aliases, "clips": data.clips}
+            "labels": data.labels, "label_aliases": data.label_aliases, "clips": data.clips,
+            **({"name_pattern": data.name_pattern} if data.name_pattern is not None else {})}

@@ -111,7 +111,7 @@ def evaluate_run(
     ``max_skipped_fraction`` of them stops the evaluation (``DataError``)."""
     import torch
 
-    from altsa.data.config import DataOptions, describe, for_input, read_file, read_split, split_files, split_path
+    from altsa.data.config import DataOptions, describe, for_input, read_file, read_split, split_files
     from altsa.data.readers import check_skipped
     from altsa.encoders.base import build_encoder
     from altsa.model import MODALITIES
@@ -141,7 +141,8 @@ def evaluate_run(
         # the run's split file(s) under this folder, read as the run's config says
         data_cfg = opts.apply(dataclasses.replace(run_data, root=str(path)))
         corpus = read_split(data_cfg, split_name, labels=run.labels, check=False)
-        path = Path(split_path(data_cfg, split_name)) if len(split_files(data_cfg, split_name)) == 1 else path
+        files = split_files(data_cfg, split_name)
+        path = files[0] if len(files) == 1 else path
     else:
         data_cfg = for_input(path, run_data, opts)
         corpus = read_file(path, data_cfg, split=split_name, labels=run.labels)

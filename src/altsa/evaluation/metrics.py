@@ -110,6 +110,11 @@ class Selection:
     name: str = "weighted_f1"
     exclude: tuple[int, ...] = ()
 
+    @property
+    def short(self) -> str:
+        """The name in log lines."""
+        return {"weighted_f1": "wF1", "macro_f1": "macro F1", "uar": "UAR", "micro_f1": "micro F1"}.get(self.name, self.name)
+
     def __call__(self, y_true: Sequence[int], y_pred: Sequence[int], n_classes: int) -> float:
         yt, yp = _indices(y_true, "y_true", n_classes), _indices(y_pred, "y_pred", n_classes)
         if yt.size == 0:

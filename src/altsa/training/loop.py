@@ -50,13 +50,14 @@ class Stage:
     batch_size: int
     load_batch: Callable[[list[int]], dict[str, Any]]  # item indices -> batch (CPU tensors)
     loss: Callable[[nn.Module, dict[str, Any]], dict[str, torch.Tensor]]  # prepared module, batch -> parts
-    evaluate: Callable[[nn.Module], dict[str, float]]  # module -> {group: dev wF1, other metrics...}
+    evaluate: Callable[[nn.Module], dict[str, float]]  # module -> {group: dev score (metric), other metrics...}
     cfg: StageConfig
     lrs: dict[str, float] = field(default_factory=dict)  # prefix -> learning rate (else cfg.lr)
     prefetch: bool = False  # load the next batch in a thread while this one trains (decoded clips)
     epoch_info: Callable[[], dict[str, Any]] | None = None  # extra per-epoch figures (e.g. skipped clips)
     unit: str = "items"  # what one batch item is, for messages ("dialogues", "utterances", "clips")
     curriculum: Any = None  # training.curriculum.Curriculum: which items each epoch trains (else all)
+    metric: str = "wF1"  # what the groups' dev scores are (metrics.select_on), for the log
 
 
 def _matches(name: str, prefixes: list[str]) -> bool:
@@ -357,8 +358,8 @@ def run_stage(
                     writer.add_scalar(f"{stage.name}/{key}", value, epoch + 1)
             writer.flush()
         shown = ", ".join(f"{g} {scores.get(g, float('nan')):.2f}" for g in stage.groups)
-        say(f"{stage.name} epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f}, dev wF1 {shown}, {row['seconds']:.1f}s")
-        bar.set_dev(shown)
+        say(f"{stage.name} epoch {epoch + 1}/{cfg.epochs}: loss {row['train_loss']:.4f}, dev {stage.metric} {shown}, {row['seconds']:.1f}s")
+        bar.set_dev(f"{stage.metric} {shown}")
         checkpoint(epoch + 1, 0)
         state["step"] = 0
     bar.close()

@@ -207,7 +207,8 @@ def teacher_stage(model: ALTSAModel, train: FeatureSplit, dev: FeatureSplit, cfg
         return {"text": dev_score(p.labels, p.z["text"], p.present[:, 0], select)}
 
     return Stage("teacher", model, ["branches.text"], {"text": ["branches.text"]}, len(train.dialogues),
-                 tc.teacher.batch_dialogues, _loader(train), loss, evaluate, tc.teacher, unit="dialogues")
+                 tc.teacher.batch_dialogues, _loader(train), loss, evaluate, tc.teacher, unit="dialogues",
+                 metric=select.short)
 
 
 def students_stage(
@@ -240,7 +241,8 @@ def students_stage(
 
     prefixes = [f"branches.{m}" for m in students]
     return Stage("students", model, prefixes, {m: [f"branches.{m}"] for m in students}, len(train.dialogues),
-                 tc.students.batch_dialogues, _loader(train), loss, evaluate, tc.students, unit="dialogues")
+                 tc.students.batch_dialogues, _loader(train), loss, evaluate, tc.students, unit="dialogues",
+                 metric=select.short)
 
 
 def fusion_stage(
@@ -262,7 +264,8 @@ def fusion_stage(
     branches = list(model.dims) if tc.fusion_trains_branches else untrained
     trainable += [f"branches.{m}" for m in branches]
     return Stage("fusion", model, trainable, {"fusion": trainable}, len(train.dialogues),
-                 tc.fusion.batch_dialogues, _loader(train), loss, evaluate, tc.fusion, unit="dialogues")
+                 tc.fusion.batch_dialogues, _loader(train), loss, evaluate, tc.fusion, unit="dialogues",
+                 metric=select.short)
 
 
 # -- the run ---------------------------------------------------------------------------------
@@ -599,7 +602,7 @@ class Trainer:
             lambda module: {"text": ft.score_teacher(module, enc, dev_items, tc.teacher.batch_utterances * 2,
                                                                self.select)},
             tc.teacher, lrs=encoder_lrs(teacher, "encoder", tc.teacher.encoder_lr, tc.teacher.layer_decay),
-            unit="utterances",
+            unit="utterances", metric=self.select.short,
             curriculum=self._curriculum(utterance_rows(
                 lambda module: ft.outputs(module, enc, train_items, tc.teacher.batch_utterances * 2)[0],
                 train_items.labels), len(train_items.texts)),
@@ -668,7 +671,7 @@ class Trainer:
             tc.teacher, lrs=encoder_lrs(teacher, "top", tc.teacher.encoder_lr, tc.teacher.layer_decay),
             curriculum=self._curriculum(utterance_rows(
                 lambda module: tt.outputs(module, lower["train"], keep, size * 2)[0], labels), len(keep)),
-            unit="utterances",
+            unit="utterances", metric=self.select.short,
         )
         run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())
         if self.main:
@@ -771,7 +774,7 @@ class Trainer:
             st.student_objective(hp, class_weights(counts, tc.class_weights), tc.label_smoothing),
             lambda module: {modality: st.score_student(module, dev_loader, size, self.select)},
             tc.students, lrs=encoder_lrs(net, "encoder", tc.students.encoder_lr, tc.students.layer_decay), prefetch=True,
-            epoch_info=epoch_info, unit="clips",
+            epoch_info=epoch_info, unit="clips", metric=self.select.short,
         )
         try:
             run_stage(stage, self.run, self.accelerator, cfg.seed, **self._loop_options())

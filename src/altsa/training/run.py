@@ -60,7 +60,7 @@ class _Bar:
     def update(self, epoch: int, loss: float) -> None:
         if self.progress is not None:
             self.epoch, self.loss = epoch, loss
-            info = f"epoch {epoch} loss {loss:.4f}" + (f" | dev wF1 {self.dev}" if self.dev else "")
+            info = f"epoch {epoch} loss {loss:.4f}" + (f" | dev {self.dev}" if self.dev else "")
             self.progress.update(self.task, advance=1, info=info)
 
     def set_dev(self, text: str) -> None:

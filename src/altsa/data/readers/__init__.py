@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv as _csv
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 from altsa.data.paths import input_path, named_path, path_kind
@@ -36,6 +37,7 @@ from altsa.data.readers._base import (
     ReadOptions,
     read_bytes,
 )
+from altsa.data.readers._base import name_pattern as compile_name_pattern
 from altsa.data.readers.csv import parse_speaker
 from altsa.data.readers.jsonl import conversation_to_dict, parse_conversation, write_jsonl
 from altsa.data.readers.summary import DEFAULT_MAX_SKIPPED, check_skipped, describe_counts, summarize
@@ -104,6 +106,8 @@ def read_corpus(
     label_set: LabelSet | None = None,
     split: str | None = None,
     task: str = "emotion",
+    name_pattern: str | None = None,
+    only: Sequence[str | Path] | None = None,
 ) -> Corpus:
     """Read a corpus file into conversations (see the module docstring). ``label_set`` is the
     set of ``task``'s labels (a label outside it: the row is skipped and reported).
@@ -115,6 +119,11 @@ def read_corpus(
     reader_cls = CORPORA.get(format)
     if mapping is not None and not issubclass(reader_cls, _csv_reader.CsvReader):
         raise DataError(f"a column mapping applies to the csv formats, not {format!r}", path=path)
+    if name_pattern is not None and format != "clips":
+        raise DataError(f"a name pattern labels clips from their file names; it does not apply to {format!r}",
+                        path=path)
+    if only is not None and not (format == "clips" and path.is_dir()):
+        raise DataError("only (some files of a folder) applies to a folder read as clips", path=path)
     opts = ReadOptions(
         strict=strict,
         clips=Path(clips) if clips is not None else None,
@@ -122,6 +131,8 @@ def read_corpus(
         label_set=label_set,
         split=split,
         task=task,
+        name_pattern=compile_name_pattern(name_pattern),
+        only=tuple(Path(p) for p in only) if only is not None else None,
     )
     return reader_cls().read(path, opts)
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
@@ -165,6 +166,8 @@ class ReadOptions:
     label_set: LabelSet | None = None  # for ``task``; overrides the mapping's
     split: str | None = None  # MELD: train | dev | test (default: from the file name)
     task: str = "emotion"  # the task ``label_set`` is for (JSONL; a mapping names its own)
+    name_pattern: re.Pattern[str] | None = None  # clips: label (and speaker) from each file's name
+    only: tuple[Path, ...] | None = None  # clips: these files and folders of the folder read (a split)
 
 
 _LINE_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
@@ -193,7 +196,29 @@ SKIP_REASONS: dict[str, str] = {
     "duplicate_key": "a JSONL object naming the same key twice (which value is meant?)",
     "conflicting_label": "a JSONL label given twice with different values ('emotion' and 'labels.emotion')",
     "no_transcript": "an IEMOCAP turn with no line in its dialog's transcription file",
+    "name_unmatched": "a clip whose file name the name pattern does not match (no label in it)",
 }
+
+
+def name_pattern(text: str | None) -> re.Pattern[str] | None:
+    """``data.name_pattern`` compiled: a regular expression searched in each clip's file name,
+    with a ``label`` group (and optionally ``speaker``); ``ConfigError`` when it is not one."""
+    if text is None:
+        return None
+    from altsa.errors import ConfigError
+
+    try:
+        pattern = re.compile(text)
+    except re.error as err:
+        raise ConfigError(f"data.name_pattern {text!r} is not a regular expression: {err}") from None
+    if "label" not in pattern.groupindex:
+        raise ConfigError(f"data.name_pattern {text!r} needs a (?P<label>...) group: the part of the file name "
+                          "that is the label")
+    unknown = set(pattern.groupindex) - {"label", "speaker"}
+    if unknown:
+        raise ConfigError(f"data.name_pattern: unknown group(s) {', '.join(sorted(unknown))}; the groups are label "
+                          "and speaker")
+    return pattern
 
 
 class ProblemLog:

@@ -1,0 +1,114 @@
+"""Speech corpora as published: labels from the clips' file names (``data.name_pattern``) and
+splits as file patterns (``data.splits``), checked on the real EmoDB files and on a RAVDESS
+layout written here."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from altsa.data.config import DataConfig, read_file, read_split
+from altsa.data.readers import read_corpus
+from altsa.errors import ConfigError, DataError
+
+EMODB = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "emodb").resolve()
+EMODB_PATTERN = r"^(?P<speaker>\d\d).{3}(?P<label>[WLNFATE])"
+EMODB_LABELS = ["anger", "boredom", "neutral", "happiness", "fear", "sadness", "disgust"]
+EMODB_ALIASES = {"W": "anger", "L": "boredom", "N": "neutral", "F": "happiness", "A": "fear", "T": "sadness",
+                 "E": "disgust"}
+# ../shared/data/README.md: W 127, L 81, N 79, F 71, A 69, T 62, E 46
+EMODB_COUNTS = {"anger": 127, "boredom": 81, "neutral": 79, "happiness": 71, "fear": 69, "sadness": 62, "disgust": 46}
+
+
+@pytest.fixture(scope="module")
+def emodb() -> Path:
+    if not (EMODB / "03a01Wa.wav").is_file():
+        pytest.skip(f"shared EmoDB clips not found at {EMODB} (see ../shared/data/README.md)")
+    return EMODB
+
+
+def emodb_config(root: Path, **splits) -> DataConfig:
+    return DataConfig(corpus="clips", root=str(root), name_pattern=EMODB_PATTERN, labels=EMODB_LABELS,
+                      label_aliases=EMODB_ALIASES, splits=splits or {"train": "."})
+
+
+def test_emodb_folder_is_labelled_from_its_file_names(emodb):
+    corpus = read_file(emodb, emodb_config(emodb))
+    counts = Counter(u.labels["emotion"] for u in corpus.utterances())
+    assert dict(counts) == EMODB_COUNTS and not corpus.problems
+    assert corpus.label_sets["emotion"].labels == tuple(EMODB_LABELS)
+    speakers = Counter(u.speaker for u in corpus.utterances())
+    assert sorted(speakers) == ["03", "08", "09", "10", "11", "12", "13", "14", "15", "16"]
+    first = next(u for u in corpus.utterances() if u.dialogue_id == "03a01Wa.wav")
+    assert first.labels == {"emotion": "anger"} and first.audio.endswith("03a01Wa.wav") and first.text == ""
+
+
+def test_speaker_splits_as_file_patterns(emodb):
+    data = emodb_config(emodb, train=["0[389]*.wav", "1[0-3]*.wav"], dev="14*.wav", test=["15*.wav", "16*.wav"])
+    splits = {name: read_split(data, name) for name in ("train", "dev", "test")}
+    speakers = {name: {u.speaker for u in c.utterances()} for name, c in splits.items()}
+    assert speakers == {"train": {"03", "08", "09", "10", "11", "12", "13"}, "dev": {"14"}, "test": {"15", "16"}}
+    ids = [{u.dialogue_id for u in c.utterances()} for c in splits.values()]
+    assert sum(len(i) for i in ids) == 535 and not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert "03a01Wa.wav" in ids[0]  # named relative to data.root, as a folder read names them
+
+
+def test_a_pattern_that_matches_nothing_names_the_key(emodb):
+    with pytest.raises(DataError, match=r"data.splits.dev: '99\*.wav' matches nothing"):
+        read_split(emodb_config(emodb, dev="99*.wav"), "dev")
+
+
+def test_unmatched_names_and_labels_outside_the_set_are_counted(tmp_path, write_wav):
+    for name in ("03a01Wa.wav", "03a01La.wav", "03a01Xa.wav", "readme.wav"):
+        write_wav(tmp_path / name, "anger")
+    # boredom (L) left out of the set: its clip is an unknown label; X is no emotion letter
+    data = DataConfig(corpus="clips", root=str(tmp_path), name_pattern=r"^\d\d.{3}(?P<label>[A-Z])",
+                      labels=["anger", "neutral"], label_aliases={"W": "anger", "N": "neutral"})
+    corpus = read_file(tmp_path, data)
+    assert [u.dialogue_id for u in corpus.utterances()] == ["03a01Wa.wav"]
+    reasons = Counter(p.reason for p in corpus.problems)
+    assert reasons == {"unknown_label": 2, "name_unmatched": 1}
+    assert corpus.counts()["read"] == 4 and corpus.counts()["skipped"] == 3
+    with pytest.raises(DataError, match="does not match data.name_pattern"):
+        read_corpus(tmp_path / "readme.wav", name_pattern=r"^\d\d.{3}(?P<label>[A-Z])", strict=True)
+
+
+@pytest.mark.parametrize(("pattern", "message"), [
+    ("(?P<label>[A-Z]", "is not a regular expression"),
+    (r"^\d\d", r"needs a \(\?P<label>...\) group"),
+    (r"(?P<label>\w)(?P<take>\d)", "unknown group"),
+])
+def test_a_bad_pattern_is_a_config_error(tmp_path, write_wav, pattern, message):
+    write_wav(tmp_path / "a.wav", "anger")
+    with pytest.raises(ConfigError, match=message):
+        read_file(tmp_path, DataConfig(corpus="clips", root=str(tmp_path), name_pattern=pattern))
+
+
+def test_a_pattern_applies_to_clips_only(tmp_path):
+    csv = tmp_path / "x.csv"
+    csv.write_text("dialogue_id,text,label\n1,hi,joy\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="labels clips from their file names"):
+        read_file(csv, DataConfig(corpus="csv", name_pattern="(?P<label>x)"))
+
+
+def test_ravdess_layout_actor_folders_as_splits(tmp_path, write_wav):
+    """RAVDESS: Actor_NN/ folders; 03-01-EE-II-SS-RR-AA.wav, EE the emotion (05 angry, 01 neutral)."""
+    root = tmp_path / "ravdess"
+    for actor in (1, 2, 3):
+        for emo, tone in (("05", "anger"), ("01", "neutral")):
+            write_wav(root / f"Actor_{actor:02d}" / f"03-01-{emo}-01-01-01-{actor:02d}.wav", tone)
+    (root / "Actor_01" / "notes.txt").write_text("not a clip", encoding="utf-8")
+    data = DataConfig(corpus="clips", root=str(root),
+                      name_pattern=r"^\d\d-\d\d-(?P<label>\d\d)-\d\d-\d\d-\d\d-(?P<speaker>\d\d)",
+                      labels=["neutral", "angry"], label_aliases={"01": "neutral", "05": "angry"},
+                      splits={"train": ["Actor_01", "Actor_02"], "dev": "Actor_03"})
+    train = read_split(data, "train")
+    assert sorted(u.dialogue_id for u in train.utterances()) == [
+        "Actor_01/03-01-01-01-01-01-01.wav", "Actor_01/03-01-05-01-01-01-01.wav",
+        "Actor_02/03-01-01-01-01-01-02.wav", "Actor_02/03-01-05-01-01-01-02.wav"]
+    assert Counter(u.labels["emotion"] for u in train.utterances()) == {"neutral": 2, "angry": 2}
+    assert {u.speaker for u in train.utterances()} == {"01", "02"} and train.ignored_files == 1
+    dev = read_split(data, "dev")  # one folder: read as a folder, named within it
+    assert sorted(u.labels["emotion"] for u in dev.utterances()) == ["angry", "neutral"]
