@@ -112,3 +112,21 @@ def test_ravdess_layout_actor_folders_as_splits(tmp_path, write_wav):
     assert {u.speaker for u in train.utterances()} == {"01", "02"} and train.ignored_files == 1
     dev = read_split(data, "dev")  # one folder: read as a folder, named within it
     assert sorted(u.labels["emotion"] for u in dev.utterances()) == ["angry", "neutral"]
+
+
+def test_patterns_spelled_any_way_name_each_clip_once(tmp_path, write_wav):
+    root = tmp_path / "corpus"
+    write_wav(root / "a" / "03a01Wa.wav", "anger")
+    write_wav(root / "b" / "08a01Wa.wav", "anger")
+    (tmp_path / "outside.wav").write_bytes((root / "a" / "03a01Wa.wav").read_bytes())
+
+    def read(entries, **kw):
+        return read_split(DataConfig(corpus="clips", root=str(root), splits={"train": entries}, **kw), "train")
+
+    absolute = read([str(root / "*" / "*.wav"), "b"], max_skipped_fraction=1.0)  # b's clip named twice
+    assert sorted(u.dialogue_id for u in absolute.utterances()) == ["a/03a01Wa.wav", "b/08a01Wa.wav"]
+    assert absolute.counts()["skipped_by_reason"] == {"duplicate_utterance": 1}
+    dotted = read(["a/../b/*.wav", "a"])
+    assert sorted(u.dialogue_id for u in dotted.utterances()) == ["a/03a01Wa.wav", "b/08a01Wa.wav"]
+    with pytest.raises(DataError, match="not under the corpus folder"):
+        read(["../*.wav", "a"])

@@ -17,6 +17,8 @@ corpus exactly as ``inspect`` showed it. A new corpus is a few lines of YAML::
 from __future__ import annotations
 
 import dataclasses
+import glob
+import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -200,8 +202,9 @@ def split_files(data: DataConfig, split: str) -> list[Path]:
         if not any(c in name for c in "*?["):
             out.append(Path(data.root) / name)
             continue
-        # a pattern: the matching files and folders under root (a speaker's clips: 03*.wav)
-        found = sorted(p for p in Path(data.root).glob(name) if not p.name.startswith("."))
+        # a pattern: the matching files and folders under root (a speaker's clips: 03*.wav);
+        # glob.glob, unlike Path.glob, takes an absolute pattern too and skips hidden files
+        found = sorted(Path(p) for p in glob.glob(os.path.join(data.root, name), recursive=True))
         if not found:
             raise DataError(f"data.splits.{split}: {name!r} matches nothing under {data.root}", path=data.root)
         out += found

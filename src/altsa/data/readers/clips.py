@@ -19,6 +19,7 @@ is outside the label set too (``unknown_label``). Without a pattern, clips carry
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from altsa.data.paths import input_path
@@ -65,8 +66,12 @@ def _entries(root: Path, only: tuple[Path, ...]) -> tuple[list[Path], int]:
     found, other = [], 0
     for entry in only:
         entry = input_path(entry)
-        if not entry.resolve().is_relative_to(root.resolve()) or not entry.is_relative_to(root):
+        # one spelling per clip whatever the entry's (absolute, with ..), so a clip two entries
+        # name is one duplicate, not two utterances; abspath, not resolve: a symlinked clip stays
+        full, base = Path(os.path.abspath(entry)), Path(os.path.abspath(root))
+        if not full.is_relative_to(base):
             raise DataError(f"not under the corpus folder {root}", path=entry)
+        entry = root / full.relative_to(base)
         if entry.is_dir():
             files, more = media_files(entry)
             found += files
