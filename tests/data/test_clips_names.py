@@ -130,3 +130,59 @@ def test_patterns_spelled_any_way_name_each_clip_once(tmp_path, write_wav):
     assert sorted(u.dialogue_id for u in dotted.utterances()) == ["a/03a01Wa.wav", "b/08a01Wa.wav"]
     with pytest.raises(DataError, match="not under the corpus folder"):
         read(["../*.wav", "a"])
+
+
+def test_a_root_holding_glob_characters_is_taken_literally(tmp_path, write_wav):
+    root = tmp_path / "emo [v1]"
+    write_wav(root / "14a01Wa.wav", "anger")
+    write_wav(tmp_path / "emo v" / "14a01Na.wav", "neutral")  # what '[v1]' as a pattern could match
+    corpus = read_split(DataConfig(corpus="clips", root=str(root), splits={"train": "14*"}), "train")
+    assert [u.dialogue_id for u in corpus.utterances()] == ["14a01Wa.wav"]
+
+
+def test_split_entries_empty_or_naming_a_file_twice_are_config_errors(tmp_path, write_wav):
+    write_wav(tmp_path / "14a01Wa.wav", "anger")
+    with pytest.raises(ConfigError, match="empty entry"):
+        read_split(DataConfig(corpus="clips", root=str(tmp_path), splits={"train": ["", "14*"]}), "train")
+    with pytest.raises(ConfigError, match=r"names .*14a01Wa.wav twice \('14\*' and '14a01Wa.wav'\)"):
+        read_split(DataConfig(corpus="clips", root=str(tmp_path), splits={"train": ["14*", "14a01Wa.wav"]}), "train")
+
+
+def test_one_entry_or_several_the_same_rules(tmp_path, write_wav):
+    root = tmp_path / "c2"
+    write_wav(root / "sub" / "03x01Fa.wav", "joy")
+    write_wav(tmp_path / "c1" / "14a01Wa.wav", "anger")
+    one = read_split(DataConfig(corpus="clips", root=str(root), splits={"train": "s*"}), "train")
+    assert [u.dialogue_id for u in one.utterances()] == ["sub/03x01Fa.wav"]  # named from the root, as with several
+    for entries in ("../c1/14a01Wa.wav", ["../c1/14a01Wa.wav", "sub"]):
+        with pytest.raises(DataError, match="not under the corpus folder"):
+            read_split(DataConfig(corpus="clips", root=str(root), splits={"train": entries}), "train")
+
+
+def test_a_file_of_another_format_drops_the_runs_name_pattern(tmp_path):
+    from altsa.data.config import DataOptions, for_input
+
+    jsonl = tmp_path / "ev.jsonl"
+    jsonl.write_text('{"dialogue_id": "d1", "utterances": [{"speaker": "A", "text": "hi", "emotion": "anger"}]}\n',
+                     encoding="utf-8")
+    run = DataConfig(corpus="clips", name_pattern=EMODB_PATTERN, labels=EMODB_LABELS, label_aliases=EMODB_ALIASES)
+    data = for_input(jsonl, run, DataOptions())
+    assert data.corpus == "jsonl" and data.name_pattern is None
+    assert [u.labels for u in read_file(jsonl, data).utterances()] == [{"emotion": "anger"}]
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    assert for_input(folder, run, DataOptions()).name_pattern == EMODB_PATTERN  # clips keep it
+
+
+def test_training_refuses_a_dev_split_sharing_clips_or_without_labels(emodb):
+    from altsa.training.pipeline import check_splits
+
+    leak = emodb_config(emodb, train=["0[389]*.wav", "1[0-4]*.wav"], dev="14*.wav")
+    with pytest.raises(DataError, match=r"69 dev utterance\(s\) use a clip the train split uses too"):
+        check_splits({s: read_split(leak, s) for s in ("train", "dev")}, "emotion")
+    unlabelled = DataConfig(corpus="clips", root=str(emodb), splits={"train": "03*.wav", "dev": "14*.wav"},
+                            name_pattern=r"^(?P<speaker>0\d).{3}(?P<label>[A-Z])", max_skipped_fraction=1.0)
+    corpora = {s: read_split(unlabelled, s) for s in ("train", "dev")}
+    with pytest.raises(DataError, match="the dev split has no utterance with a 'emotion' label to choose epochs by "
+                                        r"\(read 69, kept 0, skipped 69: name_unmatched 69\)"):
+        check_splits(corpora, "emotion")

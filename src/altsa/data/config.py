@@ -198,15 +198,24 @@ def split_files(data: DataConfig, split: str) -> list[Path]:
     if not names:
         raise ConfigError(f"data.splits.{split} names no file")
     out: list[Path] = []
+    named: dict[str, str] = {}  # the file's absolute path -> the entry that named it
     for name in names:
+        if not str(name).strip():
+            raise ConfigError(f"data.splits.{split} has an empty entry (name a file, a folder or a pattern; "
+                              "'.' is data.root itself)")
         if not any(c in name for c in "*?["):
-            out.append(Path(data.root) / name)
-            continue
-        # a pattern: the matching files and folders under root (a speaker's clips: 03*.wav);
-        # glob.glob, unlike Path.glob, takes an absolute pattern too and skips hidden files
-        found = sorted(Path(p) for p in glob.glob(os.path.join(data.root, name), recursive=True))
-        if not found:
-            raise DataError(f"data.splits.{split}: {name!r} matches nothing under {data.root}", path=data.root)
+            found = [Path(data.root) / name]
+        else:
+            # a pattern: the matching files and folders under root (a speaker's clips: 03*.wav);
+            # glob.glob, unlike Path.glob, takes an absolute pattern too and skips hidden files
+            found = sorted(Path(p) for p in glob.glob(os.path.join(glob.escape(data.root), name), recursive=True))
+            if not found:
+                raise DataError(f"data.splits.{split}: {name!r} matches nothing under {data.root}", path=data.root)
+        for path in found:
+            key = os.path.abspath(path)
+            if key in named:
+                raise ConfigError(f"data.splits.{split} names {path} twice ({named[key]!r} and {name!r})")
+            named[key] = name
         out += found
     return out
 
@@ -223,8 +232,9 @@ def read_split(data: DataConfig, split: str, *, labels: LabelSet | None = None, 
     """One split of the config's corpus (several files: one corpus, e.g. IEMOCAP's sessions);
     with ``check``, ``DataError`` when more than data.max_skipped_fraction of its rows were skipped."""
     files = split_files(data, split)
-    if len(files) > 1 and _format(data, files[0]) == "clips":
-        # clips and folders of clips: one corpus of the root folder's entries, named from the root
+    if _format(data, files[0]) == "clips" and Path(data.root).is_dir():
+        # clips and folders of clips: one corpus of the root folder's entries, each clip named
+        # from the root, however many entries the split has
         corpus = read_file(Path(data.root), data, split=split, labels=labels, only=files)
     else:
         parts = [read_file(path, data, split=split, labels=labels) for path in files]
@@ -295,10 +305,14 @@ def for_input(path: str | Path, run_data: DataConfig | None, opts: DataOptions) 
         if detected is not None and not (detected in csv_family and run_fmt in csv_family):
             if detected != run_fmt:
                 base = dataclasses.replace(base, corpus=detected, mapping=None, columns=ColumnsConfig(), labels=None,
-                                           label_aliases={})
+                                           label_aliases={}, name_pattern=None)
         elif detected is None and run_fmt is None:
             detect_format(path)  # raises its "cannot tell the corpus format" error
-    return opts.apply(base)
+    data = opts.apply(base)
+    if opts.name_pattern is None and data.corpus not in ("clips", AUTO, ""):
+        # the run's pattern labelled clips by their names; a file of another format labels its own rows
+        data = dataclasses.replace(data, name_pattern=None)
+    return data
 
 
 def describe(data: DataConfig) -> dict[str, Any]:

@@ -131,7 +131,12 @@ def evaluate_run(
     opts = options or DataOptions()
     check_labels_option(opts.labels, run.labels)
     chosen = cfg.metrics.micro_f1_excludes if micro_f1_excludes is None else micro_f1_excludes
-    excludes = dataclasses.replace(cfg.metrics, micro_f1_excludes=list(chosen)).excludes(run.labels.labels)
+    try:
+        excludes = dataclasses.replace(cfg.metrics, micro_f1_excludes=list(chosen)).excludes(run.labels.labels)
+    except ConfigError as err:
+        if micro_f1_excludes is None:
+            raise
+        raise ConfigError(str(err).replace("metrics.micro_f1_excludes", "--micro-f1-excludes", 1)) from None
     if clips is not None or format is not None:
         opts = dataclasses.replace(opts, clips=clips if clips is not None else opts.clips,
                                    format=format if format is not None else opts.format)

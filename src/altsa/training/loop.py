@@ -273,7 +273,7 @@ def run_stage(
     since_best = state.get("since_best", 0)
     for epoch in range(state["epoch"], cfg.epochs):
         if cfg.patience and since_best >= cfg.patience:
-            say(f"{stage.name}: no better dev F1 for {cfg.patience} epochs, stopping early")
+            say(f"{stage.name}: no better dev {stage.metric} for {cfg.patience} epochs, stopping early")
             break
         start, t0 = state["step"], time.perf_counter()
         if stage.curriculum is None:

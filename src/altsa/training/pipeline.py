@@ -7,6 +7,7 @@ the three stages of the spec ("Training stages"); the loop itself is ``training.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,36 @@ def task_labels(corpus: Corpus, task: str) -> LabelSet:
             f"(data.columns.label) or set data.task"
         )
     return corpus.label_sets[task]
+
+
+def check_splits(corpora: dict[str, Corpus], task: str) -> None:
+    """Train and dev must each hold labelled utterances, and no clip may be in both: a dev clip
+    the model trained on makes every epoch's choice, and the figures, worthless. ``DataError``
+    naming what is wrong, before any encoder pass."""
+    for name, corpus in corpora.items():
+        if not any(task in u.labels for u in corpus.utterances()):
+            counts = corpus.counts()
+            raise DataError(f"the {name} split has no utterance with a {task!r} label to "
+                            f"{'train on' if name == 'train' else 'choose epochs by'} "
+                            f"(read {counts['read']}, kept {counts['kept']}, skipped {counts['skipped']}: "
+                            f"{', '.join(f'{r} {n}' for r, n in counts['skipped_by_reason'].items()) or 'none'})")
+
+    def clips(corpus: Corpus) -> dict[tuple, str]:
+        out = {}
+        for u in corpus.utterances():
+            for f in (u.media, u.audio, u.video):
+                if f:
+                    out[(os.path.abspath(f), u.start, u.end)] = u.key
+        return out
+
+    if "train" in corpora and "dev" in corpora:
+        train = clips(corpora["train"])
+        # only clips that exist: two missing clips under one path share nothing (MELD's dev and train
+        # names fall back to the same folder when data.clips holds neither split's folder)
+        shared = [key for clip, key in clips(corpora["dev"]).items() if clip in train and os.path.isfile(clip[0])]
+        if shared:
+            raise DataError(f"{len(shared)} dev utterance(s) use a clip the train split uses too (first: {shared[0]}); "
+                            "train and dev must not share recordings (split by speaker or session, never by file)")
 
 
 def features_for(
@@ -443,6 +474,7 @@ class Trainer:
         self.labels = task_labels(train, cfg.data.task)
         self.select = cfg.metrics.selection(self.labels.labels)  # the dev figure every stage keeps its best by
         self.corpora = {"train": train, "dev": read_split(cfg, "dev", labels=self.labels)}
+        check_splits(self.corpora, cfg.data.task)
         self.data_counts = {s: {"file": str(split_path(cfg.data, s)), **c.counts()} for s, c in self.corpora.items()}
         if cfg.train.distill_from:  # a teacher that cannot teach stops the run before any encoder pass
             from altsa.training.textdistill import check_distill_source

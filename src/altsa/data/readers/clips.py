@@ -137,7 +137,7 @@ class ClipsReader(CorpusReader):
         label = (m.group("label") or "").strip() if m else ""
         if not label:
             log.report(None, f"the file name {file.name!r} does not match data.name_pattern "
-                       f"{opts.name_pattern.pattern!r}", "name_unmatched", path=file)
+                       f"'{opts.name_pattern.pattern}'", "name_unmatched", path=file)
             return None, ""
         if opts.label_set is not None:
             try:
