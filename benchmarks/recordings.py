@@ -9,7 +9,7 @@ three-person conversation spoken by three eSpeak NG voices with 0.6-1.2 s pauses
   ``altsa predict MODEL rec.wav --json --threads 1`` command (cold: a new process that
   imports, loads every model and decodes);
 - word error rate (jiwer; lower-cased, punctuation removed) over the whole transcript,
-  clean and with white noise at about 20 dB SNR;
+  clean and with white noise (standard deviation 0.005: 26 dB SNR on the assembled recording);
 - detected vs true utterances, speaker accuracy (best mapping of found to true speakers)
   with the number of speakers estimated and given, and the boundary error (|start - true|,
   |end - true| of each true utterance against the detected one overlapping it most);
@@ -108,7 +108,7 @@ def speaker_accuracy(true: list[int], found: list[str]) -> float:
 def evaluate(t, truth) -> dict:
     import jiwer
 
-    found = [(float(u.meta["start"]), float(u.meta["end"]), u.speaker) for u in t.utterances]
+    found = [(float(u.start), float(u.end), u.speaker) for u in t.utterances]
     pairs = match(truth, found)
     matched = [(line, found[j]) for line, j in zip(truth, pairs) if j is not None]
     starts = [abs(f[0] - line.start) for line, f in matched]

@@ -186,3 +186,14 @@ def test_training_refuses_a_dev_split_sharing_clips_or_without_labels(emodb):
     with pytest.raises(DataError, match="the dev split has no utterance with a 'emotion' label to choose epochs by "
                                         r"\(read 69, kept 0, skipped 69: name_unmatched 69\)"):
         check_splits(corpora, "emotion")
+
+
+def test_mead_video_clips_are_labelled_from_their_names():
+    mead = (EMODB.parent / "faces" / "mead").resolve()
+    if not mead.is_dir():
+        pytest.skip(f"shared MEAD clips not found at {mead}")
+    corpus = read_corpus(mead, name_pattern=r"^(?P<speaker>[MW]\d{3})_[a-z]+_(?P<label>[a-z]+)_level")
+    counts = Counter(u.labels["emotion"] for u in corpus.utterances())
+    assert counts == {e: 3 for e in ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")}
+    assert {u.speaker for u in corpus.utterances()} == {"M030", "W009", "W011"}
+    assert all(u.media and not u.audio for u in corpus.utterances())  # video files: the clip is media

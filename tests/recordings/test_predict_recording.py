@@ -77,3 +77,12 @@ def test_text_model_reports_the_audio_it_cannot_use(text_only_rec, transcript):
     preds = text_only_rec.predict_transcript(transcript)
     assert [p.text for p in preds] == [u.text for u in transcript.utterances]
     assert all(p.absent == {"audio": "model_has_no_audio", "video": "not_provided"} for p in preds)
+
+
+def test_a_video_recording_given_to_a_model_without_video_says_so(text_only_rec, conversation, tmp_path):
+    """The file's frames were there: the reason is the model's, not a missing input."""
+    need_recordings_extra()
+    _, wave, _ = conversation
+    path = video_file(tmp_path / "talk.mp4", wave.size / 16000, audio=wave)
+    preds = text_only_rec.predict_recording(path, RecordingConfig(speakers=2, threads=1))
+    assert preds and all(p.absent == {"audio": "model_has_no_audio", "video": "model_has_no_video"} for p in preds)

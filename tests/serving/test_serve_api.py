@@ -32,6 +32,12 @@ def test_health_model_limits(client, recognizer):
     assert "text" in m["encoders"] and m["version"]
     lim = client.get("/v1/limits").json()
     assert lim["max_text_chars"] == 2000 and lim["sessions_enabled"] is True
+    from altsa.serving.config import ServeSettings
+
+    server_side = {"max_queue", "max_requests", "max_connections"}  # the server's own capacity, not a client's limit
+    limits = {f for f in ServeSettings.__dataclass_fields__
+              if f.startswith(("max_", "session_idle", "request_timeout")) and f not in server_side}
+    assert limits <= set(lim), limits - set(lim)  # every limit a request can meet is published
 
 
 def test_openapi_documents_routes_and_models(client):

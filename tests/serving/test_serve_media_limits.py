@@ -43,7 +43,9 @@ def test_frame_count_and_audio_caps(make_client, hostile):
     assert "20 frames > max_frames 10" in _err(r, 413, "clip_too_large")
     r = client.post("/v1/predict", data={"conversation": conv}, files={"audio_0": ("a.wav", hostile["wav"])})
     assert "sample rate 16000 Hz > max 8000" in _err(r, 413, "clip_too_large")
+    assert client.get("/v1/limits").json()["max_audio_rate"] == 8000  # a client can read every cap it meets
     client = make_client(max_audio_channels=1)
+    assert client.get("/v1/limits").json()["max_audio_channels"] == 1
     r = client.post("/v1/predict", data={"conversation": conv}, files={"audio_0": ("a.wav", hostile["stereo"])})
     assert "2 audio channels > max 1" in _err(r, 413, "clip_too_large")
     assert client.post("/v1/predict", data={"conversation": conv}, files={"audio_0": ("a.wav", hostile["wav"])}).status_code == 200

@@ -80,7 +80,7 @@ def serve(
 
         offer = {n: n for n in list_bundled() if n != model}  # the page's model menu; loaded when picked
         service = create_app(model, settings, offer=offer)  # load once, before listening: errors exit cleanly
-        typer.echo(f"altsa: serving {model} on {where} (API docs at /docs)")
+        typer.echo(f"altsa: serving {model} on {where} (API docs at /docs)", err=True)  # stdout: the JSON log
         if not run(uvicorn_config(service, settings, log_level=log_level)):
             raise typer.Exit(3)  # uvicorn's startup failure (e.g. the port is taken; it logged why)
         return
@@ -89,7 +89,8 @@ def serve(
     resolve_run(model)  # fail here, once, rather than in every worker
     typer.echo(
         f"altsa: serving {model} with {settings.workers} workers on {where}; "
-        "live sessions are off (each worker holds its own memory): use POST /v1/predict"
+        "live sessions are off (each worker holds its own memory): use POST /v1/predict",
+        err=True,
     )
     offered = [n for n in list_bundled() if n != model]
     os.environ["ALTSA_SERVE_SPEC"] = json.dumps({"model": model, "settings": to_dict(settings), "offer": offered})

@@ -126,7 +126,11 @@ def media_settings(media: Any) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' loading bars and info warnings while we load (restored after)."""
+    """Silence transformers' loading bars and info warnings while we load (restored after),
+    and the deprecation transformers raises when PEFT probes ``is_gradient_checkpointing``:
+    library news no user of ours can act on, printed by every command that loads an adapter."""
+    import warnings
+
     from transformers.utils import logging as hf_logging
 
     bars = hf_logging.is_progress_bar_enabled()
@@ -134,7 +138,9 @@ def quiet_transformers() -> Iterator[None]:
     hf_logging.disable_progress_bar()
     hf_logging.set_verbosity_error()
     try:
-        yield
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+            yield
     finally:
         hf_logging.set_verbosity(level)
         if bars:

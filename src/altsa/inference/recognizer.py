@@ -192,6 +192,8 @@ class Recognizer:
         predictions = self.predict({"dialogue_id": transcript.conversation.dialogue_id, "utterances": items})
         for i, pred in enumerate(predictions):
             pred.start, pred.end = transcript.span(i)
+            if video is None and transcript.info.video and pred.absent.get("video") == NOT_PROVIDED:
+                pred.absent["video"] = model_lacks("video")  # the file has frames; this model reads none
         return predictions
 
     def stream(self, dialogue_id: str = "live") -> Any:

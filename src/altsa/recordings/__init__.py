@@ -2,11 +2,11 @@
 
     from altsa.recordings import RecordingConfig, transcribe_recording
     t = transcribe_recording("call.mp3", RecordingConfig(speakers=2))
-    for u in t.conversation: print(u.meta["start"], u.speaker, u.text)
+    for u in t.conversation: print(u.start, u.end, u.speaker, u.text)
 
 Voice activity (Silero VAD) -> words with times (Whisper via faster-whisper) -> speakers
 (Resemblyzer's voice encoder, clustered) -> a ``Conversation`` whose utterances carry their
-times in ``meta``; ``Transcript.items()`` adds each span's audio (and video frames) for
+span of the recording (``start``, ``end``, ``media``); ``Transcript.items()`` adds each span's audio (and video frames) for
 ``Recognizer.predict`` (``Recognizer.predict_recording`` does both). Needs the
 ``recordings`` extra. See docs/recordings.md.
 """

@@ -105,6 +105,8 @@ class LimitsOut(BaseModel):
     max_clip_seconds: float
     max_video_pixels: int
     max_video_frames: int
+    max_audio_channels: int
+    max_audio_rate: int
     max_text_chars: int
     max_utterances: int
     max_turns: int
