@@ -16,6 +16,9 @@ Corpora:
   training speakers (40 MFCCs, mean and standard deviation over the voiced span, standardised,
   logistic regression and an RBF SVM), and the same altsa route with the embedded librosa
   statistics encoder instead of Whisper.
+- ``emodb-published``: the same clips through the published-folder route of docs/data.md: its
+  worked example ``emodb.yaml``, read from the docs, labels from the file names
+  (``data.name_pattern``), speakers 03-13 train, 14 dev, 15-16 test, epochs chosen on dev UAR.
 - ``NAME=CONFIG``: an experiment config (a YAML path; ``base: embedded-frozen`` plus a data
   section is the documented route, docs/data.md) naming data.root and its splits: rows per
   split, one training run, dev scores (and test scores when data.splits has a test split).
@@ -53,12 +56,6 @@ def rows(cfg) -> dict:
     return out
 
 
-def uar(metrics: dict) -> float:
-    """Unweighted average recall (balanced accuracy) from the confusion matrix, 0-100."""
-    recalls = [row[i] / sum(row) for i, row in enumerate(metrics["confusion"]) if sum(row)]
-    return 100.0 * sum(recalls) / len(recalls)
-
-
 def train_and_score(cfg, out: Path, splits: list[str]) -> dict:
     """Train ``cfg`` into ``out`` (resumed if it is there) and score it on ``splits``."""
     from altsa.config import load_config, to_dict
@@ -82,7 +79,7 @@ def train_and_score(cfg, out: Path, splits: list[str]) -> dict:
         ev = evaluate_run(run, Path(cfg.data.root), split=split)
         m = ev.metrics.to_dict()
         scores[split] = {"weighted_f1": m["weighted_f1"], "macro_f1": m["macro_f1"], "accuracy": m["accuracy"],
-                         "uar": round(uar(m), 2), "n": m["n"]}
+                         "uar": round(m["uar"], 2), "n": m["n"]}
     return {"run": str(out), "train_seconds": round(seconds, 1), "scores": scores}
 
 
@@ -247,7 +244,8 @@ def render(entries: list[dict]) -> list[str]:
     for e in entries:
         for split, r in (e.get("rows") or {}).items():
             why = ", ".join(f"{k} {v}" for k, v in r["skipped_by_reason"].items()) or "-"
-            lines.append(f"| {e['name']} | {split} | `{Path(r['file']).name}` | {r['read']:,} | {r['kept']:,} | "
+            shown = " + ".join(Path(f).name for f in r["file"].split(" + "))  # every entry of the split
+            lines.append(f"| {e['name']} | {split} | `{shown}` | {r['read']:,} | {r['kept']:,} | "
                          f"{r['skipped']:,} ({why}) |")
     lines += ["", "## Scores", ""]
     for e in entries:
@@ -306,6 +304,14 @@ def main() -> None:
                 name, _, over = spec.partition("=")
                 variants[name] = LIBROSA if over == "librosa" else [o for o in over.split(",") if o]
         todo.append(("emodb", lambda: emodb_entry(Path(args.emodb), args.out.resolve(), args.cache, variants)))
+
+        def published() -> dict:
+            path = args.out.resolve() / "emodb-published.yaml"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(docs_example("emodb"), encoding="utf-8")
+            return config_entry("emodb-published", str(path), [f"data.root={args.emodb}"], args.out, args.cache)
+
+        todo.append(("emodb-published", published))
     for spec in args.corpus:
         name, _, config = spec.partition("=")
         if not config:

@@ -162,3 +162,26 @@ def test_ablate_paper_rows_are_true_ablations(synthetic, tmp_path):
     assert (out / "no-video" / "audio-encoder").is_dir() and not (out / "no-video" / "video-encoder").exists()
     assert not (out / "audio-only" / "text-encoder").exists()  # the shared teacher is read in place
     assert_true_ablations(out, results)
+
+
+def test_seeds_leaving_different_labels_out_of_micro_f1_fail_before_scoring(runs, synthetic, capsys, tmp_path):
+    import shutil
+
+    import yaml
+
+    other = tmp_path / "s1-neutral"
+    shutil.copytree(runs[1], other, ignore=shutil.ignore_patterns("eval"))
+    cfg = yaml.safe_load((other / "config.yaml").read_text())
+    cfg["metrics"] = {"select_on": "weighted_f1", "micro_f1_excludes": ["neutral"]}
+    (other / "config.yaml").write_text(yaml.safe_dump(cfg))
+    capsys.readouterr()
+    cache = tmp_path / "fresh-cache"  # scoring a run would extract its features into it
+    code = main(["evaluate", str(runs[0]), "--seeds", str(other), "--data", str(synthetic["corpus"]), "--split", "dev",
+                 "--out", str(tmp_path / "eval"), "--cache", str(cache)])
+    err = capsys.readouterr().err
+    assert code == 2 and "leave different labels out of micro F1" in err and "--micro-f1-excludes" in err
+    assert not cache.exists()  # refused before any run was scored
+    assert main(["evaluate", str(runs[0]), "--seeds", str(other), "--data", str(synthetic["corpus"]), "--split", "dev",
+                 "--micro-f1-excludes", "neutral", "--json", "--out", str(tmp_path / "eval2")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["micro_f1_excludes"] == ["neutral"] and len(out["aggregate"]["micro_f1"]["values"]) == 2

@@ -197,3 +197,9 @@ def test_mead_video_clips_are_labelled_from_their_names():
     assert counts == {e: 3 for e in ("angry", "contempt", "disgusted", "fear", "happy", "neutral", "sad", "surprised")}
     assert {u.speaker for u in corpus.utterances()} == {"M030", "W009", "W011"}
     assert all(u.media and not u.audio for u in corpus.utterances())  # video files: the clip is media
+
+
+def test_an_entry_naming_a_file_with_brackets_is_that_file(tmp_path):
+    (tmp_path / "train [v2].csv").write_text("dialogue_id,text,label\n1,hi,joy\n", encoding="utf-8")
+    corpus = read_split(DataConfig(corpus="csv", root=str(tmp_path), splits={"train": "train [v2].csv"}), "train")
+    assert [u.text for u in corpus.utterances()] == ["hi"]

@@ -60,8 +60,48 @@ def test_a_stage_keeps_the_epoch_of_the_configured_figure(tiny, tmp_path):
     best = metrics["fusion"]["best"]["fusion"]
     assert best["score"] == pytest.approx(final["uar"], abs=1e-6)
     rows = metrics["fusion"]["epochs"]
-    assert max(r["dev_fusion"] for r in rows) == pytest.approx(best["score"])
+    scores = [r["dev_fusion"] for r in rows]
+    assert best["epoch"] == scores.index(max(scores)) + 1  # the first epoch of the highest figure
     assert final["micro_f1_excludes"] == ["neutral"] and final["micro_f1"] is not None
+
+
+def _uar(labels, logits, keep) -> float:
+    """UAR by hand: per-class recall over the labelled kept rows, averaged over classes present."""
+    import numpy as np
+
+    sel = (labels != IGNORE) & keep
+    y, p = labels[sel].numpy(), logits[sel].argmax(-1).numpy()
+    return 100 * float(np.mean([(p[y == c] == c).mean() for c in np.unique(y)]))
+
+
+def test_teacher_and_student_stages_keep_their_epochs_by_it_too(tiny, tmp_path):
+    """Each branch of the finished model is its stage's best epoch, so its dev UAR is the score
+    the stage recorded (weighted F1 there would be another number)."""
+    from altsa.training.pipeline import Trainer
+    from altsa.training.predict import predict_split
+    from altsa.training.run import load_run
+
+    cfg = tiny(extra=["metrics.select_on=uar", "train.teacher.epochs=2", "train.students.epochs=2"])
+    out = tmp_path / "uar3"
+    train(cfg, out=out, quiet=True)
+    metrics = json.loads((out / "metrics.json").read_text())
+    trainer = Trainer(cfg, tmp_path / "again", quiet=True, progress=False)
+    trainer.prepare()
+    _, dev = trainer.splits()
+    p = predict_split(load_run(out).model, dev)
+    assert metrics["teacher"]["best"]["text"]["score"] == pytest.approx(_uar(p.labels, p.z["text"], p.present[:, 0]))
+    for k, m in ((1, "audio"), (2, "video")):
+        assert metrics["students"]["best"][m]["score"] == pytest.approx(_uar(p.labels, p.z[m], p.present[:, k]))
+    wf1 = dev_score(p.labels, p.z["text"], p.present[:, 0])
+    assert wf1 != pytest.approx(metrics["teacher"]["best"]["text"]["score"])  # the two figures differ here
+
+
+def test_a_run_continues_only_with_the_figure_it_chose_by(tiny, tmp_path):
+    cfg = tiny(modalities=("text",))
+    out = tmp_path / "wf1"
+    train(cfg, out=out, quiet=True, stage="teacher")
+    with pytest.raises(ConfigError, match="different metrics config"):
+        train(tiny(modalities=("text",), extra=["metrics.select_on=uar"]), out=out, quiet=True, stage="fusion")
 
 
 @pytest.mark.parametrize(("extra", "pattern"), [

@@ -105,11 +105,14 @@ def evaluate(
     from altsa.training.run import load_run
 
     names = _runs(runs, seeds)
+    excludes = _label_list(micro_f1_excludes)
+    if excludes is None and len(names) > 1:
+        _same_micro_f1(names)  # before minutes of scoring, not after
     evs = []
     for name in names:
         run = load_run(name)
         evs.append(evaluate_run(run, data, split=split, cache_dir=cache, options=data_opts,
-                                micro_f1_excludes=_label_list(micro_f1_excludes)))
+                                micro_f1_excludes=excludes))
     tag = split or Path(data).stem if not Path(data).is_dir() else (split or "dev")
     target = out or default_out(names[0], Path(evs[0].run), tag)
     agg = aggregate_evaluations(evs) if len(evs) > 1 else None
@@ -137,6 +140,27 @@ def _label_list(value: str | None) -> list[str] | None:
     if not names:
         raise typer.BadParameter("name one or more labels, comma-separated, or 'none'", param_hint="--micro-f1-excludes")
     return names
+
+
+def _same_micro_f1(names: list[str]) -> None:
+    """Runs scored together must leave the same labels out of micro F1 (their configs'
+    ``metrics.micro_f1_excludes``); ``ConfigError`` naming the option that settles it."""
+    from altsa.config import load_config
+    from altsa.errors import ConfigError
+    from altsa.experiment import ExperimentConfig
+    from altsa.training.run import load_labels, resolve_run
+
+    seen: dict[tuple[str, ...], str] = {}
+    for name in names:
+        path = resolve_run(name)
+        if not (path / "config.yaml").is_file() or not (path / "labels.json").is_file():
+            return  # not a finished run: loading it says why
+        cfg = load_config(ExperimentConfig, path / "config.yaml")
+        seen.setdefault(tuple(cfg.metrics.excludes(load_labels(path / "labels.json")[1].labels)), name)
+    if len(seen) > 1:
+        shown = "; ".join(f"{run}: {', '.join(k) or 'none'}" for k, run in seen.items())
+        raise ConfigError(f"these runs leave different labels out of micro F1 ({shown}); give --micro-f1-excludes "
+                          "to score them alike")
 
 
 def _scalars(agg) -> list[str]:

@@ -203,8 +203,9 @@ def split_files(data: DataConfig, split: str) -> list[Path]:
         if not str(name).strip():
             raise ConfigError(f"data.splits.{split} has an empty entry (name a file, a folder or a pattern; "
                               "'.' is data.root itself)")
-        if not any(c in name for c in "*?["):
-            found = [Path(data.root) / name]
+        literal = Path(data.root) / name
+        if not any(c in name for c in "*?[") or os.path.lexists(literal):  # train [v2].csv is a name
+            found = [literal]
         else:
             # a pattern: the matching files and folders under root (a speaker's clips: 03*.wav);
             # glob.glob, unlike Path.glob, takes an absolute pattern too and skips hidden files

@@ -11,7 +11,7 @@ like: UAR (unweighted average recall, speech emotion's headline: the mean recall
 classes that occur in ``y_true``) and micro F1 with some labels left out (DailyDialog's
 headline leaves ``neutral`` out: true positives, predictions and occurrences are counted over
 the other classes only). ``Selection`` is any one of these figures as the dev score a training
-stage keeps its best epoch by (``eval.select_on``).
+stage keeps its best epoch by (``metrics.select_on``).
 """
 
 from __future__ import annotations
@@ -134,7 +134,7 @@ class Selection:
 
 
 def selection(name: str, labels: Sequence[str], excludes: Sequence[str] = ()) -> Selection:
-    """A ``Selection`` from names (``eval.select_on``, ``eval.micro_f1_excludes``), checked
+    """A ``Selection`` from names (``metrics.select_on``, ``metrics.micro_f1_excludes``), checked
     against the label set: ``ValueError`` saying what is wrong."""
     if name not in SELECTABLE:
         raise ValueError(f"select_on {name!r}: one of {', '.join(SELECTABLE)}")

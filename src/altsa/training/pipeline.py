@@ -34,8 +34,9 @@ from altsa.training.run import RunDir, run_lock, save_labels, save_model
 STAGES = ("teacher", "students", "fusion")
 STUDENTS = ("audio", "video")
 # Sections of the config that fix what a run's weights mean: a run directory may be reused
-# (--stage, --resume) only with these unchanged.
-FIXED_SECTIONS = ("seed", "data", "encoders", "features", "model")
+# (--stage, --resume) only with these unchanged (metrics: the best epochs kept so far were
+# chosen by its figure, and a checkpoint's best score is compared with the next epochs').
+FIXED_SECTIONS = ("seed", "data", "encoders", "features", "model", "metrics")
 
 
 # -- components ------------------------------------------------------------------------------
