@@ -22,7 +22,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 TESTS = ["tests/losses", "tests/model", "tests/training/test_stages.py", "tests/training/test_topteacher.py",
-         "tests/training/test_selection_metric.py", "tests/evaluation/test_eval_metrics.py"]
+         "tests/training/test_selection_metric.py", "tests/evaluation/test_eval_metrics.py",
+         "tests/evaluation/test_bootstrap.py"]
 
 
 @dataclass(frozen=True)
@@ -193,6 +194,12 @@ MUTATIONS = (
     Mutation("selection-ignores-the-metric", "evaluation/metrics.py",
              (('        if self.name == "uar":\n            return uar(yt, yp)',
                '        if self.name == "uar":\n            return 100.0 * float(accuracy_score(yt, yp))'),)),
+    Mutation("bootstrap-resamples-utterances", "evaluation/bootstrap.py",
+             (("index.setdefault(str(x), len(index)) for x in groups", "index.setdefault(str(i), len(index)) for i, x in enumerate(groups)"),)),
+    Mutation("bootstrap-interval-one-sided", "evaluation/bootstrap.py",
+             (("q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]", "q = [0.0, 100 * level]"),)),
+    Mutation("bootstrap-f1-is-precision", "evaluation/bootstrap.py",
+             (("f1 = np.where(true + pred > 0, 2 * tp / (true + pred), 0.0)", "f1 = np.where(pred > 0, tp / pred, 0.0)"),)),
     Mutation("teacher-selects-on-weighted-f1", "training/pipeline.py",
              (('return {"text": dev_score(p.labels, p.z["text"], p.present[:, 0], select)}',
                'return {"text": dev_score(p.labels, p.z["text"], p.present[:, 0])}'),)),

@@ -185,3 +185,22 @@ def test_seeds_leaving_different_labels_out_of_micro_f1_fail_before_scoring(runs
                  "--micro-f1-excludes", "neutral", "--json", "--out", str(tmp_path / "eval2")]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["micro_f1_excludes"] == ["neutral"] and len(out["aggregate"]["micro_f1"]["values"]) == 2
+
+
+def test_evaluate_bootstrap_intervals(runs, synthetic, capsys, tmp_path):
+    capsys.readouterr()
+    dev = synthetic["corpus"] / "dev.jsonl"
+    assert main(["evaluate", str(runs[0]), "--data", str(dev), "--bootstrap", "200", "--json",
+                 "--out", str(tmp_path / "e")]) == 0
+    out = json.loads(capsys.readouterr().out)
+    iv = out["intervals"]
+    assert (iv["samples"], iv["seed"], iv["level"], iv["unit"]) == (200, 0, 0.95, "conversation")
+    assert iv["conversations"] == len(dev.read_text().splitlines())
+    for key in ("weighted_f1", "macro_f1", "accuracy", "uar"):
+        assert 0.0 <= iv[key][0] <= iv[key][1] <= 100.0, key
+    assert set(iv["per_class_f1"]) == set(out["per_class_f1"])
+    assert "95 % intervals (bootstrap: 200 resamples" in (tmp_path / "e" / "report.md").read_text()
+    assert main(["evaluate", str(runs[0]), "--data", str(dev), "--bootstrap", "200", "--json",
+                 "--out", str(tmp_path / "e2")]) == 0
+    assert json.loads(capsys.readouterr().out)["intervals"] == iv  # seed 0: the same resamples
+    assert main(["evaluate", str(runs[0]), "--data", str(dev), "--bootstrap", "-1"]) == 2  # a usage error

@@ -97,10 +97,13 @@ def evaluate(
     micro_f1_excludes: str = typer.Option(
         None, "--micro-f1-excludes", help="Labels left out of micro F1, comma-separated (DailyDialog's figure: "
         "neutral); default: the run config's metrics.micro_f1_excludes; 'none': no micro F1."),
+    bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="Resample the conversations this many times "
+                                  "(e.g. 1000) for 95 % intervals of every figure (seed 0); 0: none."),
     data_opts: Any = None,
 ) -> None:
     """Weighted F1 (headline), macro F1, accuracy, UAR, per-class precision/recall/F1, confusion
-    matrix and report.md; micro F1 without the labels a corpus's literature leaves out."""
+    matrix and report.md; micro F1 without the labels a corpus's literature leaves out; with
+    --bootstrap, how far each figure can be trusted."""
     from altsa.evaluation.evaluate import aggregate_evaluations, default_out, evaluate_run, write_evaluation
     from altsa.training.run import load_run
 
@@ -112,7 +115,7 @@ def evaluate(
     for name in names:
         run = load_run(name)
         evs.append(evaluate_run(run, data, split=split, cache_dir=cache, options=data_opts,
-                                micro_f1_excludes=excludes))
+                                micro_f1_excludes=excludes, bootstrap=bootstrap))
     tag = split or Path(data).stem if not Path(data).is_dir() else (split or "dev")
     target = out or default_out(names[0], Path(evs[0].run), tag)
     agg = aggregate_evaluations(evs) if len(evs) > 1 else None
@@ -241,6 +244,12 @@ def _print(evs, agg, target: Path) -> None:
                    ("micro_f1", m.micro_f1)]
         console.print(" | ".join(f"{_name(k, m.micro_f1_excludes)} {v:.2f}" for k, v in figures if v is not None)
                       + f" | n {m.n}", highlight=False, markup=False, soft_wrap=True)
+        iv = evs[0].intervals
+        if iv is not None:
+            console.print(f"{round(100 * iv['level'])} % intervals, {iv['samples']} resamples of {iv['conversations']} "
+                          "conversations: " + " | ".join(f"{_name(k, m.micro_f1_excludes)} {iv[k][0]:.2f}-{iv[k][1]:.2f}"
+                                                         for k, _ in figures if k in iv),
+                          highlight=False, markup=False, soft_wrap=True)
     else:
         console.print(" | ".join(f"{_name(k, agg.get('micro_f1_excludes', []))} {agg[k]['mean']:.2f} ± {agg[k]['std']:.2f}"
                                  for k in _scalars(agg)) + f" | runs {len(evs)} | n {m.n}", highlight=False, markup=False,

@@ -29,11 +29,15 @@ class Evaluation:
     read_as: dict[str, Any] = field(default_factory=dict)  # format, mapping, columns, labels, clips
     unlabelled: int = 0  # kept utterances without a label of the task: read (they are context), not scored
     no_input: int = 0  # scored utterances with none of the modalities the model reads (scored all the same)
+    intervals: dict[str, Any] | None = None  # bootstrap intervals over conversations (evaluation.bootstrap)
 
     def summary(self) -> dict[str, Any]:
-        return {"run": self.run, "data": self.data, **self.metrics.to_dict(), "weights_mean": self.weights_mean,
-                "absent": self.absent, "rows": self.rows, "read_as": self.read_as, "unlabelled": self.unlabelled,
-                "no_input": self.no_input}
+        out = {"run": self.run, "data": self.data, **self.metrics.to_dict(), "weights_mean": self.weights_mean,
+               "absent": self.absent, "rows": self.rows, "read_as": self.read_as, "unlabelled": self.unlabelled,
+               "no_input": self.no_input}
+        if self.intervals is not None:
+            out["intervals"] = self.intervals
+        return out
 
     def notices(self) -> list[str]:
         """What a reader of the figures should know: utterances read but not scored, and
@@ -98,11 +102,13 @@ def evaluate_run(
     options: Any = None,
     device: str | None = None,
     micro_f1_excludes: list[str] | None = None,
+    bootstrap: int = 0,
 ) -> Evaluation:
     """Score ``run`` (a ``TrainedRun``) on the labelled utterances of ``data``.
 
     Micro F1 leaves out ``micro_f1_excludes`` (default: the run config's
-    ``metrics.micro_f1_excludes``; ``[]``: no micro F1).
+    ``metrics.micro_f1_excludes``; ``[]``: no micro F1). ``bootstrap`` > 0: that many resamples
+    of the conversations give 95 % intervals of every figure (``Evaluation.intervals``; seed 0).
 
     ``data`` is read as the run's own data section says (format, column mapping, label set)
     unless it is a self-describing file of another kind (``altsa.data.config.for_input``);
@@ -174,8 +180,15 @@ def evaluate_run(
     sel = p.labels != IGNORE
     if not sel.any():
         raise DataError(f"no utterance has a label of the run's label set ({', '.join(run.labels.labels)})", path=path)
-    metrics = compute_metrics(p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist(), list(run.labels.labels),
-                              excludes)
+    y_true, y_pred = p.labels[sel].tolist(), p.logits[sel].argmax(-1).tolist()
+    metrics = compute_metrics(y_true, y_pred, list(run.labels.labels), excludes)
+    intervals = None
+    if bootstrap > 0:
+        from altsa.evaluation.bootstrap import bootstrap as resample
+
+        groups = [key.rsplit("/", 1)[0] for key, keep in zip(p.keys, sel.tolist()) if keep]  # each one's conversation
+        intervals = resample(y_true, y_pred, groups, list(run.labels.labels), samples=bootstrap,
+                             micro_f1_excludes=excludes)
     w = p.weights[sel].mean(0) if sel.any() else torch.zeros(3)
     used = torch.tensor([m in run.model.use for m in MODALITIES])
     return Evaluation(
@@ -188,6 +201,7 @@ def evaluate_run(
         read_as=describe(data_cfg),
         unlabelled=sum(1 for u in corpus.utterances() if not u.labels.get(run.task)),
         no_input=int((~(p.present[sel] & used).any(-1)).sum()),
+        intervals=intervals,
     )
 
 
@@ -246,6 +260,12 @@ def write_evaluation(out: Path, ev: Evaluation, *, title: str, seeds: dict[str, 
                              "mean modality weights": ev.weights_mean}
     if ev.absent:
         extra["absent modalities"] = ev.absent
+    if ev.intervals is not None:
+        iv = ev.intervals
+        extra[f"{round(100 * iv['level'])} % intervals (bootstrap: {iv['samples']} resamples of the "
+              f"{iv['conversations']} conversations, seed {iv['seed']})"] = ", ".join(
+            f"{k} {iv[k][0]:.2f}-{iv[k][1]:.2f}" for k in ("weighted_f1", "macro_f1", "accuracy", "uar", "micro_f1")
+            if k in iv)
     if seeds is not None:
         extra["seeds"] = seeds
     return write_report(out, ev.metrics, title=title, extra=extra)
