@@ -204,3 +204,21 @@ def test_evaluate_bootstrap_intervals(runs, synthetic, capsys, tmp_path):
                  "--out", str(tmp_path / "e2")]) == 0
     assert json.loads(capsys.readouterr().out)["intervals"] == iv  # seed 0: the same resamples
     assert main(["evaluate", str(runs[0]), "--data", str(dev), "--bootstrap", "-1"]) == 2  # a usage error
+
+
+def test_compare_two_runs_paired(runs, synthetic, capsys, tmp_path):
+    capsys.readouterr()
+    dev = synthetic["corpus"] / "dev.jsonl"
+    assert main(["compare", str(runs[0]), str(runs[1]), "--data", str(dev), "--bootstrap", "300", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["samples"] == 300 and out["conversations"] == len(dev.read_text().splitlines())
+    for run, side in ((runs[0], "a"), (runs[1], "b")):  # each side's figure is its run's own dev score
+        final = json.loads((run / "metrics.json").read_text())["final"]
+        assert out["weighted_f1"][side] == pytest.approx(final["weighted_f1"])
+    w = out["weighted_f1"]
+    assert w["difference"] == pytest.approx(w["a"] - w["b"]) and 0.0 <= w["p_a_not_better"] <= 1.0
+    assert main(["compare", str(runs[0]), str(runs[0]), "--data", str(dev), "--json"]) == 0
+    same = json.loads(capsys.readouterr().out)["weighted_f1"]
+    assert same["interval"] == [0.0, 0.0] and same["p_a_not_better"] == 1.0
+    assert main(["compare", str(runs[0]), str(runs[1]), "--data", str(dev)]) == 0
+    assert "P(A not better)" in capsys.readouterr().out

@@ -73,3 +73,64 @@ def test_same_seed_same_interval_and_it_holds_the_estimate():
 def test_bad_settings(kw, pattern):
     with pytest.raises(ValueError, match=pattern):
         bootstrap([0], [0], ["a"], ["x"], **kw)
+
+
+def test_paired_difference_of_a_model_with_itself_is_nothing():
+    from altsa.evaluation.bootstrap import paired
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 4, 80)
+    p = np.where(rng.random(80) < 0.5, y, rng.integers(0, 4, 80))
+    r = paired(y, p, p, [str(i // 8) for i in range(80)], LABELS, samples=300)
+    assert r["weighted_f1"]["difference"] == 0.0 and r["weighted_f1"]["interval"] == [0.0, 0.0]
+    assert r["weighted_f1"]["p_a_not_better"] == 1.0  # never better than itself
+    assert r["weighted_f1"]["a"] == pytest.approx(compute_metrics(y, p, LABELS).weighted_f1)
+
+
+def test_paired_resamples_score_both_models_on_the_same_draw():
+    """A is right on conversation 1 only, B on conversation 2 only (50 utterances each). Draws
+    11 (p 1/4): accuracy difference +100; 12 or 21 (1/2): 0; 22 (1/4): -100. So A does not beat
+    B in 3/4 of the resamples, and the 95 % interval is [-100, 100]."""
+    from altsa.evaluation.bootstrap import paired
+
+    y = [0] * 100
+    a = [0] * 50 + [1] * 50
+    b = [1] * 50 + [0] * 50
+    r = paired(y, a, b, ["c1"] * 50 + ["c2"] * 50, ["x", "y"], samples=4000, seed=2)
+    acc = r["accuracy"]
+    assert (acc["a"], acc["b"], acc["difference"]) == (50.0, 50.0, 0.0)
+    assert acc["interval"] == [-100.0, 100.0]
+    assert acc["p_a_not_better"] == pytest.approx(0.75, abs=0.02)
+    # A right everywhere, B on c2 only: A ties on the draw c2c2 (1/4) and wins on every other
+    better = paired(y, [0] * 100, b, ["c1"] * 50 + ["c2"] * 50, ["x", "y"], samples=4000, seed=2)
+    assert better["accuracy"]["p_a_not_better"] == pytest.approx(0.25, abs=0.02)
+    assert better["accuracy"]["interval"] == [0.0, 100.0]
+    assert set(better["per_class_f1"]) == {"x", "y"}
+
+
+def test_runs_that_scored_different_utterances_do_not_compare():
+    from altsa.errors import DataError
+    from altsa.evaluation.evaluate import Evaluation, compare_runs
+
+    m = compute_metrics([0, 1], [0, 1], ["x", "y"])
+    a = Evaluation("a", "d", m, scored={"keys": ["d1/0", "d1/1"], "y_true": [0, 1], "y_pred": [0, 1]})
+    b = Evaluation("b", "d", m, scored={"keys": ["d1/0", "d2/0"], "y_true": [0, 1], "y_pred": [1, 1]})
+    with pytest.raises(DataError, match=r"1 utterance\(s\) scored by one only|2 utterance\(s\) scored by one only"):
+        compare_runs(a, b, ["x", "y"], samples=10)
+    c = Evaluation("c", "d", m, scored={"keys": ["d1/0", "d1/1"], "y_true": [1, 1], "y_pred": [0, 1]})
+    with pytest.raises(DataError, match="gold labels differ"):
+        compare_runs(a, c, ["x", "y"], samples=10)
+    r = compare_runs(a, a, ["x", "y"], samples=10)
+    assert r["accuracy"]["difference"] == 0.0 and r["conversations"] == 1
+
+
+def test_resamples_are_capped_and_drawn_in_chunks():
+    from altsa.evaluation.bootstrap import MAX_SAMPLES
+
+    with pytest.raises(ValueError, match="between 1 and 100,000"):
+        bootstrap([0], [0], ["a"], ["x"], samples=MAX_SAMPLES + 1)
+    y = [0, 1] * 30
+    p = [0, 0] * 30
+    groups = [str(i // 6) for i in range(60)]
+    many = bootstrap(y, p, groups, ["x", "y"], samples=12_000)  # three chunks
+    assert many["samples"] == 12_000 and many["accuracy"][0] <= 50.0 <= many["accuracy"][1]

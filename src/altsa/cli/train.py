@@ -97,7 +97,7 @@ def evaluate(
     micro_f1_excludes: str = typer.Option(
         None, "--micro-f1-excludes", help="Labels left out of micro F1, comma-separated (DailyDialog's figure: "
         "neutral); default: the run config's metrics.micro_f1_excludes; 'none': no micro F1."),
-    bootstrap: int = typer.Option(0, "--bootstrap", min=0, help="Resample the conversations this many times "
+    bootstrap: int = typer.Option(0, "--bootstrap", min=0, max=100_000, help="Resample the conversations this many times "
                                   "(e.g. 1000) for 95 % intervals of every figure (seed 0); 0: none."),
     data_opts: Any = None,
 ) -> None:
@@ -255,6 +255,60 @@ def _print(evs, agg, target: Path) -> None:
                                  for k in _scalars(agg)) + f" | runs {len(evs)} | n {m.n}", highlight=False, markup=False,
                       soft_wrap=True)
     console.print(f"report: {target}", highlight=False, markup=False)
+
+
+@app.command()
+@data_options(skip_limit=True)
+def compare(
+    run_a: str = typer.Argument(..., help="Run directory or bundled model A."),
+    run_b: str = typer.Argument(..., help="Run directory or bundled model B (same label set)."),
+    data: Path = typer.Option(..., "--data", help="A corpus file (any supported format) or a folder of split files."),
+    split: str = typer.Option(None, "--split", help="With a folder: which split file (default dev)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=1, max=100_000, help="Resamples of the conversations (seed 0)."),
+    micro_f1_excludes: str = typer.Option(
+        None, "--micro-f1-excludes", help="Labels left out of micro F1, comma-separated; default: A's config's; 'none'."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    cache: str = typer.Option(None, "--cache", help="Feature cache folder (default: each run config's)."),
+    data_opts: Any = None,
+) -> None:
+    """Is A better than B on the same data? Both score it, then the paired bootstrap over its
+    conversations gives each figure's difference A - B, its 95 % interval and how often A does
+    not beat B."""
+    from altsa.errors import ConfigError
+    from altsa.evaluation.evaluate import compare_runs, evaluate_run
+    from altsa.training.run import load_run
+
+    excludes = _label_list(micro_f1_excludes)
+    if excludes is None:
+        _same_micro_f1([run_a, run_b])
+    evs: list = []
+    labels: list[str] = []
+    for name in (run_a, run_b):
+        run = load_run(name)
+        if evs and list(run.labels.labels) != labels:
+            raise ConfigError(f"{run_b} answers in other labels ({', '.join(run.labels.labels)}) than {run_a} "
+                              f"({', '.join(labels)}): only runs of one label set compare")
+        labels = list(run.labels.labels)
+        evs.append(evaluate_run(run, data, split=split, cache_dir=cache, options=data_opts, micro_f1_excludes=excludes))
+    result = compare_runs(evs[0], evs[1], labels, samples=bootstrap)
+    result = {"a": evs[0].run, "b": evs[1].run, "data": evs[0].data, "n": evs[0].metrics.n, **result}
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"A {Path(result['a']).name} vs B {Path(result['b']).name}: {result['n']} utterances, "
+                        f"{result['conversations']} conversations, {result['samples']} paired resamples")
+    for head in ("figure", "A", "B", "A - B", f"{round(100 * result['level'])} % interval", "P(A not better)"):
+        table.add_column(head, justify="left" if head == "figure" else "right")
+    rows = [(_name(k, evs[0].metrics.micro_f1_excludes), result[k]) for k in
+            ("weighted_f1", "macro_f1", "accuracy", "uar", "micro_f1") if k in result]
+    rows += [(f"F1 {lab}", r) for lab, r in result["per_class_f1"].items()]
+    for name, r in rows:
+        table.add_row(name, f"{r['a']:.2f}", f"{r['b']:.2f}", f"{r['difference']:+.2f}",
+                      f"{r['interval'][0]:+.2f} to {r['interval'][1]:+.2f}", f"{r['p_a_not_better']:.3f}")
+    Console().print(table)
 
 
 @app.command()

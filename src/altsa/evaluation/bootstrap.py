@@ -60,25 +60,44 @@ def figures(conf: np.ndarray, exclude: Sequence[int] = ()) -> dict[str, np.ndarr
     return out
 
 
+MAX_SAMPLES = 100_000  # beyond this the Monte-Carlo error is far below the interval's own width
+_CHUNK = 5_000  # resamples drawn and scored at a time: memory stays ~ chunk x conversations
+
+
+def _check(samples: int, level: float) -> None:
+    if not 1 <= samples <= MAX_SAMPLES:
+        raise ValueError(f"samples must be between 1 and {MAX_SAMPLES:,}, got {samples:,}")
+    if not 0 < level < 1:
+        raise ValueError(f"level must be in (0, 1), got {level}")
+
+
+def _resampled(per_group: list[np.ndarray], samples: int, seed: int, exclude: Sequence[int]
+               ) -> list[dict[str, np.ndarray]]:
+    """Figures of ``samples`` resamples of the conversations, one dict per confusion stack in
+    ``per_group`` (each [G, K, K]), every stack scored on the same draws; drawn in chunks."""
+    g = per_group[0].shape[0]
+    rng = np.random.default_rng(seed)
+    parts: list[list[dict[str, np.ndarray]]] = [[] for _ in per_group]
+    for start in range(0, samples, _CHUNK):
+        counts = rng.multinomial(g, np.full(g, 1.0 / g), size=min(_CHUNK, samples - start))  # [s, G]
+        for out, conf in zip(parts, per_group):
+            out.append(figures(np.einsum("sg,gij->sij", counts, conf), exclude))  # [s, K, K] -> figures
+    return [{k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]} for chunks in parts]
+
+
 def bootstrap(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str], labels: Sequence[str], *,
               samples: int = 1000, seed: int = 0, level: float = 0.95, micro_f1_excludes: Sequence[str] = ()
               ) -> dict[str, Any]:
     """Percentile intervals of every figure, resampling ``groups`` (each utterance's
     conversation) with replacement: ``{"samples", "seed", "level", "unit", "conversations",
     figure: [low, high], "per_class_f1": {label: [low, high]}}``."""
-    if samples < 1:
-        raise ValueError("samples must be at least 1")
-    if not 0 < level < 1:
-        raise ValueError(f"level must be in (0, 1), got {level}")
+    _check(samples, level)
     labels = list(labels)
     per_group = confusions(y_true, y_pred, groups, len(labels))  # [G, K, K]
     g = per_group.shape[0]
     if g == 0:
         raise ValueError("no predictions to resample")
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(g, np.full(g, 1.0 / g), size=samples)  # [S, G]: how often each conversation is drawn
-    resampled = np.einsum("sg,gij->sij", counts, per_group)  # [S, K, K]
-    values = figures(resampled, excluded(labels, micro_f1_excludes))
+    values = _resampled([per_group], samples, seed, excluded(labels, micro_f1_excludes))[0]
     q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
     out: dict[str, Any] = {"samples": samples, "seed": seed, "level": level, "unit": "conversation",
                            "conversations": g}
@@ -88,4 +107,40 @@ def bootstrap(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str
             out[key] = {lab: [float(bounds[0, k]), float(bounds[1, k])] for k, lab in enumerate(labels)}
         else:
             out[key] = [float(x) for x in np.percentile(v, q)]
+    return out
+
+
+def paired(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int], groups: Sequence[str],
+           labels: Sequence[str], *, samples: int = 1000, seed: int = 0, level: float = 0.95,
+           micro_f1_excludes: Sequence[str] = ()) -> dict[str, Any]:
+    """Is A better than B on these utterances? The paired bootstrap: each resample of the
+    conversations scores both models on the same draw, so what the two share (the split's easy
+    and hard conversations) cancels out of the difference. For every figure: ``a``, ``b``,
+    ``difference`` (a - b), its ``interval``, and ``p_a_not_better``, the share of resamples
+    where A does not beat B (a one-sided bootstrap p-value for "A is better")."""
+    _check(samples, level)
+    labels = list(labels)
+    exclude = excluded(labels, micro_f1_excludes)
+    conf_a = confusions(y_true, pred_a, groups, len(labels))  # [G, K, K]
+    conf_b = confusions(y_true, pred_b, groups, len(labels))
+    g = conf_a.shape[0]
+    if g == 0:
+        raise ValueError("no predictions to resample")
+    point_a, point_b = figures(conf_a.sum(0), exclude), figures(conf_b.sum(0), exclude)
+    fig_a, fig_b = _resampled([conf_a, conf_b], samples, seed, exclude)  # both on the same draws
+    diff = {k: fig_a[k] - fig_b[k] for k in fig_a}  # [S] or [S, K]
+    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+
+    def entry(a: float, b: float, d: np.ndarray) -> dict[str, Any]:
+        lo, hi = np.percentile(d, q)
+        return {"a": float(a), "b": float(b), "difference": float(a - b), "interval": [float(lo), float(hi)],
+                "p_a_not_better": float((d <= 0).mean())}
+
+    out: dict[str, Any] = {"samples": samples, "seed": seed, "level": level, "unit": "conversation",
+                           "conversations": g}
+    for key, d in diff.items():
+        if key == "per_class_f1":
+            out[key] = {lab: entry(point_a[key][k], point_b[key][k], d[:, k]) for k, lab in enumerate(labels)}
+        else:
+            out[key] = entry(point_a[key], point_b[key], d)
     return out

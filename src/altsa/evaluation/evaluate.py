@@ -30,6 +30,7 @@ class Evaluation:
     unlabelled: int = 0  # kept utterances without a label of the task: read (they are context), not scored
     no_input: int = 0  # scored utterances with none of the modalities the model reads (scored all the same)
     intervals: dict[str, Any] | None = None  # bootstrap intervals over conversations (evaluation.bootstrap)
+    scored: dict[str, list] = field(default_factory=dict, repr=False)  # keys, y_true, y_pred of the scored utterances
 
     def summary(self) -> dict[str, Any]:
         out = {"run": self.run, "data": self.data, **self.metrics.to_dict(), "weights_mean": self.weights_mean,
@@ -186,7 +187,7 @@ def evaluate_run(
     if bootstrap > 0:
         from altsa.evaluation.bootstrap import bootstrap as resample
 
-        groups = [key.rsplit("/", 1)[0] for key, keep in zip(p.keys, sel.tolist()) if keep]  # each one's conversation
+        groups = [conversation_of(key) for key, keep in zip(p.keys, sel.tolist()) if keep]
         intervals = resample(y_true, y_pred, groups, list(run.labels.labels), samples=bootstrap,
                              micro_f1_excludes=excludes)
     w = p.weights[sel].mean(0) if sel.any() else torch.zeros(3)
@@ -202,7 +203,31 @@ def evaluate_run(
         unlabelled=sum(1 for u in corpus.utterances() if not u.labels.get(run.task)),
         no_input=int((~(p.present[sel] & used).any(-1)).sum()),
         intervals=intervals,
+        scored={"keys": [k for k, keep in zip(p.keys, sel.tolist()) if keep], "y_true": y_true, "y_pred": y_pred},
     )
+
+
+def conversation_of(key: str) -> str:
+    """The conversation of an utterance key ``dialogue_id/position`` (the id may hold ``/``)."""
+    return key.rsplit("/", 1)[0]
+
+
+def compare_runs(a: Evaluation, b: Evaluation, labels: list[str], *, samples: int = 1000,
+                 micro_f1_excludes: list[str] | None = None) -> dict[str, Any]:
+    """The paired bootstrap of two evaluations of the same utterances (``bootstrap.paired``);
+    ``DataError`` when they did not score the same utterances with the same labels (the two
+    runs read the data differently)."""
+    from altsa.evaluation.bootstrap import paired
+
+    ka, kb = a.scored["keys"], b.scored["keys"]
+    if ka != kb or a.scored["y_true"] != b.scored["y_true"]:
+        only = sorted(set(ka) ^ set(kb))
+        why = f"{len(only)} utterance(s) scored by one only (first: {only[0]})" if only else "their gold labels differ"
+        raise DataError(f"the two runs did not score the same utterances: {why}; compare them on a file both read "
+                        "the same way (e.g. JSONL)")
+    excludes = a.metrics.micro_f1_excludes if micro_f1_excludes is None else micro_f1_excludes
+    return paired(a.scored["y_true"], a.scored["y_pred"], b.scored["y_pred"], [conversation_of(k) for k in ka],
+                  labels, samples=samples, micro_f1_excludes=excludes)
 
 
 def _bundled(path: Any) -> bool:
