@@ -195,7 +195,7 @@ MUTATIONS = (
              (('        if self.name == "uar":\n            return uar(yt, yp)',
                '        if self.name == "uar":\n            return 100.0 * float(accuracy_score(yt, yp))'),)),
     Mutation("bootstrap-resamples-utterances", "evaluation/bootstrap.py",
-             (("index.setdefault(str(x), len(index)) for x in groups", "index.setdefault(str(i), len(index)) for i, x in enumerate(groups)"),)),
+             (("index.setdefault(str(x), len(index)) for x in groups", "index.setdefault(str(i // 2), len(index)) for i, x in enumerate(groups)"),)),
     Mutation("bootstrap-interval-one-sided", "evaluation/bootstrap.py",
              (("q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]", "q = [0.0, 100 * level]"),)),
     Mutation("bootstrap-f1-is-precision", "evaluation/bootstrap.py",

@@ -199,11 +199,16 @@ def test_evaluate_bootstrap_intervals(runs, synthetic, capsys, tmp_path):
     for key in ("weighted_f1", "macro_f1", "accuracy", "uar"):
         assert 0.0 <= iv[key][0] <= iv[key][1] <= 100.0, key
     assert set(iv["per_class_f1"]) == set(out["per_class_f1"])
-    assert "95 % intervals (bootstrap: 200 resamples" in (tmp_path / "e" / "report.md").read_text()
+    report = (tmp_path / "e" / "report.md").read_text()
+    assert "Intervals: the central 95 % of 200 bootstrap resamples" in report and "| F1 95 % interval |" in report
+    saved = json.loads((tmp_path / "e" / "metrics.json").read_text())["intervals"]
+    assert saved["weighted_f1"] == iv["weighted_f1"] and saved["per_class_f1"] == iv["per_class_f1"]
     assert main(["evaluate", str(runs[0]), "--data", str(dev), "--bootstrap", "200", "--json",
                  "--out", str(tmp_path / "e2")]) == 0
     assert json.loads(capsys.readouterr().out)["intervals"] == iv  # seed 0: the same resamples
     assert main(["evaluate", str(runs[0]), "--data", str(dev), "--bootstrap", "-1"]) == 2  # a usage error
+    assert main(["evaluate", str(runs[0]), "--data", str(dev), "--bootstrap", "50"]) == 2  # too few to mean much
+    assert "100 resamples or more" in capsys.readouterr().err
 
 
 def test_compare_two_runs_paired(runs, synthetic, capsys, tmp_path):
@@ -212,6 +217,7 @@ def test_compare_two_runs_paired(runs, synthetic, capsys, tmp_path):
     assert main(["compare", str(runs[0]), str(runs[1]), "--data", str(dev), "--bootstrap", "300", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["samples"] == 300 and out["conversations"] == len(dev.read_text().splitlines())
+    assert out["rows"]["kept"] == out["n"] and out["micro_f1_excludes"] == []
     for run, side in ((runs[0], "a"), (runs[1], "b")):  # each side's figure is its run's own dev score
         final = json.loads((run / "metrics.json").read_text())["final"]
         assert out["weighted_f1"][side] == pytest.approx(final["weighted_f1"])
@@ -221,4 +227,21 @@ def test_compare_two_runs_paired(runs, synthetic, capsys, tmp_path):
     same = json.loads(capsys.readouterr().out)["weighted_f1"]
     assert same["interval"] == [0.0, 0.0] and same["p_a_not_better"] == 1.0
     assert main(["compare", str(runs[0]), str(runs[1]), "--data", str(dev)]) == 0
-    assert "P(A not better)" in capsys.readouterr().out
+    shown = capsys.readouterr().out
+    assert "P(A not better)" in shown and "kept" in shown  # what was read, then the table
+
+
+def test_compare_refuses_runs_of_other_labels_before_scoring(runs, synthetic, capsys, tmp_path):
+    import shutil
+
+    other = tmp_path / "relabelled"
+    shutil.copytree(runs[1], other, ignore=shutil.ignore_patterns("eval"))
+    labels = json.loads((other / "labels.json").read_text())
+    labels["labels"] = [lab.upper() for lab in labels["labels"]]
+    (other / "labels.json").write_text(json.dumps(labels))
+    capsys.readouterr()
+    cache = tmp_path / "fresh-cache"
+    code = main(["compare", str(runs[0]), str(other), "--data", str(synthetic["corpus"] / "dev.jsonl"),
+                 "--cache", str(cache)])
+    assert code == 2 and "only runs of one label set compare" in capsys.readouterr().err
+    assert not cache.exists()  # nothing was scored

@@ -183,7 +183,7 @@ def test_training_refuses_a_dev_split_sharing_clips_or_without_labels(emodb):
     unlabelled = DataConfig(corpus="clips", root=str(emodb), splits={"train": "03*.wav", "dev": "14*.wav"},
                             name_pattern=r"^(?P<speaker>0\d).{3}(?P<label>[A-Z])", max_skipped_fraction=1.0)
     corpora = {s: read_split(unlabelled, s) for s in ("train", "dev")}
-    with pytest.raises(DataError, match="the dev split has no utterance with a 'emotion' label to choose epochs by "
+    with pytest.raises(DataError, match="the dev split has no utterance with a label of the task 'emotion' to choose epochs by "
                                         r"\(read 69, kept 0, skipped 69: name_unmatched 69\)"):
         check_splits(corpora, "emotion")
 

@@ -45,14 +45,17 @@ def test_conversations_not_utterances_are_resampled():
     assert ci50["accuracy"] == [50.0, 50.0]  # the central 40 % lies inside AB/BA's half
 
 
-def test_intervals_of_a_perfect_and_a_single_conversation_run_are_points():
+def test_a_perfect_run_is_a_point_and_one_conversation_no_interval():
     y = [0, 1, 2, 3, 0, 1]
     perfect = bootstrap(y, y, ["a", "a", "b", "b", "c", "c"], LABELS, samples=300)
     assert perfect["weighted_f1"] == [100.0, 100.0] and perfect["accuracy"] == [100.0, 100.0]
-    one = bootstrap(y, [0, 1, 2, 0, 0, 0], ["a"] * 6, LABELS, samples=300)
+    # two identical conversations: every resample is the whole data again
+    same = bootstrap(y * 2, [0, 1, 2, 0, 0, 0] * 2, ["a"] * 6 + ["b"] * 6, LABELS, samples=300)
     point = compute_metrics(y, [0, 1, 2, 0, 0, 0], LABELS)
-    assert one["weighted_f1"] == pytest.approx([point.weighted_f1] * 2)
-    assert one["per_class_f1"]["anger"] == pytest.approx([point.per_class_f1["anger"]] * 2)
+    assert same["weighted_f1"] == pytest.approx([point.weighted_f1] * 2)
+    assert same["per_class_f1"]["anger"] == pytest.approx([point.per_class_f1["anger"]] * 2)
+    with pytest.raises(ValueError, match="at least 2 conversations; this data has 1"):
+        bootstrap(y, [0, 1, 2, 0, 0, 0], ["a"] * 6, LABELS, samples=300)
 
 
 def test_same_seed_same_interval_and_it_holds_the_estimate():
@@ -118,10 +121,12 @@ def test_runs_that_scored_different_utterances_do_not_compare():
     with pytest.raises(DataError, match=r"1 utterance\(s\) scored by one only|2 utterance\(s\) scored by one only"):
         compare_runs(a, b, ["x", "y"], samples=10)
     c = Evaluation("c", "d", m, scored={"keys": ["d1/0", "d1/1"], "y_true": [1, 1], "y_pred": [0, 1]})
-    with pytest.raises(DataError, match="gold labels differ"):
+    with pytest.raises(DataError, match="different gold labels"):
         compare_runs(a, c, ["x", "y"], samples=10)
-    r = compare_runs(a, a, ["x", "y"], samples=10)
-    assert r["accuracy"]["difference"] == 0.0 and r["conversations"] == 1
+    two = Evaluation("a", "d", m, scored={"keys": ["d1/0", "d2/0"], "y_true": [0, 1], "y_pred": [0, 1]})
+    swapped = Evaluation("b", "d", m, scored={"keys": ["d2/0", "d1/0"], "y_true": [1, 0], "y_pred": [0, 0]})
+    r = compare_runs(two, swapped, ["x", "y"], samples=100)  # the same utterances in another order: aligned by key
+    assert r["accuracy"]["a"] == 100.0 and r["accuracy"]["b"] == 50.0 and r["conversations"] == 2
 
 
 def test_resamples_are_capped_and_drawn_in_chunks():

@@ -98,7 +98,7 @@ def evaluate(
         None, "--micro-f1-excludes", help="Labels left out of micro F1, comma-separated (DailyDialog's figure: "
         "neutral); default: the run config's metrics.micro_f1_excludes; 'none': no micro F1."),
     bootstrap: int = typer.Option(0, "--bootstrap", min=0, max=100_000, help="Resample the conversations this many times "
-                                  "(e.g. 1000) for 95 % intervals of every figure (seed 0); 0: none."),
+                                  "(100 or more; 1000 is usual) for 95 % intervals of every figure (seed 0); 0: none."),
     data_opts: Any = None,
 ) -> None:
     """Weighted F1 (headline), macro F1, accuracy, UAR, per-class precision/recall/F1, confusion
@@ -107,6 +107,8 @@ def evaluate(
     from altsa.evaluation.evaluate import aggregate_evaluations, default_out, evaluate_run, write_evaluation
     from altsa.training.run import load_run
 
+    if 0 < bootstrap < 100:
+        raise typer.BadParameter("give 100 resamples or more (1000 is usual), or 0 for none", param_hint="--bootstrap")
     names = _runs(runs, seeds)
     excludes = _label_list(micro_f1_excludes)
     if excludes is None and len(names) > 1:
@@ -149,7 +151,6 @@ def _same_micro_f1(names: list[str]) -> None:
     """Runs scored together must leave the same labels out of micro F1 (their configs'
     ``metrics.micro_f1_excludes``); ``ConfigError`` naming the option that settles it."""
     from altsa.config import load_config
-    from altsa.errors import ConfigError
     from altsa.experiment import ExperimentConfig
     from altsa.training.run import load_labels, resolve_run
 
@@ -164,6 +165,15 @@ def _same_micro_f1(names: list[str]) -> None:
         shown = "; ".join(f"{run}: {', '.join(k) or 'none'}" for k, run in seen.items())
         raise ConfigError(f"these runs leave different labels out of micro F1 ({shown}); give --micro-f1-excludes "
                           "to score them alike")
+
+
+def _intervals_line(iv: dict, excludes: list[str]) -> str:
+    """``95 % intervals, N resamples of G conversations: weighted F1 57.27-64.95 | ...``."""
+    from altsa.evaluation.metrics import SCALARS
+    from altsa.evaluation.report import span
+
+    return (f"{round(100 * iv['level'])} % intervals, {iv['samples']} resamples of {iv['conversations']} conversations: "
+            + " | ".join(f"{_name(k, excludes)} {span(iv[k])}" for k in SCALARS if k in iv))
 
 
 def _scalars(agg) -> list[str]:
@@ -214,6 +224,7 @@ def _print(evs, agg, target: Path) -> None:
     from rich.text import Text
 
     from altsa.data.readers import describe_counts
+    from altsa.evaluation.report import span
 
     console = Console()
     for ev in evs[:1]:
@@ -223,8 +234,12 @@ def _print(evs, agg, target: Path) -> None:
     m = evs[0].metrics
     table = Table(title="per class" if agg is None else "per class F1")
     table.add_column("label")
+    iv = evs[0].intervals if agg is None else None
     if agg is None:
-        for head in ("precision", "recall", "F1", "support"):
+        heads = ["precision", "recall", "F1", "support"]
+        if iv is not None:
+            heads.insert(3, f"F1 {round(100 * iv['level'])} % interval")
+        for head in heads:
             table.add_column(head, justify="right")
     else:
         for i in range(len(evs)):
@@ -234,6 +249,8 @@ def _print(evs, agg, target: Path) -> None:
         if agg is None:
             row = [Text(lab), *[f"{d[lab]:.2f}" for d in (m.per_class_precision, m.per_class_recall, m.per_class_f1)],
                    str(sum(m.confusion[k]))]
+            if iv is not None:
+                row.insert(4, span(iv["per_class_f1"][lab]))
         else:
             st = agg["per_class_f1"][lab]
             row = [Text(lab), *[f"{ev.metrics.per_class_f1[lab]:.2f}" for ev in evs], f"{st['mean']:.2f} ± {st['std']:.2f}"]
@@ -244,16 +261,16 @@ def _print(evs, agg, target: Path) -> None:
                    ("micro_f1", m.micro_f1)]
         console.print(" | ".join(f"{_name(k, m.micro_f1_excludes)} {v:.2f}" for k, v in figures if v is not None)
                       + f" | n {m.n}", highlight=False, markup=False, soft_wrap=True)
-        iv = evs[0].intervals
         if iv is not None:
-            console.print(f"{round(100 * iv['level'])} % intervals, {iv['samples']} resamples of {iv['conversations']} "
-                          "conversations: " + " | ".join(f"{_name(k, m.micro_f1_excludes)} {iv[k][0]:.2f}-{iv[k][1]:.2f}"
-                                                         for k, _ in figures if k in iv),
-                          highlight=False, markup=False, soft_wrap=True)
+            console.print(_intervals_line(iv, m.micro_f1_excludes), highlight=False, markup=False, soft_wrap=True)
     else:
         console.print(" | ".join(f"{_name(k, agg.get('micro_f1_excludes', []))} {agg[k]['mean']:.2f} ± {agg[k]['std']:.2f}"
                                  for k in _scalars(agg)) + f" | runs {len(evs)} | n {m.n}", highlight=False, markup=False,
                       soft_wrap=True)
+        for i, ev in enumerate(evs):
+            if ev.intervals is not None:
+                console.print(f"run {i + 1}: " + _intervals_line(ev.intervals, m.micro_f1_excludes),
+                              highlight=False, markup=False, soft_wrap=True)
     console.print(f"report: {target}", highlight=False, markup=False)
 
 
@@ -264,7 +281,7 @@ def compare(
     run_b: str = typer.Argument(..., help="Run directory or bundled model B (same label set)."),
     data: Path = typer.Option(..., "--data", help="A corpus file (any supported format) or a folder of split files."),
     split: str = typer.Option(None, "--split", help="With a folder: which split file (default dev)."),
-    bootstrap: int = typer.Option(1000, "--bootstrap", min=1, max=100_000, help="Resamples of the conversations (seed 0)."),
+    bootstrap: int = typer.Option(1000, "--bootstrap", min=100, max=100_000, help="Resamples of the conversations (seed 0)."),
     micro_f1_excludes: str = typer.Option(
         None, "--micro-f1-excludes", help="Labels left out of micro F1, comma-separated; default: A's config's; 'none'."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
@@ -274,29 +291,32 @@ def compare(
     """Is A better than B on the same data? Both score it, then the paired bootstrap over its
     conversations gives each figure's difference A - B, its 95 % interval and how often A does
     not beat B."""
-    from altsa.errors import ConfigError
     from altsa.evaluation.evaluate import compare_runs, evaluate_run
-    from altsa.training.run import load_run
+    from altsa.training.run import load_labels, load_run, resolve_run
 
     excludes = _label_list(micro_f1_excludes)
     if excludes is None:
         _same_micro_f1([run_a, run_b])
-    evs: list = []
-    labels: list[str] = []
-    for name in (run_a, run_b):
-        run = load_run(name)
-        if evs and list(run.labels.labels) != labels:
-            raise ConfigError(f"{run_b} answers in other labels ({', '.join(run.labels.labels)}) than {run_a} "
-                              f"({', '.join(labels)}): only runs of one label set compare")
-        labels = list(run.labels.labels)
-        evs.append(evaluate_run(run, data, split=split, cache_dir=cache, options=data_opts, micro_f1_excludes=excludes))
-    result = compare_runs(evs[0], evs[1], labels, samples=bootstrap)
-    result = {"a": evs[0].run, "b": evs[1].run, "data": evs[0].data, "n": evs[0].metrics.n, **result}
+    sets = [load_labels(resolve_run(name) / "labels.json")[1].labels for name in (run_a, run_b)]
+    if list(sets[0]) != list(sets[1]):  # before minutes of scoring, not after
+        raise ConfigError(f"{run_b} answers in other labels ({', '.join(sets[1])}) than {run_a} "
+                          f"({', '.join(sets[0])}): only runs of one label set compare")
+    evs = [evaluate_run(load_run(name), data, split=split, cache_dir=cache, options=data_opts,
+                        micro_f1_excludes=excludes) for name in (run_a, run_b)]
+    result = compare_runs(evs[0], evs[1], list(sets[0]), samples=bootstrap)
+    result = {"a": evs[0].run, "b": evs[1].run, "data": evs[0].data, "n": evs[0].metrics.n, "rows": evs[0].rows,
+              "unlabelled": evs[0].unlabelled, "micro_f1_excludes": evs[0].metrics.micro_f1_excludes, **result}
     if as_json:
         typer.echo(json.dumps(result, ensure_ascii=False))
         return
     from rich.console import Console
     from rich.table import Table
+
+    from altsa.data.readers import describe_counts
+
+    Console().print(f"{evs[0].data}: {describe_counts(evs[0].rows)}", highlight=False, markup=False)
+    for note in evs[0].notices():
+        Console().print(f"note: {note}", highlight=False, markup=False)
 
     table = Table(title=f"A {Path(result['a']).name} vs B {Path(result['b']).name}: {result['n']} utterances, "
                         f"{result['conversations']} conversations, {result['samples']} paired resamples")
@@ -306,8 +326,9 @@ def compare(
             ("weighted_f1", "macro_f1", "accuracy", "uar", "micro_f1") if k in result]
     rows += [(f"F1 {lab}", r) for lab, r in result["per_class_f1"].items()]
     for name, r in rows:
-        table.add_row(name, f"{r['a']:.2f}", f"{r['b']:.2f}", f"{r['difference']:+.2f}",
-                      f"{r['interval'][0]:+.2f} to {r['interval'][1]:+.2f}", f"{r['p_a_not_better']:.3f}")
+        signed = [f"{round(v, 2) + 0.0:+.2f}" for v in (r["difference"], *r["interval"])]  # no -0.00
+        table.add_row(name, f"{r['a']:.2f}", f"{r['b']:.2f}", signed[0], f"{signed[1]} to {signed[2]}",
+                      f"{r['p_a_not_better']:.3f}")
     Console().print(table)
 
 

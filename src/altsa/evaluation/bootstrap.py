@@ -61,7 +61,8 @@ def figures(conf: np.ndarray, exclude: Sequence[int] = ()) -> dict[str, np.ndarr
 
 
 MAX_SAMPLES = 100_000  # beyond this the Monte-Carlo error is far below the interval's own width
-_CHUNK = 5_000  # resamples drawn and scored at a time: memory stays ~ chunk x conversations
+_CELLS = 2_000_000  # resamples x conversations drawn at a time (16 MB of counts), at most 5,000 resamples
+MIN_CONVERSATIONS = 2  # one conversation resampled is always itself: no interval to speak of
 
 
 def _check(samples: int, level: float) -> None:
@@ -75,14 +76,18 @@ def _resampled(per_group: list[np.ndarray], samples: int, seed: int, exclude: Se
                ) -> list[dict[str, np.ndarray]]:
     """Figures of ``samples`` resamples of the conversations, one dict per confusion stack in
     ``per_group`` (each [G, K, K]), every stack scored on the same draws; drawn in chunks."""
-    g = per_group[0].shape[0]
+    g, k = per_group[0].shape[0], per_group[0].shape[1]
+    if g < MIN_CONVERSATIONS:
+        raise ValueError(f"bootstrap intervals need at least {MIN_CONVERSATIONS} conversations; this data has {g}")
     rng = np.random.default_rng(seed)
+    flat = [conf.reshape(g, k * k).astype(np.float64) for conf in per_group]  # [G, K*K]
+    chunk = max(1, min(5_000, _CELLS // g))
     parts: list[list[dict[str, np.ndarray]]] = [[] for _ in per_group]
-    for start in range(0, samples, _CHUNK):
-        counts = rng.multinomial(g, np.full(g, 1.0 / g), size=min(_CHUNK, samples - start))  # [s, G]
-        for out, conf in zip(parts, per_group):
-            out.append(figures(np.einsum("sg,gij->sij", counts, conf), exclude))  # [s, K, K] -> figures
-    return [{k: np.concatenate([c[k] for c in chunks]) for k in chunks[0]} for chunks in parts]
+    for start in range(0, samples, chunk):
+        counts = rng.multinomial(g, np.full(g, 1.0 / g), size=min(chunk, samples - start)).astype(np.float64)  # [s, G]
+        for out, conf in zip(parts, flat):
+            out.append(figures((counts @ conf).reshape(-1, k, k), exclude))  # [s, K, K]: each resample's confusion
+    return [{key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]} for chunks in parts]
 
 
 def bootstrap(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str], labels: Sequence[str], *,

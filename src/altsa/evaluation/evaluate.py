@@ -168,7 +168,7 @@ def evaluate_run(
             err.args = (str(err),)
         raise
     if not any(run.task in u.labels for u in corpus.utterances()):
-        raise DataError(f"no utterance carries a {run.task!r} label to score against", path=path)
+        raise DataError(f"no utterance carries a label of the task {run.task!r} to score against", path=path)
     _import_encoder_kinds()
     # the modalities the fused prediction reads, as the Recognizer encodes them (model.use)
     from altsa.devices import resolve_device
@@ -220,13 +220,19 @@ def compare_runs(a: Evaluation, b: Evaluation, labels: list[str], *, samples: in
     from altsa.evaluation.bootstrap import paired
 
     ka, kb = a.scored["keys"], b.scored["keys"]
-    if ka != kb or a.scored["y_true"] != b.scored["y_true"]:
-        only = sorted(set(ka) ^ set(kb))
-        why = f"{len(only)} utterance(s) scored by one only (first: {only[0]})" if only else "their gold labels differ"
+    only = sorted(set(ka) ^ set(kb))
+    if only or len(ka) != len(kb):
+        why = f"{len(only)} utterance(s) scored by one only (first: {only[0]})" if only else "a key scored twice"
         raise DataError(f"the two runs did not score the same utterances: {why}; compare them on a file both read "
                         "the same way (e.g. JSONL)")
+    at = {k: i for i, k in enumerate(kb)}  # B's answers in A's order
+    true_b = [b.scored["y_true"][at[k]] for k in ka]
+    if true_b != a.scored["y_true"]:
+        raise DataError("the two runs read different gold labels for the same utterances (their label mappings "
+                        "differ); compare them on a file both read the same way")
+    pred_b = [b.scored["y_pred"][at[k]] for k in ka]
     excludes = a.metrics.micro_f1_excludes if micro_f1_excludes is None else micro_f1_excludes
-    return paired(a.scored["y_true"], a.scored["y_pred"], b.scored["y_pred"], [conversation_of(k) for k in ka],
+    return paired(a.scored["y_true"], a.scored["y_pred"], pred_b, [conversation_of(k) for k in ka],
                   labels, samples=samples, micro_f1_excludes=excludes)
 
 
@@ -285,15 +291,9 @@ def write_evaluation(out: Path, ev: Evaluation, *, title: str, seeds: dict[str, 
                              "mean modality weights": ev.weights_mean}
     if ev.absent:
         extra["absent modalities"] = ev.absent
-    if ev.intervals is not None:
-        iv = ev.intervals
-        extra[f"{round(100 * iv['level'])} % intervals (bootstrap: {iv['samples']} resamples of the "
-              f"{iv['conversations']} conversations, seed {iv['seed']})"] = ", ".join(
-            f"{k} {iv[k][0]:.2f}-{iv[k][1]:.2f}" for k in ("weighted_f1", "macro_f1", "accuracy", "uar", "micro_f1")
-            if k in iv)
     if seeds is not None:
         extra["seeds"] = seeds
-    return write_report(out, ev.metrics, title=title, extra=extra)
+    return write_report(out, ev.metrics, title=title, extra=extra, intervals=ev.intervals)
 
 
 def aggregate_evaluations(evs: list[Evaluation]) -> dict[str, Any]:

@@ -70,6 +70,15 @@ def _plot_confusion(path: Path, confusion: list[list[int]], labels: list[str], t
     return True
 
 
+def span(pair: Sequence[float]) -> str:
+    """``[low, high]`` as ``low-high`` with two decimals (no ``-0.00``)."""
+    return "-".join(f"{round(float(v), 2) + 0.0:.2f}" for v in pair)
+
+
+def _level(intervals: dict[str, Any]) -> str:
+    return f"{round(100 * intervals['level'])} %"
+
+
 def write_report(
     out_dir: str | Path,
     metrics: Metrics,
@@ -77,12 +86,14 @@ def write_report(
     title: str,
     labels: Sequence[str] | None = None,
     extra: dict[str, Any] | None = None,
+    intervals: dict[str, Any] | None = None,
 ) -> dict[str, Path]:
     """Write the report files into ``out_dir``; returns name -> path of what was written.
 
     ``labels`` (default ``metrics.labels``) renames the classes for display; ``extra``
     (run name, checkpoint, dataset, seeds aggregate, ...) is stored in metrics.json and
-    listed in report.md.
+    listed in report.md; ``intervals`` (``evaluation.bootstrap.bootstrap``) adds each
+    figure's interval to the tables and to metrics.json.
     """
     out = Path(out_dir)
     labels = list(labels) if labels is not None else list(metrics.labels)
@@ -90,7 +101,8 @@ def write_report(
         raise ValueError(f"{len(labels)} display labels for {len(metrics.labels)} classes")
     written: dict[str, Path] = {}
     written["metrics.json"] = atomic_write_json(
-        out / "metrics.json", {"title": title, **metrics.to_dict(), "extra": extra or {}}
+        out / "metrics.json", {"title": title, **metrics.to_dict(), **({"intervals": intervals} if intervals else {}),
+                               "extra": extra or {}}
     )
     written["confusion.json"] = atomic_write_json(
         out / "confusion.json", {"labels": labels, "rows": "true", "columns": "predicted", "matrix": metrics.confusion}
@@ -102,18 +114,29 @@ def write_report(
     else:
         png.unlink(missing_ok=True)  # never leave a picture of an older run beside new numbers
 
-    scores = [("weighted F1", metrics.weighted_f1), ("macro F1", metrics.macro_f1), ("accuracy", metrics.accuracy),
-              ("UAR", metrics.uar)]
+    scores = [("weighted F1", "weighted_f1", metrics.weighted_f1), ("macro F1", "macro_f1", metrics.macro_f1),
+              ("accuracy", "accuracy", metrics.accuracy), ("UAR", "uar", metrics.uar)]
     if metrics.micro_f1 is not None:
-        scores.append((f"micro F1 without {'+'.join(metrics.micro_f1_excludes)}", metrics.micro_f1))
-    scores = [(k, v) for k, v in scores if v is not None]  # UAR is missing from reports older than it
+        scores.append((f"micro F1 without {'+'.join(metrics.micro_f1_excludes)}", "micro_f1", metrics.micro_f1))
+    scores = [s for s in scores if s[2] is not None]  # UAR is missing from reports older than it
     md = [f"# {title}", ""]
-    md.append(format_table([k for k, _ in scores] + ["utterances"], [[v for _, v in scores] + [metrics.n]]))
+    rows: list[list[Any]] = [[v for _, _, v in scores] + [metrics.n]]
+    if intervals:
+        rows.append([span(intervals[key]) for _, key, _ in scores] + [f"{_level(intervals)} interval"])
+    md.append(format_table([k for k, _, _ in scores] + ["utterances"], rows,
+                           align="r" * (len(scores) + 1)))
+    if intervals:
+        md.append(f"Intervals: the central {_level(intervals)} of {intervals['samples']:,} bootstrap resamples of "
+                  f"the {intervals['conversations']:,} conversations (seed {intervals['seed']}).\n")
     if metrics.per_class_precision is not None and metrics.per_class_recall is not None:
-        md += ["## Per class", "", format_table(
-            ["label", "precision", "recall", "F1", "support"],
-            [(lab, metrics.per_class_precision[key], metrics.per_class_recall[key], metrics.per_class_f1[key],
-              sum(metrics.confusion[i])) for i, (lab, key) in enumerate(zip(labels, metrics.labels))])]
+        head = ["label", "precision", "recall", "F1", "support"]
+        table = [[lab, metrics.per_class_precision[key], metrics.per_class_recall[key], metrics.per_class_f1[key],
+                  sum(metrics.confusion[i])] for i, (lab, key) in enumerate(zip(labels, metrics.labels))]
+        if intervals:
+            head.insert(4, f"F1 {_level(intervals)} interval")
+            for row, key in zip(table, metrics.labels):
+                row.insert(4, span(intervals["per_class_f1"][key]))
+        md += ["## Per class", "", format_table(head, table)]
     else:
         md += ["## Per class", "", format_table(
             ["label", "F1", "support"],

@@ -116,7 +116,7 @@ def check_splits(corpora: dict[str, Corpus], task: str) -> None:
     for name, corpus in corpora.items():
         if not any(task in u.labels for u in corpus.utterances()):
             counts = corpus.counts()
-            raise DataError(f"the {name} split has no utterance with a {task!r} label to "
+            raise DataError(f"the {name} split has no utterance with a label of the task {task!r} to "
                             f"{'train on' if name == 'train' else 'choose epochs by'} "
                             f"(read {counts['read']}, kept {counts['kept']}, skipped {counts['skipped']}: "
                             f"{', '.join(f'{r} {n}' for r, n in counts['skipped_by_reason'].items()) or 'none'})")
