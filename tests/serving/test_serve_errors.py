@@ -31,6 +31,13 @@ JSON_CASES = [
     ("empty body", b"", 400, "malformed_json"),
     ("not utf-8", b"\xff\xfe{", 400, "malformed_json"),
     ("array", b"[1, 2]", 422, "invalid_request"),
+    # a bare scalar is JSON too, and no conversation (a 500 once: the duplicate-key walk took it for a list)
+    ("null", b"null", 422, "invalid_request"),
+    ("number", b"1.5", 422, "invalid_request"),
+    ("true", b"true", 422, "invalid_request"),
+    ("string", b'"aaaa"', 422, "invalid_request"),
+    ("NaN", b'{"utterances": [{"text": "hi"}], "dialogue_id": NaN}', 400, "malformed_json"),
+    ("Infinity", b"-Infinity", 400, "malformed_json"),
     ("no utterances", b"{}", 422, "invalid_request"),
     ("zero utterances", b'{"utterances": []}', 422, "invalid_request"),
     ("text wrong type", b'{"utterances": [{"text": 5}]}', 422, "invalid_request"),
@@ -68,6 +75,8 @@ def test_bad_predict_json(client, name, body, status, code):
         (b'{"text": 3}', 422, "invalid_request"),
         (b"{", 400, "malformed_json"),
         (b'{"speaker": "A", "text": "hi", "speaker": "B"}', 422, "duplicate_key"),
+        (b"true", 422, "invalid_request"),
+        (b"null", 422, "invalid_request"),
     ],
 )
 def test_bad_turn_json(client, body, status, code):
@@ -337,3 +346,18 @@ def test_what_a_client_sent_is_echoed_on_one_printable_line(client):
                     headers={"content-type": "application/json"})
     message = _err(r, 422, "invalid_request")["message"]
     assert not any(c in message for c in "\r\n\x1b\u2028") and "a\\x0d\\x0ab\\x1b[31m\\u2028" in message
+
+
+def test_a_long_bare_string_body_costs_no_more_than_its_size():
+    """The duplicate-key walk once built a tuple per character of a top-level string
+    (5.9 MB of body: +600 MB and a second of a blocked event loop)."""
+    import tracemalloc
+
+    from altsa.data.readers.jsonl import duplicate_keys, loads
+
+    parsed = loads('"' + "a" * 1_000_000 + '"')
+    tracemalloc.start()
+    assert duplicate_keys(parsed) == []
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < 100_000  # bytes: nothing per character

@@ -171,3 +171,22 @@ def test_altsa_serve_json_log_on_stdout_and_metrics(tmp_path: Path, altsa_script
     lines = [json.loads(x) for x in out.splitlines() if x.startswith("{")]
     assert any(x["route"] == "/v1/predict" and x["status"] == 200 for x in lines), out
     assert all("texts" not in x for x in lines)
+
+
+def test_a_request_to_an_offered_model_is_logged_once_under_its_mount(recognizer, access_lines):
+    from fastapi.testclient import TestClient
+
+    from altsa.serving.app import create_app
+    from altsa.serving.config import ServeSettings
+
+    app = create_app(recognizer, ServeSettings(log_format="json", metrics=True), offer={"second": recognizer})
+    with TestClient(base_url="http://localhost", app=app) as client:
+        assert client.post("/models/second/v1/predict", json=CONV).status_code == 200
+        assert client.post("/models/second/v1/predict", content=b"null",
+                           headers={"content-type": "application/json"}).status_code == 422
+        client.post("/v1/predict", json=CONV)
+        assert [(line["route"], line["status"]) for line in access_lines] == [
+            ("/models/second/v1/predict", 200), ("/models/second/v1/predict", 422), ("/v1/predict", 200)]
+        assert access_lines[1]["error"] == "invalid_request" and access_lines[0]["labels"]
+        text = client.get("/metrics").text
+        assert 'route="/models/second/v1/predict"' in text

@@ -64,9 +64,15 @@ class ServiceMetrics:
 
 
 def _route(scope: Scope) -> str:
+    """The route template, prefixed by the mount it was reached through (``/models/<name>``):
+    Starlette's Mount extends ``root_path`` beyond ``app_root_path``, the server's own."""
     route = scope.get("route")
     path = getattr(route, "path", None)
-    return path if path else "unmatched"
+    if not path:
+        return "unmatched"
+    base, root = scope.get("app_root_path"), scope.get("root_path", "")
+    mount = root[len(base):] if isinstance(base, str) and root.startswith(base) else ""
+    return mount + path
 
 
 class Observe:
@@ -79,9 +85,12 @@ class Observe:
         self.log_text = log_text
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("altsa_observed"):
+            # a model mounted under /models/<name>/ is an app with this middleware too: the
+            # outer one counts and logs the request (once), with the mount in its route
             await self.app(scope, receive, send)
             return
+        scope["altsa_observed"] = True
         start = time.perf_counter()
         status = 500
         error_body = bytearray()

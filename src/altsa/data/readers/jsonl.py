@@ -63,9 +63,14 @@ def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return twice
 
 
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (RFC 8259 has no NaN or Infinity)")
+
+
 def loads(line: str) -> Any:
-    """``json.loads`` that marks objects naming a key twice (``duplicate_keys`` finds them)."""
-    return json.loads(line, object_pairs_hook=_object)
+    """``json.loads`` that marks objects naming a key twice (``duplicate_keys`` finds them) and
+    refuses ``NaN``/``Infinity``, which Python's parser takes but JSON does not have."""
+    return json.loads(line, object_pairs_hook=_object, parse_constant=_no_constant)
 
 
 def duplicate_keys(value: Any, keys: frozenset[str] | None = None) -> list[str]:
@@ -81,7 +86,7 @@ def duplicate_keys(value: Any, keys: frozenset[str] | None = None) -> list[str]:
                 out.extend(f"{where}{k}" for k in node.duplicates if only is None or k in only)
             stack.extend((v, f"{where}{k}.", None) for k, v in reversed(node.items())
                          if (only is None or k in only) and isinstance(v, (dict, list)))
-        else:
+        elif isinstance(node, list):  # a scalar (a whole body may be one: null, 1.5, "...") holds no keys
             stack.extend((v, f"{where}{i}.", None) for i, v in reversed(list(enumerate(node)))
                          if isinstance(v, (dict, list)))
     return out
