@@ -133,3 +133,11 @@ def test_speakers_given_twice_is_422(client):
     r = client.post("/v1/recordings?speakers=2", files={"recording": ("a.wav", b"RIFF....", "audio/wav")},
                     data={"speakers": "3"})
     _error(r, 422, "invalid_request", "speakers given twice")
+
+
+def test_speakers_twice_in_the_query_or_the_form_is_422_not_one_of_them(client):
+    wav = {"recording": ("a.wav", b"RIFF....", "audio/wav")}
+    _error(client.post("/v1/recordings?speakers=2&speakers=3", files=wav), 422, "invalid_request",
+           "speakers given twice in the query")
+    _error(client.post("/v1/recordings", files=wav, data={"speakers": ["2", "3"]}), 422, "invalid_request",
+           "form field 'speakers' given twice")

@@ -59,6 +59,8 @@ async def _read(request: Request, max_files: int = 1) -> tuple[bytes, str, str |
                     data, name = await value.read(), value.filename or "recording"
                 elif key == "speakers" and isinstance(value, str) and speakers is None:
                     speakers = value
+                elif key in ("recording", "speakers"):
+                    raise ApiError(422, "invalid_request", f"form field {key!r} given twice; give it once")
                 else:
                     raise ApiError(422, "invalid_request", f"unexpected form field {key!r}; send the file as 'recording'")
         if data is None:
@@ -111,6 +113,8 @@ def add_recording_routes(app: FastAPI, service: Any) -> None:
         times and speakers) and the emotion of each. No speech: an empty timeline and a
         notice. Not media, truncated, an unknown codec, no audio stream: 422; longer than
         ``max_recording_minutes``: 413 (from the header, before decoding)."""
+        if len(request.query_params.getlist("speakers")) > 1:  # FastAPI would take one of them silently
+            raise ApiError(422, "invalid_request", "speakers given twice in the query; give it once")
         data, name, form_speakers = await _read(request)
         if not data:
             raise ApiError(422, "bad_media", "the recording is empty (0 bytes)")
