@@ -101,6 +101,23 @@ def uar(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 SELECTABLE = ("weighted_f1", "macro_f1", "accuracy", "uar", "micro_f1")
 
 
+def figure(name: str, yt: np.ndarray, yp: np.ndarray, n_classes: int, exclude: Sequence[int] = ()) -> float:
+    """One scalar figure (0-100) of checked class indices: the single definition that both the
+    reported ``Metrics`` and the ``Selection`` a stage keeps its epochs by use."""
+    idx = list(range(n_classes))
+    if name == "weighted_f1":
+        return 100.0 * float(f1_score(yt, yp, labels=idx, average="weighted", zero_division=0))
+    if name == "macro_f1":
+        return 100.0 * float(f1_score(yt, yp, labels=idx, average="macro", zero_division=0))
+    if name == "accuracy":
+        return 100.0 * float(accuracy_score(yt, yp))
+    if name == "uar":
+        return uar(yt, yp)
+    if name == "micro_f1":
+        return micro_f1(yt, yp, n_classes, exclude)
+    raise ValueError(f"unknown metric {name!r} (one of {', '.join(SELECTABLE)})")
+
+
 @dataclass(frozen=True)
 class Selection:
     """The dev figure a training stage keeps its best epoch by: ``name`` one of ``SELECTABLE``;
@@ -119,18 +136,7 @@ class Selection:
         yt, yp = _indices(y_true, "y_true", n_classes), _indices(y_pred, "y_pred", n_classes)
         if yt.size == 0:
             return float("nan")
-        idx = list(range(n_classes))
-        if self.name == "weighted_f1":
-            return 100.0 * float(f1_score(yt, yp, labels=idx, average="weighted", zero_division=0))
-        if self.name == "macro_f1":
-            return 100.0 * float(f1_score(yt, yp, labels=idx, average="macro", zero_division=0))
-        if self.name == "accuracy":
-            return 100.0 * float(accuracy_score(yt, yp))
-        if self.name == "uar":
-            return uar(yt, yp)
-        if self.name == "micro_f1":
-            return micro_f1(yt, yp, n_classes, self.exclude)
-        raise ValueError(f"unknown metric {self.name!r} (one of {', '.join(SELECTABLE)})")
+        return figure(self.name, yt, yp, n_classes, self.exclude)
 
 
 def selection(name: str, labels: Sequence[str], excludes: Sequence[str] = ()) -> Selection:
@@ -178,19 +184,20 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequen
     idx = list(range(len(labels)))
     precision, recall, per_class, _ = precision_recall_fscore_support(
         yt, yp, labels=idx, average=None, zero_division=0)  # [classes] each
+    k = len(labels)
     return Metrics(
         labels=labels,
-        weighted_f1=100.0 * float(f1_score(yt, yp, labels=idx, average="weighted", zero_division=0)),
-        macro_f1=100.0 * float(f1_score(yt, yp, labels=idx, average="macro", zero_division=0)),
-        accuracy=100.0 * float(accuracy_score(yt, yp)),
+        weighted_f1=figure("weighted_f1", yt, yp, k),
+        macro_f1=figure("macro_f1", yt, yp, k),
+        accuracy=figure("accuracy", yt, yp, k),
         per_class_f1={lab: 100.0 * float(f) for lab, f in zip(labels, per_class)},
         confusion=confusion_matrix(yt, yp, labels=idx).astype(int).tolist(),
         n=int(yt.size),
-        uar=uar(yt, yp),
+        uar=figure("uar", yt, yp, k),
         per_class_precision={lab: 100.0 * float(v) for lab, v in zip(labels, precision)},
         per_class_recall={lab: 100.0 * float(v) for lab, v in zip(labels, recall)},
-        micro_f1=micro_f1(yt, yp, len(labels), exclude) if exclude else None,
-        micro_f1_excludes=[labels[k] for k in exclude],
+        micro_f1=figure("micro_f1", yt, yp, k, exclude) if exclude else None,
+        micro_f1_excludes=[labels[i] for i in exclude],
     )
 
 
