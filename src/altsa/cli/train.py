@@ -169,11 +169,11 @@ def _same_micro_f1(names: list[str]) -> None:
 
 def _intervals_line(iv: dict, excludes: list[str]) -> str:
     """``95 % intervals, N resamples of G conversations: weighted F1 57.27-64.95 | ...``."""
-    from altsa.evaluation.metrics import SCALARS
+    from altsa.evaluation.metrics import SCALARS, figure_name
     from altsa.evaluation.report import span
 
     return (f"{round(100 * iv['level'])} % intervals, {iv['samples']} resamples of {iv['conversations']} conversations: "
-            + " | ".join(f"{_name(k, excludes)} {span(iv[k])}" for k in SCALARS if k in iv))
+            + " | ".join(f"{figure_name(k, excludes)} {span(iv[k])}" for k in SCALARS if k in iv))
 
 
 def _scalars(agg) -> list[str]:
@@ -201,17 +201,12 @@ def _json(evs, agg) -> dict:
     }
 
 
-def _name(key: str, excludes: list[str]) -> str:
-    """A scalar's display name: micro F1 says what it leaves out."""
-    if key == "micro_f1":
-        return f"micro F1 without {'+'.join(excludes)}"
-    return {"uar": "UAR", "weighted_f1": "weighted F1", "macro_f1": "macro F1"}.get(key, key.replace("_", " "))
-
-
 def _seeds_markdown(agg, evs) -> str:
+    from altsa.evaluation.metrics import figure_name
+
     lines = [f"# Mean ± std over {len(evs)} runs", "", "| metric | mean ± std |", "|---|---|"]
     for key in _scalars(agg):
-        lines.append(f"| {_name(key, agg.get('micro_f1_excludes', []))} | {agg[key]['mean']:.2f} ± {agg[key]['std']:.2f} |")
+        lines.append(f"| {figure_name(key, agg.get('micro_f1_excludes', []))} | {agg[key]['mean']:.2f} ± {agg[key]['std']:.2f} |")
     for lab, st in agg["per_class_f1"].items():
         lines.append(f"| F1 {lab} | {st['mean']:.2f} ± {st['std']:.2f} |")
     lines += ["", "Runs: " + ", ".join(e.run for e in evs), ""]
@@ -224,6 +219,7 @@ def _print(evs, agg, target: Path) -> None:
     from rich.text import Text
 
     from altsa.data.readers import describe_counts
+    from altsa.evaluation.metrics import SCALARS, figure_name
     from altsa.evaluation.report import span
 
     console = Console()
@@ -257,14 +253,13 @@ def _print(evs, agg, target: Path) -> None:
         table.add_row(*row)
     console.print(table)
     if agg is None:
-        figures = [("weighted_f1", m.weighted_f1), ("macro_f1", m.macro_f1), ("accuracy", m.accuracy), ("uar", m.uar),
-                   ("micro_f1", m.micro_f1)]
-        console.print(" | ".join(f"{_name(k, m.micro_f1_excludes)} {v:.2f}" for k, v in figures if v is not None)
+        figures = [(k, getattr(m, k)) for k in SCALARS]
+        console.print(" | ".join(f"{figure_name(k, m.micro_f1_excludes)} {v:.2f}" for k, v in figures if v is not None)
                       + f" | n {m.n}", highlight=False, markup=False, soft_wrap=True)
         if iv is not None:
             console.print(_intervals_line(iv, m.micro_f1_excludes), highlight=False, markup=False, soft_wrap=True)
     else:
-        console.print(" | ".join(f"{_name(k, agg.get('micro_f1_excludes', []))} {agg[k]['mean']:.2f} ± {agg[k]['std']:.2f}"
+        console.print(" | ".join(f"{figure_name(k, agg.get('micro_f1_excludes', []))} {agg[k]['mean']:.2f} ± {agg[k]['std']:.2f}"
                                  for k in _scalars(agg)) + f" | runs {len(evs)} | n {m.n}", highlight=False, markup=False,
                       soft_wrap=True)
         for i, ev in enumerate(evs):
@@ -292,6 +287,7 @@ def compare(
     conversations gives each figure's difference A - B, its 95 % interval and how often A does
     not beat B."""
     from altsa.evaluation.evaluate import compare_runs, evaluate_run
+    from altsa.evaluation.metrics import SCALARS, figure_name
     from altsa.training.run import load_labels, load_run, resolve_run
 
     excludes = _label_list(micro_f1_excludes)
@@ -322,8 +318,7 @@ def compare(
                         f"{result['conversations']} conversations, {result['samples']} paired resamples")
     for head in ("figure", "A", "B", "A - B", f"{round(100 * result['level'])} % interval", "P(A not better)"):
         table.add_column(head, justify="left" if head == "figure" else "right")
-    rows = [(_name(k, evs[0].metrics.micro_f1_excludes), result[k]) for k in
-            ("weighted_f1", "macro_f1", "accuracy", "uar", "micro_f1") if k in result]
+    rows = [(figure_name(k, evs[0].metrics.micro_f1_excludes), result[k]) for k in SCALARS if k in result]
     rows += [(f"F1 {lab}", r) for lab, r in result["per_class_f1"].items()]
     for name, r in rows:
         signed = [f"{round(v, 2) + 0.0:+.2f}" for v in (r["difference"], *r["interval"])]  # no -0.00

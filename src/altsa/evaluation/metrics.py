@@ -204,6 +204,13 @@ def compute_metrics(y_true: Sequence[int], y_pred: Sequence[int], labels: Sequen
 SCALARS = ("weighted_f1", "macro_f1", "accuracy", "uar", "micro_f1")
 
 
+def figure_name(key: str, excludes: Sequence[str] = ()) -> str:
+    """A scalar's name for people (tables, reports): micro F1 says what it leaves out."""
+    if key == "micro_f1":
+        return f"micro F1 without {'+'.join(excludes)}"
+    return {"uar": "UAR", "weighted_f1": "weighted F1", "macro_f1": "macro F1"}.get(key, key.replace("_", " "))
+
+
 def aggregate(metrics_list: Sequence[Metrics]) -> dict[str, Any]:
     """Mean and standard deviation over runs (``--seeds``): for each scalar and each
     class's F1, ``{"mean", "std", "values"}``. A scalar some run lacks (UAR in an older

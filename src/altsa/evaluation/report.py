@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from altsa.evaluation.metrics import Metrics
+from altsa.evaluation.metrics import SCALARS, Metrics, figure_name
 from altsa.io import atomic_write, atomic_write_json, atomic_write_text
 
 
@@ -114,11 +114,9 @@ def write_report(
     else:
         png.unlink(missing_ok=True)  # never leave a picture of an older run beside new numbers
 
-    scores = [("weighted F1", "weighted_f1", metrics.weighted_f1), ("macro F1", "macro_f1", metrics.macro_f1),
-              ("accuracy", "accuracy", metrics.accuracy), ("UAR", "uar", metrics.uar)]
-    if metrics.micro_f1 is not None:
-        scores.append((f"micro F1 without {'+'.join(metrics.micro_f1_excludes)}", "micro_f1", metrics.micro_f1))
-    scores = [s for s in scores if s[2] is not None]  # UAR is missing from reports older than it
+    # UAR is missing from reports older than it, micro F1 when nothing was left out
+    scores = [(figure_name(key, metrics.micro_f1_excludes), key, getattr(metrics, key)) for key in SCALARS
+              if getattr(metrics, key) is not None]
     md = [f"# {title}", ""]
     rows: list[list[Any]] = [[v for _, _, v in scores] + [metrics.n]]
     if intervals:
