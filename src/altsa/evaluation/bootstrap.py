@@ -77,6 +77,8 @@ def _resampled(per_group: list[np.ndarray], samples: int, seed: int, exclude: Se
     """Figures of ``samples`` resamples of the conversations, one dict per confusion stack in
     ``per_group`` (each [G, K, K]), every stack scored on the same draws; drawn in chunks."""
     g, k = per_group[0].shape[0], per_group[0].shape[1]
+    if g == 0:
+        raise ValueError("no predictions to resample")
     if g < MIN_CONVERSATIONS:
         raise ValueError(f"bootstrap intervals need at least {MIN_CONVERSATIONS} conversations; this data has {g}")
     rng = np.random.default_rng(seed)
@@ -90,6 +92,16 @@ def _resampled(per_group: list[np.ndarray], samples: int, seed: int, exclude: Se
     return [{key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]} for chunks in parts]
 
 
+def _bounds(values: np.ndarray, level: float) -> np.ndarray:
+    """The central ``level`` share of ``values`` along its first axis: [2, ...] (low, high)."""
+    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
+    return np.percentile(values, q, axis=0)
+
+
+def _header(samples: int, seed: int, level: float, conversations: int) -> dict[str, Any]:
+    return {"samples": samples, "seed": seed, "level": level, "unit": "conversation", "conversations": conversations}
+
+
 def bootstrap(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str], labels: Sequence[str], *,
               samples: int = 1000, seed: int = 0, level: float = 0.95, micro_f1_excludes: Sequence[str] = ()
               ) -> dict[str, Any]:
@@ -99,19 +111,14 @@ def bootstrap(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence[str
     _check(samples, level)
     labels = list(labels)
     per_group = confusions(y_true, y_pred, groups, len(labels))  # [G, K, K]
-    g = per_group.shape[0]
-    if g == 0:
-        raise ValueError("no predictions to resample")
     values = _resampled([per_group], samples, seed, excluded(labels, micro_f1_excludes))[0]
-    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
-    out: dict[str, Any] = {"samples": samples, "seed": seed, "level": level, "unit": "conversation",
-                           "conversations": g}
+    out = _header(samples, seed, level, per_group.shape[0])
     for key, v in values.items():
+        bounds = _bounds(v, level)  # [2] or [2, K]
         if key == "per_class_f1":
-            bounds = np.percentile(v, q, axis=0)  # [2, K]
             out[key] = {lab: [float(bounds[0, k]), float(bounds[1, k])] for k, lab in enumerate(labels)}
         else:
-            out[key] = [float(x) for x in np.percentile(v, q)]
+            out[key] = [float(x) for x in bounds]
     return out
 
 
@@ -128,21 +135,16 @@ def paired(y_true: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int], 
     exclude = excluded(labels, micro_f1_excludes)
     conf_a = confusions(y_true, pred_a, groups, len(labels))  # [G, K, K]
     conf_b = confusions(y_true, pred_b, groups, len(labels))
-    g = conf_a.shape[0]
-    if g == 0:
-        raise ValueError("no predictions to resample")
-    point_a, point_b = figures(conf_a.sum(0), exclude), figures(conf_b.sum(0), exclude)
     fig_a, fig_b = _resampled([conf_a, conf_b], samples, seed, exclude)  # both on the same draws
+    point_a, point_b = figures(conf_a.sum(0), exclude), figures(conf_b.sum(0), exclude)
     diff = {k: fig_a[k] - fig_b[k] for k in fig_a}  # [S] or [S, K]
-    q = [100 * (1 - level) / 2, 100 * (1 + level) / 2]
 
     def entry(a: float, b: float, d: np.ndarray) -> dict[str, Any]:
-        lo, hi = np.percentile(d, q)
+        lo, hi = _bounds(d, level)
         return {"a": float(a), "b": float(b), "difference": float(a - b), "interval": [float(lo), float(hi)],
                 "p_a_not_better": float((d <= 0).mean())}
 
-    out: dict[str, Any] = {"samples": samples, "seed": seed, "level": level, "unit": "conversation",
-                           "conversations": g}
+    out = _header(samples, seed, level, conf_a.shape[0])
     for key, d in diff.items():
         if key == "per_class_f1":
             out[key] = {lab: entry(point_a[key][k], point_b[key][k], d[:, k]) for k, lab in enumerate(labels)}
