@@ -207,17 +207,16 @@ def name_pattern(text: str | None) -> re.Pattern[str] | None:
         return None
     from altsa.errors import ConfigError
 
+    key = "data.name_pattern (--name-pattern)"  # the same check for the config key and the option
     try:
         pattern = re.compile(text)
     except re.error as err:
-        raise ConfigError(f"data.name_pattern {text!r} is not a regular expression: {err}") from None
+        raise ConfigError(f"{key} {text!r} is not a regular expression: {err}") from None
     if "label" not in pattern.groupindex:
-        raise ConfigError(f"data.name_pattern {text!r} needs a (?P<label>...) group: the part of the file name "
-                          "that is the label")
+        raise ConfigError(f"{key} {text!r} needs a (?P<label>...) group: the part of the file name that is the label")
     unknown = set(pattern.groupindex) - {"label", "speaker"}
     if unknown:
-        raise ConfigError(f"data.name_pattern: unknown group(s) {', '.join(sorted(unknown))}; the groups are label "
-                          "and speaker")
+        raise ConfigError(f"{key}: unknown group(s) {', '.join(sorted(unknown))}; the groups are label and speaker")
     return pattern
 
 
